@@ -1,0 +1,49 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// DCMTK libraries the shim links (Debian's dcmtk.pc is unusable: it names a missing dependency).
+let dcmtkLibraries = ["dcmnet", "dcmdata", "dcmjpeg", "dcmjpls", "dcmimgle", "dcmimage", "oflog", "ofstd"]
+
+let package = Package(
+    name: "Loupe",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "loupe", targets: ["node"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        .target(
+            name: "CDCMTK",
+            linkerSettings: dcmtkLibraries.map { .linkedLibrary($0) } + [.linkedLibrary("stdc++")]
+        ),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(name: "DICOM", dependencies: ["CZlib"]),
+        .target(
+            name: "Archive",
+            dependencies: ["DICOM", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "DIMSE",
+            dependencies: ["DICOM", "Archive", "CDCMTK", .product(name: "Logging", package: "swift-log")]
+        ),
+        .executableTarget(
+            name: "node",
+            dependencies: [
+                "DICOM", "Archive", "DIMSE",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .testTarget(name: "DICOMTests", dependencies: ["DICOM"]),
+        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "DICOM"]),
+        .testTarget(name: "DIMSETests", dependencies: ["DIMSE", "Archive", "DICOM"]),
+    ],
+    swiftLanguageModes: [.v6],
+    cxxLanguageStandard: .cxx17
+)

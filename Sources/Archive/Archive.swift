@@ -1,0 +1,54 @@
+import DICOM
+import Foundation
+import GRDB
+import Logging
+
+/// The archive: a SQLite index (GRDB, WAL) over files kept as received.
+///
+/// Thread-safe; its methods block, so callers on DCMTK threads use them directly and async
+/// callers should hop off the cooperative pool first.
+public final class Archive: Sendable {
+    public let configuration: ArchiveConfiguration
+    let database: DatabasePool
+    let blobs: BlobStore
+    let logger: Logger
+
+    /// Opens (creating if needed) the archive under `configuration.dataDirectory`, migrates the
+    /// index to the current schema and removes staged files left by a crash.
+    public init(configuration: ArchiveConfiguration, logger: Logger = Logger(label: "loupe.archive")) throws {
+        self.configuration = configuration
+        self.logger = logger
+        try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
+        blobs = try BlobStore(root: configuration.filesDirectory, staging: configuration.stagingDirectory)
+        let orphans = blobs.removeOrphans()
+        if orphans > 0 {
+            logger.warning("removed staged files left by an interrupted run", metadata: ["count": "\(orphans)"])
+        }
+
+        var config = Configuration()
+        config.prepareDatabase { db in
+            // FULL: a committed (acknowledged) instance survives power loss, not only a crash.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+            db.add(function: SQLFunctions.normalizedTime)
+            db.add(function: SQLFunctions.normalizedDateTime)
+        }
+        config.busyMode = .timeout(30)
+        database = try DatabasePool(path: configuration.indexPath.path, configuration: config)
+        try Schema.migrator.migrate(database)
+    }
+
+    /// The directory where writers stage incoming files before `ingest(staged:...)`.
+    public var stagingDirectory: URL { configuration.stagingDirectory }
+
+    /// A fresh path in the staging directory.
+    public func stagingURL(prefix: String) -> URL { blobs.stagingURL(prefix: prefix) }
+
+    /// Absolute location of an indexed file.
+    public func fileURL(relativePath: String) -> URL { blobs.url(forRelativePath: relativePath) }
+
+    /// The schema migrations applied so far, oldest first.
+    public func appliedMigrations() throws -> [String] {
+        try database.read { db in try Schema.migrator.appliedMigrations(db) }
+    }
+}

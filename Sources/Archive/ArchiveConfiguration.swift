@@ -1,0 +1,29 @@
+import Foundation
+
+/// What the archive does when an instance arrives whose SOP Instance UID it already holds.
+public enum DuplicatePolicy: String, Sendable, Codable, CaseIterable {
+    /// Keep the stored instance; acknowledge the new copy without storing it.
+    case keep
+    /// Store the new copy and index it in place of the old one.
+    case replace
+}
+
+/// Where and how the archive keeps its data.
+public struct ArchiveConfiguration: Sendable {
+    /// Root of everything: `index.sqlite`, `files/`, `tmp/`.
+    public var dataDirectory: URL
+    public var duplicatePolicy: DuplicatePolicy
+    /// Binary values above this size are referenced, not inlined, in the stored DICOM JSON.
+    public var metadataBulkDataThreshold: Int
+
+    public init(dataDirectory: URL, duplicatePolicy: DuplicatePolicy = .keep, metadataBulkDataThreshold: Int = 1024) {
+        self.dataDirectory = dataDirectory
+        self.duplicatePolicy = duplicatePolicy
+        self.metadataBulkDataThreshold = metadataBulkDataThreshold
+    }
+
+    public var indexPath: URL { dataDirectory.appendingPathComponent("index.sqlite") }
+    public var filesDirectory: URL { dataDirectory.appendingPathComponent("files", isDirectory: true) }
+    /// Staging area: files are written here, fsynced, then renamed into `files/`.
+    public var stagingDirectory: URL { dataDirectory.appendingPathComponent("tmp", isDirectory: true) }
+}

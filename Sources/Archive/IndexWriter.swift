@@ -1,0 +1,145 @@
+import DICOM
+import GRDB
+
+/// Index rows for one instance: patient, study and series found or created, the instance row
+/// inserted, and the related counts kept in step — all inside the caller's transaction.
+enum IndexWriter {
+    struct InstanceRow {
+        let attributes: InstanceAttributes
+        let transferSyntaxUID: String
+        let filePath: String
+        let fileSize: Int
+        let datasetOffset: Int
+        let metadata: String
+        let sourceAE: String
+    }
+
+    enum Outcome {
+        case inserted
+        /// The instance was indexed meanwhile (a concurrent arrival) and policy is keep.
+        case keptExisting
+        /// The old row was replaced; its file (relative path) can go.
+        case replaced(oldPath: String)
+    }
+
+    static func store(_ row: InstanceRow, policy: DuplicatePolicy, db: Database) throws -> Outcome {
+        var outcome = Outcome.inserted
+        if let existing = try Row.fetchOne(db, sql: "SELECT id, file_path FROM instance WHERE SOPInstanceUID = ?",
+                                           arguments: [row.attributes.sopInstanceUID]) {
+            if policy == .keep { return .keptExisting }
+            try removeInstance(id: existing["id"], db: db)
+            outcome = .replaced(oldPath: existing["file_path"])
+        }
+        try insert(row, db: db)
+        return outcome
+    }
+
+    private static func insert(_ row: InstanceRow, db: Database) throws {
+        let a = row.attributes
+        let patientPK = try patient(a, db: db)
+        let studyPK = try study(a, patientPK: patientPK, db: db)
+        let seriesPK = try series(a, studyPK: studyPK, patientPK: patientPK, db: db)
+        try db.execute(sql: """
+            INSERT INTO instance (series_pk, SOPInstanceUID, SOPClassUID, InstanceNumber, ContentDate, ContentTime,
+                Rows, Columns, BitsAllocated, NumberOfFrames, TransferSyntaxUID, file_path, file_size,
+                dataset_offset, metadata, source_ae)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [seriesPK, a.sopInstanceUID, a.sopClassUID, a.instanceNumber, a.contentDate, a.contentTime,
+                             a.rows, a.columns, a.bitsAllocated, a.numberOfFrames, row.transferSyntaxUID,
+                             row.filePath, row.fileSize, row.datasetOffset, row.metadata, row.sourceAE])
+        try db.execute(sql: "UPDATE series SET num_instances = num_instances + 1 WHERE id = ?", arguments: [seriesPK])
+        try db.execute(sql: "UPDATE study SET num_instances = num_instances + 1 WHERE id = ?", arguments: [studyPK])
+        try db.execute(sql: "UPDATE patient SET num_instances = num_instances + 1 WHERE id = ?", arguments: [patientPK])
+    }
+
+    private static func patient(_ a: InstanceAttributes, db: Database) throws -> Int64 {
+        if let pk = try Int64.fetchOne(db, sql: "SELECT id FROM patient WHERE PatientID = ? AND IssuerOfPatientID = ?",
+                                       arguments: [a.patientID, a.issuerOfPatientID]) {
+            return pk
+        }
+        try db.execute(sql: """
+            INSERT INTO patient (PatientID, IssuerOfPatientID, PatientName, PatientName_folded, PatientBirthDate,
+                PatientBirthTime, PatientSex, OtherPatientIDs)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [a.patientID, a.issuerOfPatientID, a.patientName, a.patientName.map(PersonNameFolding.fold),
+                             a.patientBirthDate, a.patientBirthTime, a.patientSex, a.otherPatientIDs])
+        return db.lastInsertedRowID
+    }
+
+    private static func study(_ a: InstanceAttributes, patientPK: Int64, db: Database) throws -> Int64 {
+        if let pk = try Int64.fetchOne(db, sql: "SELECT id FROM study WHERE StudyInstanceUID = ?", arguments: [a.studyInstanceUID]) {
+            return pk
+        }
+        try db.execute(sql: """
+            INSERT INTO study (patient_pk, StudyInstanceUID, StudyDate, StudyTime, AccessionNumber, StudyID,
+                ReferringPhysicianName, ReferringPhysicianName_folded, StudyDescription, PatientAge)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [patientPK, a.studyInstanceUID, a.studyDate, a.studyTime, a.accessionNumber, a.studyID,
+                             a.referringPhysicianName, a.referringPhysicianName.map(PersonNameFolding.fold),
+                             a.studyDescription, a.patientAge])
+        let pk = db.lastInsertedRowID
+        // A new study carries the newest patient demographics: corrections win over old values.
+        try db.execute(sql: """
+            UPDATE patient SET num_studies = num_studies + 1,
+                PatientName = coalesce(?, PatientName), PatientName_folded = coalesce(?, PatientName_folded),
+                PatientBirthDate = coalesce(?, PatientBirthDate), PatientSex = coalesce(?, PatientSex)
+            WHERE id = ?
+            """, arguments: [a.patientName, a.patientName.map(PersonNameFolding.fold), a.patientBirthDate, a.patientSex, patientPK])
+        return pk
+    }
+
+    private static func series(_ a: InstanceAttributes, studyPK: Int64, patientPK: Int64, db: Database) throws -> Int64 {
+        if let pk = try Int64.fetchOne(db, sql: "SELECT id FROM series WHERE SeriesInstanceUID = ?", arguments: [a.seriesInstanceUID]) {
+            return pk
+        }
+        try db.execute(sql: """
+            INSERT INTO series (study_pk, SeriesInstanceUID, Modality, SeriesNumber, SeriesDescription, BodyPartExamined,
+                SeriesDate, SeriesTime, PerformedProcedureStepStartDate, PerformedProcedureStepStartTime,
+                InstitutionName, StationName)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [studyPK, a.seriesInstanceUID, a.modality, a.seriesNumber, a.seriesDescription, a.bodyPartExamined,
+                             a.seriesDate, a.seriesTime, a.performedProcedureStepStartDate, a.performedProcedureStepStartTime,
+                             a.institutionName, a.stationName])
+        let pk = db.lastInsertedRowID
+        try db.execute(sql: "UPDATE study SET num_series = num_series + 1 WHERE id = ?", arguments: [studyPK])
+        try db.execute(sql: "UPDATE patient SET num_series = num_series + 1 WHERE id = ?", arguments: [patientPK])
+        try updateModalities(studyPK: studyPK, db: db)
+        return pk
+    }
+
+    /// ModalitiesInStudy: the distinct modalities of the study's series, sorted, backslash-joined.
+    private static func updateModalities(studyPK: Int64, db: Database) throws {
+        let modalities = try String.fetchAll(db, sql: """
+            SELECT DISTINCT Modality FROM series WHERE study_pk = ? AND Modality IS NOT NULL ORDER BY Modality
+            """, arguments: [studyPK])
+        try db.execute(sql: "UPDATE study SET ModalitiesInStudy = ? WHERE id = ?",
+                       arguments: [modalities.joined(separator: "\\"), studyPK])
+    }
+
+    /// Deletes an instance row, keeps the counts right and removes series, study and patient rows
+    /// that become empty.
+    static func removeInstance(id: Int64, db: Database) throws {
+        guard let row = try Row.fetchOne(db, sql: """
+            SELECT i.series_pk, se.study_pk, st.patient_pk FROM instance i
+            JOIN series se ON se.id = i.series_pk JOIN study st ON st.id = se.study_pk WHERE i.id = ?
+            """, arguments: [id]) else { return }
+        let seriesPK: Int64 = row[0], studyPK: Int64 = row[1], patientPK: Int64 = row[2]
+        try db.execute(sql: "DELETE FROM instance WHERE id = ?", arguments: [id])
+        try db.execute(sql: "UPDATE series SET num_instances = num_instances - 1 WHERE id = ?", arguments: [seriesPK])
+        try db.execute(sql: "UPDATE study SET num_instances = num_instances - 1 WHERE id = ?", arguments: [studyPK])
+        try db.execute(sql: "UPDATE patient SET num_instances = num_instances - 1 WHERE id = ?", arguments: [patientPK])
+        if try Int.fetchOne(db, sql: "SELECT num_instances FROM series WHERE id = ?", arguments: [seriesPK]) == 0 {
+            try db.execute(sql: "DELETE FROM series WHERE id = ?", arguments: [seriesPK])
+            try db.execute(sql: "UPDATE study SET num_series = num_series - 1 WHERE id = ?", arguments: [studyPK])
+            try db.execute(sql: "UPDATE patient SET num_series = num_series - 1 WHERE id = ?", arguments: [patientPK])
+            try updateModalities(studyPK: studyPK, db: db)
+        }
+        if try Int.fetchOne(db, sql: "SELECT num_instances FROM study WHERE id = ?", arguments: [studyPK]) == 0 {
+            try db.execute(sql: "DELETE FROM study WHERE id = ?", arguments: [studyPK])
+            try db.execute(sql: "UPDATE patient SET num_studies = num_studies - 1 WHERE id = ?", arguments: [patientPK])
+        }
+        if try Int.fetchOne(db, sql: "SELECT num_instances FROM patient WHERE id = ?", arguments: [patientPK]) == 0 {
+            try db.execute(sql: "DELETE FROM patient WHERE id = ?", arguments: [patientPK])
+        }
+    }
+}

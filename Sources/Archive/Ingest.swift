@@ -1,0 +1,155 @@
+import DICOM
+import Foundation
+import GRDB
+
+/// Who sent an instance.
+public struct IngestSource: Sendable {
+    /// Calling AE title (DIMSE), or a label for other paths (`import`, `stow`).
+    public var origin: String
+    public init(origin: String) { self.origin = origin }
+}
+
+/// What ingest did with an instance.
+public enum IngestOutcome: String, Sendable {
+    case stored
+    /// Already archived; kept the stored copy (duplicate policy `keep`).
+    case duplicate
+    /// Already archived; the new copy replaced it (duplicate policy `replace`).
+    case replaced
+}
+
+public struct IngestResult: Sendable {
+    public let outcome: IngestOutcome
+    public let sopClassUID: String
+    public let sopInstanceUID: String
+    public let studyInstanceUID: String
+    public let seriesInstanceUID: String
+    public let transferSyntaxUID: String
+}
+
+/// Identity announced by the request that carried the data set (C-STORE Affected SOP Class/Instance).
+public struct ExpectedIdentity: Sendable {
+    public var sopClassUID: String?
+    public var sopInstanceUID: String?
+    public init(sopClassUID: String?, sopInstanceUID: String?) {
+        self.sopClassUID = sopClassUID
+        self.sopInstanceUID = sopInstanceUID
+    }
+}
+
+extension Archive {
+    /// Archives a file that a writer put in the staging directory, and takes ownership of it:
+    /// validate → fsync + rename into place → index row committed. Returns only after the commit,
+    /// so a caller that acknowledges on return never acknowledges something that can be lost.
+    public func ingest(staged: URL, source: IngestSource, expected: ExpectedIdentity? = nil) throws(IngestError) -> IngestResult {
+        defer { try? FileManager.default.removeItem(at: staged) }
+        let file: DICOMFile
+        do {
+            file = try DICOMReader.read(contentsOf: staged, options: .headerOnly)
+        } catch {
+            throw IngestError(.notDICOM, "\(error)")
+        }
+        let attributes = try InstanceAttributes(file.dataSet, meta: file.meta)
+        if let expected {
+            if let uid = expected.sopInstanceUID, uid != attributes.sopInstanceUID {
+                throw IngestError(.mismatch, "data set SOP Instance UID \(attributes.sopInstanceUID) differs from the request's \(uid)")
+            }
+            if let uid = expected.sopClassUID, uid != attributes.sopClassUID {
+                throw IngestError(.mismatch, "data set SOP Class UID \(attributes.sopClassUID) differs from the request's \(uid)")
+            }
+        }
+        let policy = configuration.duplicatePolicy
+        if policy == .keep, try instanceExists(attributes.sopInstanceUID) {
+            return result(.duplicate, attributes, file)
+        }
+
+        var stagedPart10 = staged
+        var datasetOffset = file.dataSetOffset
+        if !file.isPart10 {
+            (stagedPart10, datasetOffset) = try wrapInPart10(staged, file: file, attributes: attributes, origin: source.origin)
+        }
+        defer { if stagedPart10 != staged { try? FileManager.default.removeItem(at: stagedPart10) } }
+
+        let metadata = MetadataDocument.encode(file, bulkDataThreshold: configuration.metadataBulkDataThreshold)
+        let fileSize = (try? FileManager.default.attributesOfItem(atPath: stagedPart10.path)[.size] as? Int) ?? 0
+        let relativePath = try blobs.commit(staged: stagedPart10, sopInstanceUID: attributes.sopInstanceUID)
+
+        let row = IndexWriter.InstanceRow(attributes: attributes, transferSyntaxUID: file.transferSyntax.uid,
+                                          filePath: relativePath, fileSize: fileSize, datasetOffset: datasetOffset,
+                                          metadata: metadata, sourceAE: source.origin)
+        let written: IndexWriter.Outcome
+        do {
+            written = try database.write { db in try IndexWriter.store(row, policy: policy, db: db) }
+        } catch {
+            blobs.remove(relativePath: relativePath)
+            throw IngestError(.index, "index update failed: \(error)")
+        }
+        switch written {
+        case .inserted:
+            return result(.stored, attributes, file)
+        case .keptExisting:
+            blobs.remove(relativePath: relativePath)
+            return result(.duplicate, attributes, file)
+        case .replaced(let oldPath):
+            if oldPath != relativePath { blobs.remove(relativePath: oldPath) }
+            return result(.replaced, attributes, file)
+        }
+    }
+
+    /// Archives a copy of an existing file (the original is left alone).
+    public func importFile(at url: URL, source: IngestSource) throws(IngestError) -> IngestResult {
+        let staged = stagingURL(prefix: "import")
+        do {
+            try FileManager.default.copyItem(at: url, to: staged)
+        } catch {
+            throw IngestError(.storage, "cannot copy \(url.path): \(error.localizedDescription)")
+        }
+        return try ingest(staged: staged, source: source)
+    }
+
+    /// Archives an instance held in memory (e.g. one part of an upload).
+    public func ingest(bytes: Data, source: IngestSource) throws(IngestError) -> IngestResult {
+        let staged = stagingURL(prefix: "upload")
+        do {
+            try bytes.write(to: staged)
+        } catch {
+            throw IngestError(.storage, "cannot stage upload: \(error.localizedDescription)")
+        }
+        return try ingest(staged: staged, source: source)
+    }
+
+    func instanceExists(_ sopInstanceUID: String) throws(IngestError) -> Bool {
+        do {
+            return try database.read { db in
+                try Bool.fetchOne(db, sql: "SELECT 1 FROM instance WHERE SOPInstanceUID = ?", arguments: [sopInstanceUID]) ?? false
+            }
+        } catch {
+            throw IngestError(.index, "index lookup failed: \(error)")
+        }
+    }
+
+    /// A data set without Part-10 header (old ACR-NEMA-style files) is archived with a proper
+    /// preamble and meta information in front of its unchanged bytes.
+    private func wrapInPart10(_ staged: URL, file: DICOMFile, attributes: InstanceAttributes,
+                              origin: String) throws(IngestError) -> (URL, Int) {
+        let wrapped = stagingURL(prefix: "wrapped")
+        do {
+            let data = try Data(contentsOf: staged, options: .alwaysMapped)
+            let prefix = try DICOMWriter.filePrefix(sopClassUID: attributes.sopClassUID,
+                                                    sopInstanceUID: attributes.sopInstanceUID,
+                                                    transferSyntax: file.transferSyntax, sourceAE: nil)
+            var out = Data(prefix)
+            out.append(data[(data.startIndex + file.dataSetOffset)...])
+            try out.write(to: wrapped)
+            return (wrapped, prefix.count)
+        } catch {
+            throw IngestError(.storage, "cannot add file meta information: \(error)")
+        }
+    }
+
+    private func result(_ outcome: IngestOutcome, _ a: InstanceAttributes, _ file: DICOMFile) -> IngestResult {
+        IngestResult(outcome: outcome, sopClassUID: a.sopClassUID, sopInstanceUID: a.sopInstanceUID,
+                     studyInstanceUID: a.studyInstanceUID, seriesInstanceUID: a.seriesInstanceUID,
+                     transferSyntaxUID: file.transferSyntax.uid)
+    }
+}

@@ -1,0 +1,80 @@
+import DICOM
+
+/// One key of a query: the attribute, its VR and how it constrains matches. Every key is also
+/// returned in the results (with its value, or empty when the archive has none).
+public struct QueryKey: Sendable, Equatable {
+    public let tag: Tag
+    public let vr: VR
+    public let constraint: MatchConstraint
+
+    public init(tag: Tag, vr: VR, constraint: MatchConstraint) {
+        self.tag = tag
+        self.vr = vr
+        self.constraint = constraint
+    }
+}
+
+/// A query against the index, as C-FIND and QIDO-RS express it.
+public struct ArchiveQuery: Sendable {
+    public var level: QueryLevel
+    public var keys: [QueryKey]
+    /// PN keys match ignoring case and accents (C-FIND option, QIDO `fuzzymatching=true`).
+    public var fuzzyPersonNames: Bool
+    public var limit: Int?
+    public var offset: Int
+
+    public init(level: QueryLevel, keys: [QueryKey], fuzzyPersonNames: Bool = false, limit: Int? = nil, offset: Int = 0) {
+        self.level = level
+        self.keys = keys
+        self.fuzzyPersonNames = fuzzyPersonNames
+        self.limit = limit
+        self.offset = offset
+    }
+
+    /// Reads a C-FIND/C-MOVE/C-GET identifier. Query Retrieve Level, Specific Character Set and
+    /// group lengths are protocol elements, not keys; sequence keys are returned but not matched.
+    public init(level: QueryLevel, identifier: DataSet, fuzzyPersonNames: Bool = false) {
+        var keys: [QueryKey] = []
+        for element in identifier.elements {
+            let tag = element.tag
+            if tag == .queryRetrieveLevel || tag == .specificCharacterSet || tag.isGroupLength { continue }
+            let vr = QueryCatalog.attributes[tag]?.vr ?? element.vr
+            switch element.value {
+            case .bytes(let bytes):
+                let text = vr.isString
+                    ? (identifier.strings(tag)?.joined(separator: "\\") ?? "")
+                    : (bytes.isEmpty ? "" : (identifier.integers(tag)?.map(String.init).joined(separator: "\\") ?? ""))
+                keys.append(QueryKey(tag: tag, vr: vr, constraint: MatchConstraint(query: text, vr: vr)))
+            case .sequence, .fragments:
+                keys.append(QueryKey(tag: tag, vr: element.vr, constraint: .universal))
+            }
+        }
+        self.init(level: level, keys: keys, fuzzyPersonNames: fuzzyPersonNames)
+    }
+
+    /// Keys that apply at this level: those of the level and the levels above it. Keys of lower
+    /// levels are meaningless here and are neither matched nor returned.
+    var applicableKeys: [QueryKey] {
+        keys.filter { key in
+            guard let attribute = QueryCatalog.attributes[key.tag] else { return true }
+            return attribute.level <= level
+        }
+    }
+}
+
+/// Why a query could not be answered.
+public struct QueryError: Error, Sendable, CustomStringConvertible {
+    public enum Reason: String, Sendable { case invalidQuery, database }
+    public let reason: Reason
+    public let message: String
+
+    public init(_ reason: Reason, _ message: String) {
+        self.reason = reason
+        self.message = message
+    }
+
+    /// C-FIND/C-MOVE/C-GET failure status.
+    public var dimseStatus: DIMSEStatus { reason == .invalidQuery ? .dataSetDoesNotMatchSOPClass : .unableToProcess }
+    public var httpStatus: Int { reason == .invalidQuery ? 400 : 500 }
+    public var description: String { message }
+}

@@ -1,0 +1,92 @@
+import DICOM
+import GRDB
+
+/// Translates match constraints on catalog attributes to SQL (PS3.4 C.2.2.2 semantics).
+struct SQLPredicate {
+    var clauses: [String] = []
+    var arguments: [DatabaseValueConvertible?] = []
+
+    mutating func add(_ key: QueryKey, _ attribute: CatalogAttribute, fuzzy: Bool) {
+        guard !key.constraint.isUniversal else { return }
+        if let (template, column) = attribute.existsTemplate {
+            var inner = SQLPredicate()
+            inner.addConstraint(key.constraint, column: column, vr: attribute.vr, folded: nil)
+            guard let predicate = inner.clauses.first else { return }
+            clauses.append(template.replacingOccurrences(of: "{pred}", with: predicate))
+            arguments += inner.arguments
+            return
+        }
+        let folded = fuzzy && attribute.vr == .PN ? attribute.foldedColumn : nil
+        addConstraint(key.constraint, column: attribute.column, vr: attribute.vr, folded: folded, integer: attribute.isInteger)
+    }
+
+    private mutating func addConstraint(_ constraint: MatchConstraint, column: String, vr: VR, folded: String?, integer: Bool = false) {
+        if let sql = sql(constraint, column: column, vr: vr, folded: folded, integer: integer) {
+            clauses.append(sql)
+        }
+    }
+
+    private mutating func sql(_ constraint: MatchConstraint, column: String, vr: VR, folded: String?, integer: Bool) -> String? {
+        switch constraint {
+        case .universal:
+            return nil
+        case .single(let value):
+            if integer {
+                arguments.append(Int(value) ?? Int.min)
+                return "\(column) = ?"
+            }
+            switch vr {
+            case .DA:
+                arguments.append(DateTimeNormalizer.lowerBound(value, vr: .DA))
+                return "\(column) = ?"
+            case .TM, .DT:
+                let fn = vr == .TM ? "loupe_tm" : "loupe_dt"
+                arguments.append(DateTimeNormalizer.lowerBound(value, vr: vr))
+                arguments.append(DateTimeNormalizer.upperBound(value, vr: vr))
+                return "\(fn)(\(column)) BETWEEN ? AND ?"
+            default:
+                if let folded {
+                    arguments.append(PersonNameFolding.fold(value))
+                    return "\(folded) = ?"
+                }
+                arguments.append(value)
+                return "\(column) = ?"
+            }
+        case .wildcard(let pattern):
+            let target = folded ?? column
+            arguments.append(Self.glob(folded != nil ? PersonNameFolding.fold(pattern) : pattern))
+            return "\(target) GLOB ?"
+        case .range(let lower, let upper):
+            var parts: [String] = []
+            let expression: String
+            switch vr {
+            case .TM: expression = "loupe_tm(\(column))"
+            case .DT: expression = "loupe_dt(\(column))"
+            default: expression = column
+            }
+            if let lower {
+                parts.append("\(expression) >= ?")
+                arguments.append(DateTimeNormalizer.lowerBound(lower, vr: vr))
+            }
+            if let upper {
+                parts.append("\(expression) <= ?")
+                arguments.append(DateTimeNormalizer.upperBound(upper, vr: vr))
+            }
+            return parts.isEmpty ? nil : "(" + parts.joined(separator: " AND ") + ")"
+        case .anyOf(let options):
+            let parts = options.compactMap { sql($0, column: column, vr: vr, folded: folded, integer: integer) }
+            return parts.isEmpty ? nil : "(" + parts.joined(separator: " OR ") + ")"
+        }
+    }
+
+    /// DICOM wildcards to a GLOB pattern: `*` and `?` carry over; a literal `[` is bracketed.
+    static func glob(_ pattern: String) -> String {
+        var out = ""
+        for ch in pattern {
+            if ch == "[" { out += "[[]" } else { out.append(ch) }
+        }
+        return out
+    }
+
+    var whereClause: String { clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ") }
+}

@@ -1,0 +1,94 @@
+import GRDB
+
+/// The index schema. DICOM attributes that queries match on are real columns named by their DICOM
+/// keyword (`StudyDate`); bookkeeping columns are snake_case (`num_instances`, `file_path`).
+/// Each schema change is a new migration; applied migrations are recorded by GRDB.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: patient, study, series, instance") { db in
+            try db.execute(sql: """
+                CREATE TABLE patient (
+                    id INTEGER PRIMARY KEY,
+                    PatientID TEXT NOT NULL,
+                    IssuerOfPatientID TEXT NOT NULL DEFAULT '',
+                    PatientName TEXT,
+                    PatientName_folded TEXT,
+                    PatientBirthDate TEXT,
+                    PatientBirthTime TEXT,
+                    PatientSex TEXT,
+                    OtherPatientIDs TEXT,
+                    num_studies INTEGER NOT NULL DEFAULT 0,
+                    num_series INTEGER NOT NULL DEFAULT 0,
+                    num_instances INTEGER NOT NULL DEFAULT 0,
+                    UNIQUE (PatientID, IssuerOfPatientID)
+                );
+                CREATE INDEX patient_name ON patient (PatientName_folded);
+
+                CREATE TABLE study (
+                    id INTEGER PRIMARY KEY,
+                    patient_pk INTEGER NOT NULL REFERENCES patient (id),
+                    StudyInstanceUID TEXT NOT NULL UNIQUE,
+                    StudyDate TEXT,
+                    StudyTime TEXT,
+                    AccessionNumber TEXT,
+                    StudyID TEXT,
+                    ReferringPhysicianName TEXT,
+                    ReferringPhysicianName_folded TEXT,
+                    StudyDescription TEXT,
+                    PatientAge TEXT,
+                    ModalitiesInStudy TEXT NOT NULL DEFAULT '',
+                    num_series INTEGER NOT NULL DEFAULT 0,
+                    num_instances INTEGER NOT NULL DEFAULT 0,
+                    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                );
+                CREATE INDEX study_patient ON study (patient_pk);
+                CREATE INDEX study_date ON study (StudyDate);
+                CREATE INDEX study_accession ON study (AccessionNumber);
+
+                CREATE TABLE series (
+                    id INTEGER PRIMARY KEY,
+                    study_pk INTEGER NOT NULL REFERENCES study (id),
+                    SeriesInstanceUID TEXT NOT NULL UNIQUE,
+                    Modality TEXT,
+                    SeriesNumber INTEGER,
+                    SeriesDescription TEXT,
+                    BodyPartExamined TEXT,
+                    SeriesDate TEXT,
+                    SeriesTime TEXT,
+                    PerformedProcedureStepStartDate TEXT,
+                    PerformedProcedureStepStartTime TEXT,
+                    InstitutionName TEXT,
+                    StationName TEXT,
+                    num_instances INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE INDEX series_study ON series (study_pk);
+                CREATE INDEX series_modality ON series (Modality);
+
+                CREATE TABLE instance (
+                    id INTEGER PRIMARY KEY,
+                    series_pk INTEGER NOT NULL REFERENCES series (id),
+                    SOPInstanceUID TEXT NOT NULL UNIQUE,
+                    SOPClassUID TEXT NOT NULL,
+                    InstanceNumber INTEGER,
+                    ContentDate TEXT,
+                    ContentTime TEXT,
+                    Rows INTEGER,
+                    Columns INTEGER,
+                    BitsAllocated INTEGER,
+                    NumberOfFrames INTEGER,
+                    TransferSyntaxUID TEXT NOT NULL,
+                    file_path TEXT NOT NULL,
+                    file_size INTEGER NOT NULL,
+                    dataset_offset INTEGER NOT NULL,
+                    metadata TEXT NOT NULL,
+                    source_ae TEXT,
+                    received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                );
+                CREATE INDEX instance_series ON instance (series_pk, InstanceNumber);
+                CREATE INDEX instance_class ON instance (SOPClassUID);
+                """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,203 @@
+/*
+ * Loupe's bridge to DCMTK: a plain C interface over the C++ shim. Nothing here exposes a DCMTK
+ * type; data crosses as bytes (data sets encoded explicit VR little endian), strings and numbers.
+ */
+#ifndef LOUPE_DCMTK_H
+#define LOUPE_DCMTK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- process setup ------------------------------------------------------------------------ */
+
+/** Log levels for DCMTK's own messages (oflog). */
+typedef enum loupe_log_level {
+    LOUPE_LOG_TRACE = 0,
+    LOUPE_LOG_DEBUG = 1,
+    LOUPE_LOG_INFO = 2,
+    LOUPE_LOG_WARN = 3,
+    LOUPE_LOG_ERROR = 4,
+    LOUPE_LOG_FATAL = 5
+} loupe_log_level;
+
+/**
+ * One-time setup, before any thread uses DCMTK: logging, TCP_NODELAY, the data dictionary and the
+ * JPEG / JPEG-LS / RLE codecs. Safe to call more than once. Returns 0, or -1 with a message in
+ * `error` when the data dictionary cannot be loaded.
+ */
+int loupe_dcmtk_initialize(loupe_log_level level, char *error, size_t error_size);
+
+/* ---- common types --------------------------------------------------------------------------- */
+
+/** The outcome of a DIMSE operation: a status (PS3.7 Annex C) and an optional error comment. */
+typedef struct loupe_outcome {
+    uint16_t status;
+    char comment[65]; /* Error Comment (0000,0902) is LO: at most 64 characters */
+} loupe_outcome;
+
+/** Sets the comment of an outcome (truncated to 64 characters). */
+void loupe_outcome_set_comment(loupe_outcome *outcome, const char *comment);
+
+/** Query/retrieve information models. */
+typedef enum loupe_query_model {
+    LOUPE_MODEL_PATIENT_ROOT = 1,
+    LOUPE_MODEL_STUDY_ROOT = 2
+} loupe_query_model;
+
+/* ---- SCP ------------------------------------------------------------------------------------ */
+
+/** The peer of an association, as callbacks see it. */
+typedef struct loupe_association {
+    uint64_t id;
+    const char *calling_ae;
+    const char *called_ae;
+    const char *peer_host;
+} loupe_association;
+
+/** Association policy decisions (each maps to a standard A-ASSOCIATE-RJ reason). */
+typedef enum loupe_association_decision {
+    LOUPE_ASSOCIATION_ACCEPT = 0,
+    LOUPE_REJECT_CALLED_AE_NOT_RECOGNIZED = 1,  /* rejected-permanent, service user, reason 7 */
+    LOUPE_REJECT_CALLING_AE_NOT_RECOGNIZED = 2, /* rejected-permanent, service user, reason 3 */
+    LOUPE_REJECT_NO_REASON = 3                  /* rejected-permanent, service user, reason 1 */
+} loupe_association_decision;
+
+/** A C-STORE whose data set has been received, bit for bit, into a Part-10 file. */
+typedef struct loupe_store_request {
+    const char *sop_class_uid;
+    const char *sop_instance_uid;
+    const char *transfer_syntax_uid;
+    /** The received file. The callback may move it; whatever is left is deleted afterwards. */
+    const char *file_path;
+    const char *move_originator_ae; /* empty unless the C-STORE is a C-MOVE sub-operation */
+} loupe_store_request;
+
+/** A C-FIND, C-MOVE or C-GET request. */
+typedef struct loupe_query {
+    loupe_query_model model;
+    const uint8_t *identifier; /* explicit VR little endian data set */
+    size_t identifier_length;
+    const char *move_destination; /* C-MOVE only, else empty */
+} loupe_query;
+
+/** Sends C-FIND pending responses on behalf of a find callback. */
+typedef struct loupe_find_responder loupe_find_responder;
+
+/**
+ * Sends one match (explicit VR little endian data set) as a pending response. Returns 1 to go on,
+ * 0 when the requester cancelled (C-CANCEL) or the association failed: stop producing matches then.
+ */
+int loupe_find_respond(loupe_find_responder *responder, const uint8_t *identifier, size_t length);
+
+/** The instances a C-MOVE or C-GET will send; filled by the retrieve callback. */
+typedef struct loupe_retrieve_plan loupe_retrieve_plan;
+
+/** C-MOVE: where to send (the callback resolves the move destination AE title). */
+void loupe_retrieve_set_destination(loupe_retrieve_plan *plan, const char *ae_title, const char *host, uint16_t port);
+
+/** Adds one stored instance (a Part-10 file) to send. */
+void loupe_retrieve_add(loupe_retrieve_plan *plan, const char *file_path, const char *sop_class_uid,
+                        const char *sop_instance_uid, const char *transfer_syntax_uid);
+
+/**
+ * Callbacks into the application. They run on association threads, possibly several at once.
+ * Each fills `outcome`; a retrieve callback that leaves status 0 has its plan executed.
+ */
+typedef struct loupe_scp_handlers {
+    void *context;
+    loupe_association_decision (*associate)(void *context, const loupe_association *association);
+    void (*store)(void *context, const loupe_association *association, const loupe_store_request *request,
+                  loupe_outcome *outcome);
+    void (*find)(void *context, const loupe_association *association, const loupe_query *query,
+                 loupe_find_responder *responder, loupe_outcome *outcome);
+    void (*retrieve)(void *context, const loupe_association *association, const loupe_query *query,
+                     loupe_retrieve_plan *plan, loupe_outcome *outcome);
+    /** An association ended (released, aborted or timed out); `reason` is a short description. */
+    void (*ended)(void *context, const loupe_association *association, const char *reason);
+} loupe_scp_handlers;
+
+typedef struct loupe_scp_config {
+    const char *ae_title;
+    uint16_t port;              /* 0: an ephemeral port, see loupe_scp_port */
+    const char *staging_dir;    /* where received data sets are written before the store callback */
+    int max_associations;       /* further association requests are rejected (transient, local limit) */
+    int acse_timeout_seconds;
+    int dimse_timeout_seconds;  /* also the idle time after which an association is aborted */
+    uint32_t max_pdu_length;
+} loupe_scp_config;
+
+typedef struct loupe_scp loupe_scp;
+
+/** Opens the listening port and starts the accept loop. NULL with a message on failure. */
+loupe_scp *loupe_scp_start(const loupe_scp_config *config, loupe_scp_handlers handlers, char *error, size_t error_size);
+
+/** The port actually listened on. */
+uint16_t loupe_scp_port(const loupe_scp *scp);
+
+/** Associations currently open. */
+int loupe_scp_active_associations(const loupe_scp *scp);
+
+/**
+ * Stops accepting, lets open associations finish their current operation (aborting idle ones),
+ * waits up to `grace_seconds` for them, joins every thread and frees the SCP.
+ */
+void loupe_scp_stop(loupe_scp *scp, int grace_seconds);
+
+/* ---- SCU ------------------------------------------------------------------------------------ */
+
+typedef struct loupe_peer {
+    const char *calling_ae;
+    const char *called_ae;
+    const char *host;
+    uint16_t port;
+    int timeout_seconds;
+} loupe_peer;
+
+/** C-ECHO. Returns 0 when the exchange happened (status in `outcome`), -1 with `error` otherwise. */
+int loupe_scu_echo(const loupe_peer *peer, loupe_outcome *outcome, char *error, size_t error_size);
+
+/** One file to send with C-STORE; `status` receives the peer's response status. */
+typedef struct loupe_store_item {
+    const char *file_path;
+    const char *sop_class_uid;
+    const char *sop_instance_uid;
+    const char *transfer_syntax_uid;
+    uint16_t status;
+    int sent; /* 1 when a response was received */
+} loupe_store_item;
+
+/**
+ * C-STORE of several files over as few associations as their presentation contexts allow.
+ * Returns 0 when every item got a response (see their statuses), -1 with `error` otherwise.
+ */
+int loupe_scu_store(const loupe_peer *peer, loupe_store_item *items, size_t count, char *error, size_t error_size);
+
+/**
+ * C-FIND; `on_match` is called with each pending response's identifier. Returns 0 with the final
+ * status in `outcome`, -1 with `error` on a network or negotiation failure.
+ */
+int loupe_scu_find(const loupe_peer *peer, loupe_query_model model, const uint8_t *identifier, size_t length,
+                   void (*on_match)(void *context, const uint8_t *identifier, size_t length), void *context,
+                   loupe_outcome *outcome, char *error, size_t error_size);
+
+/** Sub-operation counts of a C-MOVE or C-GET. */
+typedef struct loupe_retrieve_counts {
+    uint16_t completed;
+    uint16_t failed;
+    uint16_t warning;
+} loupe_retrieve_counts;
+
+/** C-MOVE to `destination_ae`. Returns 0 with the final status and counts, -1 with `error`. */
+int loupe_scu_move(const loupe_peer *peer, loupe_query_model model, const uint8_t *identifier, size_t length,
+                   const char *destination_ae, loupe_retrieve_counts *counts, loupe_outcome *outcome,
+                   char *error, size_t error_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LOUPE_DCMTK_H */

@@ -1,0 +1,41 @@
+// The SCP: an accept loop and one DcmThreadSCP per association (DcmSCPPool in DCMTK 3.6.7 never
+// joins its worker threads, so Loupe runs its own pool).
+#pragma once
+
+#include "shim.hpp"
+
+#include <condition_variable>
+#include <list>
+#include <mutex>
+#include <thread>
+
+struct loupe_scp {
+    std::string aeTitle;
+    std::string stagingDir;
+    loupe_scp_handlers handlers;
+    int maxAssociations = 16;
+    int acseTimeout = 30;
+    int dimseTimeout = 60;
+    uint32_t maxPDU = 65536;
+    uint16_t port = 0;
+
+    T_ASC_Network *network = nullptr;
+    std::thread acceptThread;
+    /// Set by stop: no new associations; idle ones are aborted.
+    std::atomic<bool> stopping{false};
+    /// Set when the grace period is over: running sub-operations are cancelled too.
+    std::atomic<bool> hardStop{false};
+    std::atomic<int> active{0};
+    std::atomic<uint64_t> nextID{1};
+
+    struct Worker {
+        std::thread thread;
+        std::atomic<bool> done{false};
+    };
+    std::mutex workersMutex;
+    std::condition_variable workersChanged;
+    std::list<Worker> workers;
+
+    void acceptLoop();
+    void reapFinishedWorkers(bool all);
+};

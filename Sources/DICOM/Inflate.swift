@@ -1,0 +1,56 @@
+import CZlib
+
+/// Raw DEFLATE (RFC 1951), as Deflated Explicit VR Little Endian uses after the meta information.
+enum Inflate {
+    static func raw(_ input: UnsafeRawBufferPointer) throws -> [UInt8] {
+        var stream = z_stream()
+        guard inflateInit2_(&stream, -MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw DICOMError.unsupported("zlib could not be initialised")
+        }
+        defer { inflateEnd(&stream) }
+        var output = [UInt8]()
+        output.reserveCapacity(max(input.count * 4, 4096))
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        guard let base = input.baseAddress else { return [] }
+        stream.next_in = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: Bytef.self))
+        stream.avail_in = uInt(input.count)
+        while true {
+            let status: Int32 = chunk.withUnsafeMutableBufferPointer { buf in
+                stream.next_out = buf.baseAddress
+                stream.avail_out = uInt(buf.count)
+                return inflate(&stream, Z_NO_FLUSH)
+            }
+            let produced = chunk.count - Int(stream.avail_out)
+            output.append(contentsOf: chunk[0..<produced])
+            if status == Z_STREAM_END { break }
+            if status == Z_BUF_ERROR && stream.avail_in == 0 {
+                throw DICOMError.truncated(offset: input.count, "deflated data set ends early")
+            }
+            guard status == Z_OK else { throw DICOMError.malformed(offset: Int(stream.total_in), "deflated data set is corrupt") }
+        }
+        return output
+    }
+
+    /// Raw DEFLATE compression, for writing deflated data sets.
+    static func deflateRaw(_ input: [UInt8]) throws -> [UInt8] {
+        var stream = z_stream()
+        guard deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
+                             ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw DICOMError.unsupported("zlib could not be initialised")
+        }
+        defer { deflateEnd(&stream) }
+        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(input.count))) + 16)
+        var source = input
+        let written: Int = source.withUnsafeMutableBufferPointer { inBuf in
+            output.withUnsafeMutableBufferPointer { outBuf in
+                stream.next_in = inBuf.baseAddress
+                stream.avail_in = uInt(inBuf.count)
+                stream.next_out = outBuf.baseAddress
+                stream.avail_out = uInt(outBuf.count)
+                _ = deflate(&stream, Z_FINISH)
+                return outBuf.count - Int(stream.avail_out)
+            }
+        }
+        return Array(output[0..<written])
+    }
+}

@@ -1,0 +1,70 @@
+import ArgumentParser
+import Archive
+import DIMSE
+import Foundation
+
+/// Options every subcommand shares: the configuration file and the overrides of its main keys.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .long, help: "Configuration file (YAML).")
+    var config: String?
+
+    @Option(name: .long, help: "Data directory (index, files). Default: ./loupe-data")
+    var data: String?
+
+    @Option(name: .long, help: "Loupe's AE title. Default: LOUPE")
+    var ae: String?
+
+    @Option(name: .long, help: "DIMSE port. Default: 11112")
+    var dimsePort: UInt16?
+
+    @Option(name: .long, help: "HTTP port (DICOMweb). Default: 8080")
+    var httpPort: UInt16?
+
+    @Option(name: .long, help: "A DICOM peer, NAME=AE@HOST:PORT (repeatable). NAME is the move destination users give.")
+    var peer: [String] = []
+
+    @Option(name: .long, help: "What to do with an instance already archived: keep or replace.")
+    var duplicates: DuplicatePolicy?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel: String?
+
+    @Option(name: .long, help: "Log format: text or json.")
+    var logFormat: String?
+
+    func resolve() throws -> NodeConfiguration {
+        let file = try config.map(ConfigurationFile.load) ?? ConfigurationFile()
+        let dataPath = data ?? file.data ?? "./loupe-data"
+        let dataDirectory = URL(fileURLWithPath: dataPath).standardizedFileURL
+        let archive = ArchiveConfiguration(dataDirectory: dataDirectory,
+                                           duplicatePolicy: duplicates ?? file.archive?.duplicates ?? .keep)
+        var peers: [DICOMPeer] = []
+        for (name, address) in (file.peers ?? [:]).sorted(by: { $0.key < $1.key }) {
+            peers.append(try DICOMPeer(parsing: "\(name)=\(address)"))
+        }
+        for text in peer {
+            let parsed = try DICOMPeer(parsing: text)
+            peers.removeAll { $0.name == parsed.name }
+            peers.append(parsed)
+        }
+        let section = file.dimse
+        let aeTitle = ae ?? file.ae_title ?? "LOUPE"
+        guard AETitle.isValid(aeTitle) else { throw ValidationError("AE title '\(aeTitle)' is not a valid AE title") }
+        let dimse = DIMSEConfiguration(
+            aeTitle: aeTitle,
+            port: dimsePort ?? section?.port ?? 11112,
+            maxAssociations: section?.max_associations ?? 16,
+            acseTimeoutSeconds: section?.acse_timeout ?? 30,
+            dimseTimeoutSeconds: section?.dimse_timeout ?? 60,
+            requireCalledAETitle: section?.require_called_ae_title ?? true,
+            allowedCallers: (section?.allowed_callers ?? []).map { AllowedCaller(aeTitle: $0.ae, host: $0.host) },
+            peers: peers,
+            caseInsensitivePersonNames: section?.case_insensitive_person_names ?? true)
+        return NodeConfiguration(
+            dataDirectory: dataDirectory, archive: archive, dimse: dimse,
+            httpPort: httpPort ?? file.http?.port ?? 8080, httpHost: file.http?.host ?? "127.0.0.1",
+            logLevel: logLevel ?? file.log_level ?? "info", logFormat: logFormat ?? file.log_format ?? "text")
+    }
+}
+
+extension DuplicatePolicy: ExpressibleByArgument {}

@@ -1,0 +1,79 @@
+import Archive
+import DIMSE
+import Foundation
+import Yams
+
+/// The node's configuration file (YAML). Every key is optional; flags override the file.
+///
+/// ```yaml
+/// data: ./loupe-data
+/// ae_title: LOUPE
+/// log_level: info          # trace, debug, info, notice, warning, error
+/// log_format: text         # or json
+/// dimse:
+///   port: 11112
+///   max_associations: 16
+///   acse_timeout: 30
+///   dimse_timeout: 60
+///   require_called_ae_title: true
+///   case_insensitive_person_names: true
+///   allowed_callers:       # absent or empty: any caller
+///     - { ae: CT01, host: 10.0.0.5 }
+/// http:
+///   port: 8080
+///   host: 127.0.0.1
+/// archive:
+///   duplicates: keep       # or replace
+/// peers:                   # NAME: AE@HOST:PORT (NAME is the move destination users give)
+///   STORESCP: STORESCP@127.0.0.1:11113
+/// ```
+struct ConfigurationFile: Decodable {
+    var data: String?
+    var ae_title: String?
+    var log_level: String?
+    var log_format: String?
+    var dimse: DIMSESection?
+    var http: HTTPSection?
+    var archive: ArchiveSection?
+    var peers: [String: String]?
+
+    struct DIMSESection: Decodable {
+        var port: UInt16?
+        var max_associations: Int?
+        var acse_timeout: Int?
+        var dimse_timeout: Int?
+        var require_called_ae_title: Bool?
+        var case_insensitive_person_names: Bool?
+        var allowed_callers: [Caller]?
+    }
+
+    struct Caller: Decodable {
+        var ae: String
+        var host: String?
+    }
+
+    struct HTTPSection: Decodable {
+        var port: UInt16?
+        var host: String?
+    }
+
+    struct ArchiveSection: Decodable {
+        var duplicates: DuplicatePolicy?
+    }
+
+    static func load(_ path: String) throws -> ConfigurationFile {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        return try YAMLDecoder().decode(ConfigurationFile.self, from: text)
+    }
+}
+
+/// Everything `serve` needs, after the file and the flags are merged.
+struct NodeConfiguration {
+    var dataDirectory: URL
+    var archive: ArchiveConfiguration
+    var dimse: DIMSEConfiguration
+    var httpPort: UInt16
+    var httpHost: String
+    var logLevel: String
+    var logFormat: String
+}
