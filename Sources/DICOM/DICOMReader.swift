@@ -82,7 +82,10 @@ public enum DICOMReader {
                              isPart10: isPart10, stoppedAtOffset: result.stoppedAt.map { _ in offset },
                              skippedElements: result.skipped)
         }
-        var p = Parser(buffer: buffer, explicit: syntax.isExplicitVR, bigEndian: syntax.isBigEndian)
+        // Some writers declare explicit VR but write implicit: read what is there, as pydicom and DCMTK do.
+        let explicit = syntax.isExplicitVR && !(buffer.count >= offset + 6 && !syntax.isBigEndian
+            && VR(byte0: buffer[offset + 4], byte1: buffer[offset + 5]) == nil)
+        var p = Parser(buffer: buffer, explicit: explicit, bigEndian: syntax.isBigEndian)
         p.position = offset
         let result = try p.dataSet(end: buffer.count, inherited: .default, depth: 0, options: options)
         if !isPart10 && meta.isEmpty && result.dataSet.isEmpty {
@@ -99,10 +102,10 @@ public enum DICOMReader {
         let groupLE = UInt16(littleEndian: buffer.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
         let groupBE = UInt16(bigEndian: buffer.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
         let vrIsValid = VR(byte0: buffer[offset + 4], byte1: buffer[offset + 5]) != nil
-        if groupLE >= 0x0002 && groupLE <= 0x0010 && groupLE % 2 == 0 {
+        if groupLE >= 0x0001 && groupLE <= 0x0010 {
             return vrIsValid ? .explicitVRLittleEndian : .implicitVRLittleEndian
         }
-        if groupBE >= 0x0002 && groupBE <= 0x0010 && groupBE % 2 == 0 && vrIsValid {
+        if groupBE >= 0x0001 && groupBE <= 0x0010 && vrIsValid {
             return .explicitVRBigEndian
         }
         throw DICOMError.notDICOM("no DICM prefix and no recognisable data set")
@@ -227,6 +230,7 @@ struct Parser {
             elements.append(element)
         }
         if !elements.isSortedByTag() { elements.sort { $0.tag < $1.tag } }
+        if !explicit { resolveUnsignedOrSigned(&elements) }
         return (DataSet(sortedElements: elements, characterSet: characterSet), stoppedAt, skipped)
     }
 
@@ -255,6 +259,20 @@ struct Parser {
         }
         let length = Int(header.length)
         try need(length, "value of \(header.tag) (\(length) bytes)")
+        if header.vr == .UN && !bigEndian, let known = knownVR(header.tag) {
+            // UN for an attribute the dictionary knows (written by a node that did not): read it as
+            // what it is; a sequence's bytes are implicit VR little endian (PS3.5 6.2.2).
+            if known == .SQ {
+                var inner = Parser(buffer: buffer, explicit: false, bigEndian: false)
+                inner.position = position
+                let items = try inner.sequenceItems(undefined: false, end: position + length, inherited: inherited, depth: depth + 1)
+                position += length
+                return DataElement(tag: header.tag, vr: .SQ, value: .sequence(items))
+            }
+            let bytes = [UInt8](UnsafeRawBufferPointer(rebasing: buffer[position..<(position + length)]))
+            position += length
+            return DataElement(tag: header.tag, vr: known, value: .bytes(bytes))
+        }
         var bytes = [UInt8](UnsafeRawBufferPointer(rebasing: buffer[position..<(position + length)]))
         position += length
         if bigEndian, let width = header.vr.binaryWordSize, width > 1 {
@@ -330,6 +348,22 @@ struct Parser {
             try need(Int(length), "pixel data fragment (\(length) bytes)")
             position += Int(length)
         }
+    }
+
+    /// Implicit VR leaves "US or SS" attributes to Pixel Representation (0028,0103): 1 means signed.
+    private func resolveUnsignedOrSigned(_ elements: inout [DataElement]) {
+        guard let representation = elements.first(where: { $0.tag == .pixelRepresentation }),
+              ValueDecoding.integers(representation.bytes, vr: .US)?.first == 1 else { return }
+        for i in elements.indices where elements[i].vr == .US && dictionary.isUnsignedOrSigned(elements[i].tag) {
+            elements[i] = DataElement(tag: elements[i].tag, vr: .SS, value: elements[i].value)
+        }
+    }
+
+    /// The dictionary VR of a public attribute, when it is a definite one.
+    private func knownVR(_ tag: Tag) -> VR? {
+        guard !tag.isPrivate, !tag.isGroupLength else { return nil }
+        let vr = dictionary.vr(for: tag)
+        return vr == .UN ? nil : vr
     }
 
     static func swapWords(_ bytes: inout [UInt8], width: Int) {

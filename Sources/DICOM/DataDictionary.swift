@@ -35,6 +35,8 @@ public final class DataDictionary: Sendable {
     private let exact: [Tag: Entry]
     private let ranges: [RangeEntry]
     private let byKeyword: [String: Entry]
+    /// Attributes whose VR is US or SS depending on Pixel Representation (`xs` in the dictionary).
+    private let unsignedOrSigned: Set<Tag>
     /// Where the dictionary was read from; nil when no dictionary file was found.
     public let source: String?
 
@@ -67,6 +69,7 @@ public final class DataDictionary: Sendable {
         var exact: [Tag: Entry] = [:]
         var ranges: [RangeEntry] = []
         var byKeyword: [String: Entry] = [:]
+        var unsignedOrSigned: Set<Tag> = []
         for line in text.split(whereSeparator: \.isNewline) {
             guard line.first == "(" else { continue }
             let fields = line.split(separator: "\t", omittingEmptySubsequences: true)
@@ -82,6 +85,7 @@ public final class DataDictionary: Sendable {
                 let tag = Tag(g.range.lowerBound, e.range.lowerBound)
                 let entry = Entry(tag: tag, vr: vr, keyword: keyword)
                 exact[tag] = entry
+                if fields[1] == "xs" { unsignedOrSigned.insert(tag) }
                 if byKeyword[keyword] == nil || !line.hasSuffix("retired") { byKeyword[keyword] = entry }
             } else {
                 let entry = Entry(tag: Tag(g.range.lowerBound, e.range.lowerBound), vr: vr, keyword: keyword)
@@ -92,6 +96,7 @@ public final class DataDictionary: Sendable {
         self.exact = exact
         self.ranges = ranges
         self.byKeyword = byKeyword
+        self.unsignedOrSigned = unsignedOrSigned
         self.source = source
     }
 
@@ -139,6 +144,9 @@ public final class DataDictionary: Sendable {
         if tag.isPrivate { return .UN }
         return entry(for: tag)?.vr ?? .UN
     }
+
+    /// Whether the attribute is US or SS depending on Pixel Representation (PS3.5 Table 6-1 "US or SS").
+    public func isUnsignedOrSigned(_ tag: Tag) -> Bool { unsignedOrSigned.contains(tag) }
 
     public func keyword(for tag: Tag) -> String? { entry(for: tag)?.keyword }
 

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Installs what Loupe needs on a Debian machine, idempotently: system packages with apt-get
+# (only when one is missing) and Python packages with pip (only when one is missing).
+#   scripts/install-deps.sh runtime   build and run the node
+#   scripts/install-deps.sh test      also the tests' peers and tools
+set -eu
+
+RUNTIME_PACKAGES="dcmtk libdcmtk-dev libsqlite3-dev libssl-dev libpng-dev zlib1g-dev"
+TEST_PACKAGES="orthanc"
+PYTHON_PACKAGES="pydicom==3.0.2 pytest"
+
+mode="${1:-runtime}"
+packages="$RUNTIME_PACKAGES"
+[ "$mode" = "test" ] && packages="$packages $TEST_PACKAGES"
+
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "installing system packages:$missing"
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    # policy-rc.d keeps Debian from starting services (Orthanc) at install: tests start their own.
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+fi
+
+if [ "$mode" = "test" ]; then
+    for spec in $PYTHON_PACKAGES; do
+        name="${spec%%==*}"
+        python3 -c "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('$name') else 1)" 2>/dev/null \
+            || python3 -m pip install -q --disable-pip-version-check "$spec"
+    done
+fi
