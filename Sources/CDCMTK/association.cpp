@@ -4,7 +4,10 @@
 
 #include "dcmtk/dcmdata/dcdeftag.h"
 #include "dcmtk/dcmdata/dcuid.h"
+#include "dcmtk/dcmnet/dcmtrans.h"
+#include "dcmtk/dcmnet/dulstruc.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 struct loupe_find_responder {
@@ -83,6 +86,26 @@ OFCondition AssociationHandler::negotiateAssociation() {
 
 // ---- command loop -------------------------------------------------------------------------------
 
+/// Exposes DcmTransportConnection::getSocket (protected) through a pointer to member, never an instance.
+struct SocketAccess : DcmTransportConnection {
+    using DcmTransportConnection::getSocket;
+};
+
+/// Sends A-ABORT without waiting for the peer. DCMTK's abort waits (ARTIM, 30 s) for the peer to
+/// close; shutting the read side first makes that wait end at once, so a stopping node never
+/// waits on a peer that keeps its socket open. Shutdown, not close: the descriptor stays DCMTK's.
+static void abortAndDisconnect(T_ASC_Association *assoc) {
+    auto *key = reinterpret_cast<PRIVATE_ASSOCIATIONKEY *>(assoc->DULassociation);
+    DcmNativeSocketType socket = -1;
+    if (key != nullptr && key->connection != nullptr) {
+        DcmNativeSocketType (DcmTransportConnection::*socketOf)() = &SocketAccess::getSocket;
+        socket = (key->connection->*socketOf)();
+    }
+    if (socket >= 0) shutdown(socket, SHUT_RD);
+    ASC_abortAssociation(assoc);
+    if (socket >= 0) shutdown(socket, SHUT_RDWR);
+}
+
 void AssociationHandler::handleAssociation() {
     int idleSeconds = 0;
     for (;;) {
@@ -93,12 +116,12 @@ void AssociationHandler::handleAssociation() {
         if (cond == DIMSE_NODATAAVAILABLE) {
             if (server_.stopping.load()) {
                 endReason_ = "aborted: node is shutting down";
-                ASC_abortAssociation(assoc_);
+                abortAndDisconnect(assoc_);
                 return;
             }
             if (++idleSeconds >= server_.dimseTimeout) {
                 endReason_ = "aborted: idle for " + std::to_string(idleSeconds) + " s";
-                ASC_abortAssociation(assoc_);
+                abortAndDisconnect(assoc_);
                 return;
             }
             continue;
@@ -115,7 +138,7 @@ void AssociationHandler::handleAssociation() {
         }
         if (cond.bad()) {
             endReason_ = std::string("aborted: ") + cond.text();
-            ASC_abortAssociation(assoc_);
+            abortAndDisconnect(assoc_);
             return;
         }
         DcmPresentationContextInfo context;
@@ -123,7 +146,7 @@ void AssociationHandler::handleAssociation() {
         cond = handleIncomingCommand(&message, context);
         if (cond.bad()) {
             endReason_ = std::string("aborted: ") + cond.text();
-            ASC_abortAssociation(assoc_);
+            abortAndDisconnect(assoc_);
             return;
         }
     }

@@ -28,6 +28,12 @@ public struct DIMSEClient: Sendable {
         public let completed: Int
         public let failed: Int
         public let warning: Int
+
+        public init(completed: Int, failed: Int, warning: Int) {
+            self.completed = completed
+            self.failed = failed
+            self.warning = warning
+        }
     }
 
     /// One file to send and, after `store`, the peer's answer.

@@ -90,6 +90,9 @@ extension Archive {
         var predicate = SQLPredicate()
         for key in query.applicableKeys {
             guard let attribute = QueryCatalog.attributes[key.tag] else { continue }
+            if attribute.vr == .UI, !key.constraint.isUIDValueOrList {
+                throw QueryError(.invalidQuery, "\(key.tag) must be a UID or a list of UIDs in a retrieve")
+            }
             predicate.add(key, attribute, fuzzy: query.fuzzyPersonNames)
         }
         guard !predicate.clauses.isEmpty else {
@@ -137,5 +140,30 @@ extension Archive {
             }
         }
         return DataElement(tag: key.tag, vr: vr, string: String.fromDatabaseValue(value) ?? "")
+    }
+}
+
+extension Archive {
+    /// The DICOM JSON stored at ingest for an instance (bulk values as `MetadataDocument.bulkDataScheme` URIs).
+    public func metadata(sopInstanceUID: String) throws(QueryError) -> String? {
+        do {
+            return try database.read { db in
+                try String.fetchOne(db, sql: "SELECT metadata FROM instance WHERE SOPInstanceUID = ?", arguments: [sopInstanceUID])
+            }
+        } catch {
+            throw QueryError(.database, "index query failed: \(error)")
+        }
+    }
+}
+
+extension MatchConstraint {
+    /// A retrieve names instances by unique keys: single UIDs or lists of them, never patterns.
+    var isUIDValueOrList: Bool {
+        switch self {
+        case .universal: return true
+        case .single(let uid): return UIDSyntax.isAcceptable(uid)
+        case .anyOf(let options): return options.allSatisfy(\.isUIDValueOrList)
+        case .wildcard, .range: return false
+        }
     }
 }

@@ -1,0 +1,57 @@
+import DIMSE
+import Foundation
+import Testing
+
+/// Association acceptance: the A-ASSOCIATE-RJ reasons of PS3.8 Table 9-21, read off the wire.
+@Suite(.serialized) struct AssociationPolicyTests {
+    @Test func wrongCalledAETitleIsRejected() throws {
+        let node = try Node()
+        #expect(try RawAssociation(port: node.port).request(calling: "ANY", called: "LOUPE") == .accepted)
+        // Rejected-permanent (1), service user (1), called AE title not recognized (7).
+        #expect(try RawAssociation(port: node.port).request(calling: "ANY", called: "OTHER") == .rejected(result: 1, source: 1, reason: 7))
+    }
+
+    @Test func callersOutsideTheAllowlistAreRejected() throws {
+        let node = try Node {
+            $0.allowedCallers = [AllowedCaller(aeTitle: "CT01"), AllowedCaller(aeTitle: "MR01", host: "10.9.9.9")]
+        }
+        #expect(try RawAssociation(port: node.port).request(calling: "CT01", called: "LOUPE") == .accepted)
+        // Calling AE title not recognized (3).
+        #expect(try RawAssociation(port: node.port).request(calling: "XR99", called: "LOUPE") == .rejected(result: 1, source: 1, reason: 3))
+        // A known AE from another host: no reason given (1).
+        #expect(try RawAssociation(port: node.port).request(calling: "MR01", called: "LOUPE") == .rejected(result: 1, source: 1, reason: 1))
+    }
+
+    @Test func aFullNodeRejectsTransiently() throws {
+        let node = try Node { $0.maxAssociations = 1 }
+        let first = try RawAssociation(port: node.port)
+        #expect(try first.request(calling: "A", called: "LOUPE") == .accepted)
+        // Rejected-transient (2), service provider presentation related (3), local limit exceeded (2).
+        #expect(try RawAssociation(port: node.port).request(calling: "B", called: "LOUPE") == .rejected(result: 2, source: 3, reason: 2))
+    }
+
+    @Test func stopAbortsIdleAssociationsPromptly() throws {
+        let node = try Node()
+        let held = try RawAssociation(port: node.port)
+        #expect(try held.request(calling: "A", called: "LOUPE") == .accepted)
+        let start = Date()
+        node.stop(grace: 20)
+        #expect(Date().timeIntervalSince(start) < 5)
+    }
+
+    @Test func policyDecisions() {
+        let policy = AssociationPolicy(configuration: DIMSEConfiguration(aeTitle: "LOUPE", requireCalledAETitle: false))
+        #expect(policy.decide(callingAE: "X", calledAE: "ANYTHING", peerHost: "1.2.3.4") == .accept)
+        let strict = AssociationPolicy(configuration: DIMSEConfiguration(aeTitle: "LOUPE", allowedCallers: [AllowedCaller(aeTitle: "X", host: "1.2.3.4")]))
+        #expect(strict.decide(callingAE: "X ", calledAE: "LOUPE", peerHost: "1.2.3.4") == .accept)
+        #expect(strict.decide(callingAE: "X", calledAE: "LOUPE", peerHost: "5.6.7.8") == .callingHostNotAllowed)
+    }
+
+    @Test func peersParse() throws {
+        #expect(try DICOMPeer(parsing: "PACS=ORTHANC@10.0.0.2:4242") == DICOMPeer(name: "PACS", aeTitle: "ORTHANC", host: "10.0.0.2", port: 4242))
+        #expect(try DICOMPeer(parsing: "STORESCP@localhost:104").name == "STORESCP")
+        #expect(throws: DIMSEConfigurationError.self) { try DICOMPeer(parsing: "nohost") }
+        #expect(throws: DIMSEConfigurationError.self) { try DICOMPeer(parsing: "A@h:0") }
+        #expect(throws: DIMSEConfigurationError.self) { try DICOMPeer(parsing: "WAY_TOO_LONG_AE_TITLE_X@h:1") }
+    }
+}
