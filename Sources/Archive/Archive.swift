@@ -10,6 +10,7 @@ import Logging
 public final class Archive: Sendable {
     public let configuration: ArchiveConfiguration
     let database: DatabasePool
+    let indexWrites: GroupCommit
     let blobs: BlobStore
     let logger: Logger
 
@@ -27,15 +28,17 @@ public final class Archive: Sendable {
 
         var config = Configuration()
         config.prepareDatabase { db in
-            // FULL: a committed (acknowledged) instance survives power loss, not only a crash.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
             db.add(function: SQLFunctions.normalizedTime)
             db.add(function: SQLFunctions.normalizedDateTime)
         }
         config.busyMode = .timeout(30)
         database = try DatabasePool(path: configuration.indexPath.path, configuration: config)
+        // FULL: a committed (acknowledged) instance survives power loss, not only a crash. Set on
+        // the writer after GRDB's WAL setup, which chooses NORMAL.
+        try database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try Schema.migrator.migrate(database)
+        indexWrites = GroupCommit(database: database)
     }
 
     /// The directory where writers stage incoming files before `ingest(staged:...)`.

@@ -29,31 +29,33 @@ struct BlobStore: Sendable {
         return names.count
     }
 
-    /// Relative path of an instance's file; `version` > 0 names a second copy (a replacement, or a
-    /// concurrent arrival of the same instance) beside the first.
-    func relativePath(sopInstanceUID: String, version: Int = 0) -> String {
-        var hash: UInt32 = 2_166_136_261  // FNV-1a: spreads files over 65,536 directories
-        for byte in sopInstanceUID.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
-        let a = String(format: "%02x", hash >> 24), b = String(format: "%02x", (hash >> 16) & 0xFF)
+    /// Relative path of an instance's file: `xx/<StudyInstanceUID>/<SOPInstanceUID>.dcm`, a study per
+    /// directory (created once per study, read together on retrieve), studies spread over 256
+    /// directories. `version` > 0 names a second copy (a replacement, or a concurrent arrival of
+    /// the same instance) beside the first.
+    func relativePath(studyInstanceUID: String, sopInstanceUID: String, version: Int = 0) -> String {
+        var hash: UInt32 = 2_166_136_261  // FNV-1a
+        for byte in studyInstanceUID.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        let bucket = String(format: "%02x", hash >> 24)
         let name = version == 0 ? "\(sopInstanceUID).dcm" : "\(sopInstanceUID).\(version).dcm"
-        return "\(a)/\(b)/\(name)"
+        return "\(bucket)/\(studyInstanceUID)/\(name)"
     }
 
     func url(forRelativePath path: String) -> URL { root.appendingPathComponent(path) }
 
-    /// fsyncs a staged file and moves it to a path of its own (never over an existing file), then
-    /// fsyncs the directory: after return the file survives a power loss. Returns the relative path.
-    func commit(staged: URL, sopInstanceUID: String) throws(IngestError) -> String {
-        try fsync(path: staged.path, directory: false)
+    /// Moves a staged file whose data is already durable to a path of its own (never over an
+    /// existing file), then fsyncs the directory: after return the file survives a power loss.
+    /// Returns the relative path.
+    func commit(staged: URL, studyInstanceUID: String, sopInstanceUID: String) throws(IngestError) -> String {
         var version = 0
         while true {
-            let relative = relativePath(sopInstanceUID: sopInstanceUID, version: version)
+            let relative = relativePath(studyInstanceUID: studyInstanceUID, sopInstanceUID: sopInstanceUID, version: version)
             let target = url(forRelativePath: relative)
             let directory = target.deletingLastPathComponent()
             // link() fails with EEXIST instead of replacing: two writers of one UID never clobber each other.
             if link(staged.path, target.path) == 0 {
                 unlink(staged.path)
-                try fsync(path: directory.path, directory: true)
+                try fsyncDirectory(directory.path)
                 return relative
             }
             switch errno {
@@ -75,11 +77,11 @@ struct BlobStore: Sendable {
         try? FileManager.default.removeItem(at: url(forRelativePath: relativePath))
     }
 
-    private func fsync(path: String, directory: Bool) throws(IngestError) {
-        let fd = open(path, directory ? O_RDONLY | O_DIRECTORY : O_RDONLY)
+    private func fsyncDirectory(_ path: String) throws(IngestError) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY)
         guard fd >= 0 else { throw IngestError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        guard Glibc.fsync(fd) == 0 else {
+        guard fsync(fd) == 0 else {
             throw IngestError(.storage, "fsync failed for \(path): \(String(cString: strerror(errno)))")
         }
     }

@@ -22,9 +22,15 @@ enum IndexWriter {
         case replaced(oldPath: String)
     }
 
+    /// Executes a statement through the connection's statement cache (ingest runs the same few
+    /// statements for every instance).
+    private static func run(_ db: Database, _ sql: String, arguments: StatementArguments = StatementArguments()) throws {
+        try db.cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+
     static func store(_ row: InstanceRow, policy: DuplicatePolicy, db: Database) throws -> Outcome {
         var outcome = Outcome.inserted
-        if let existing = try Row.fetchOne(db, sql: "SELECT id, file_path FROM instance WHERE SOPInstanceUID = ?",
+        if let existing = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, file_path FROM instance WHERE SOPInstanceUID = ?"),
                                            arguments: [row.attributes.sopInstanceUID]) {
             if policy == .keep { return .keptExisting }
             try removeInstance(id: existing["id"], db: db)
@@ -39,7 +45,7 @@ enum IndexWriter {
         let patientPK = try patient(a, db: db)
         let studyPK = try study(a, patientPK: patientPK, db: db)
         let seriesPK = try series(a, studyPK: studyPK, patientPK: patientPK, db: db)
-        try db.execute(sql: """
+        try run(db,  """
             INSERT INTO instance (series_pk, SOPInstanceUID, SOPClassUID, InstanceNumber, ContentDate, ContentTime,
                 Rows, Columns, BitsAllocated, NumberOfFrames, TransferSyntaxUID, file_path, file_size,
                 dataset_offset, metadata, source_ae)
@@ -47,17 +53,17 @@ enum IndexWriter {
             """, arguments: [seriesPK, a.sopInstanceUID, a.sopClassUID, a.instanceNumber, a.contentDate, a.contentTime,
                              a.rows, a.columns, a.bitsAllocated, a.numberOfFrames, row.transferSyntaxUID,
                              row.filePath, row.fileSize, row.datasetOffset, row.metadata, row.sourceAE])
-        try db.execute(sql: "UPDATE series SET num_instances = num_instances + 1 WHERE id = ?", arguments: [seriesPK])
-        try db.execute(sql: "UPDATE study SET num_instances = num_instances + 1 WHERE id = ?", arguments: [studyPK])
-        try db.execute(sql: "UPDATE patient SET num_instances = num_instances + 1 WHERE id = ?", arguments: [patientPK])
+        try run(db,  "UPDATE series SET num_instances = num_instances + 1 WHERE id = ?", arguments: [seriesPK])
+        try run(db,  "UPDATE study SET num_instances = num_instances + 1 WHERE id = ?", arguments: [studyPK])
+        try run(db,  "UPDATE patient SET num_instances = num_instances + 1 WHERE id = ?", arguments: [patientPK])
     }
 
     private static func patient(_ a: InstanceAttributes, db: Database) throws -> Int64 {
-        if let pk = try Int64.fetchOne(db, sql: "SELECT id FROM patient WHERE PatientID = ? AND IssuerOfPatientID = ?",
+        if let pk = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM patient WHERE PatientID = ? AND IssuerOfPatientID = ?"),
                                        arguments: [a.patientID, a.issuerOfPatientID]) {
             return pk
         }
-        try db.execute(sql: """
+        try run(db,  """
             INSERT INTO patient (PatientID, IssuerOfPatientID, PatientName, PatientName_folded, PatientBirthDate,
                 PatientBirthTime, PatientSex, OtherPatientIDs)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -67,10 +73,10 @@ enum IndexWriter {
     }
 
     private static func study(_ a: InstanceAttributes, patientPK: Int64, db: Database) throws -> Int64 {
-        if let pk = try Int64.fetchOne(db, sql: "SELECT id FROM study WHERE StudyInstanceUID = ?", arguments: [a.studyInstanceUID]) {
+        if let pk = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM study WHERE StudyInstanceUID = ?"), arguments: [a.studyInstanceUID]) {
             return pk
         }
-        try db.execute(sql: """
+        try run(db,  """
             INSERT INTO study (patient_pk, StudyInstanceUID, StudyDate, StudyTime, AccessionNumber, StudyID,
                 ReferringPhysicianName, ReferringPhysicianName_folded, StudyDescription, PatientAge)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -79,7 +85,7 @@ enum IndexWriter {
                              a.studyDescription, a.patientAge])
         let pk = db.lastInsertedRowID
         // A new study carries the newest patient demographics: corrections win over old values.
-        try db.execute(sql: """
+        try run(db,  """
             UPDATE patient SET num_studies = num_studies + 1,
                 PatientName = coalesce(?, PatientName), PatientName_folded = coalesce(?, PatientName_folded),
                 PatientBirthDate = coalesce(?, PatientBirthDate), PatientSex = coalesce(?, PatientSex)
@@ -89,10 +95,10 @@ enum IndexWriter {
     }
 
     private static func series(_ a: InstanceAttributes, studyPK: Int64, patientPK: Int64, db: Database) throws -> Int64 {
-        if let pk = try Int64.fetchOne(db, sql: "SELECT id FROM series WHERE SeriesInstanceUID = ?", arguments: [a.seriesInstanceUID]) {
+        if let pk = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM series WHERE SeriesInstanceUID = ?"), arguments: [a.seriesInstanceUID]) {
             return pk
         }
-        try db.execute(sql: """
+        try run(db,  """
             INSERT INTO series (study_pk, SeriesInstanceUID, Modality, SeriesNumber, SeriesDescription, BodyPartExamined,
                 SeriesDate, SeriesTime, PerformedProcedureStepStartDate, PerformedProcedureStepStartTime,
                 InstitutionName, StationName)
@@ -101,45 +107,45 @@ enum IndexWriter {
                              a.seriesDate, a.seriesTime, a.performedProcedureStepStartDate, a.performedProcedureStepStartTime,
                              a.institutionName, a.stationName])
         let pk = db.lastInsertedRowID
-        try db.execute(sql: "UPDATE study SET num_series = num_series + 1 WHERE id = ?", arguments: [studyPK])
-        try db.execute(sql: "UPDATE patient SET num_series = num_series + 1 WHERE id = ?", arguments: [patientPK])
+        try run(db,  "UPDATE study SET num_series = num_series + 1 WHERE id = ?", arguments: [studyPK])
+        try run(db,  "UPDATE patient SET num_series = num_series + 1 WHERE id = ?", arguments: [patientPK])
         try updateModalities(studyPK: studyPK, db: db)
         return pk
     }
 
     /// ModalitiesInStudy: the distinct modalities of the study's series, sorted, backslash-joined.
     private static func updateModalities(studyPK: Int64, db: Database) throws {
-        let modalities = try String.fetchAll(db, sql: """
+        let modalities = try String.fetchAll(db.cachedStatement(sql: """
             SELECT DISTINCT Modality FROM series WHERE study_pk = ? AND Modality IS NOT NULL ORDER BY Modality
-            """, arguments: [studyPK])
-        try db.execute(sql: "UPDATE study SET ModalitiesInStudy = ? WHERE id = ?",
+            """), arguments: [studyPK])
+        try run(db,  "UPDATE study SET ModalitiesInStudy = ? WHERE id = ?",
                        arguments: [modalities.joined(separator: "\\"), studyPK])
     }
 
     /// Deletes an instance row, keeps the counts right and removes series, study and patient rows
     /// that become empty.
     static func removeInstance(id: Int64, db: Database) throws {
-        guard let row = try Row.fetchOne(db, sql: """
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT i.series_pk, se.study_pk, st.patient_pk FROM instance i
             JOIN series se ON se.id = i.series_pk JOIN study st ON st.id = se.study_pk WHERE i.id = ?
-            """, arguments: [id]) else { return }
+            """), arguments: [id]) else { return }
         let seriesPK: Int64 = row[0], studyPK: Int64 = row[1], patientPK: Int64 = row[2]
-        try db.execute(sql: "DELETE FROM instance WHERE id = ?", arguments: [id])
-        try db.execute(sql: "UPDATE series SET num_instances = num_instances - 1 WHERE id = ?", arguments: [seriesPK])
-        try db.execute(sql: "UPDATE study SET num_instances = num_instances - 1 WHERE id = ?", arguments: [studyPK])
-        try db.execute(sql: "UPDATE patient SET num_instances = num_instances - 1 WHERE id = ?", arguments: [patientPK])
-        if try Int.fetchOne(db, sql: "SELECT num_instances FROM series WHERE id = ?", arguments: [seriesPK]) == 0 {
-            try db.execute(sql: "DELETE FROM series WHERE id = ?", arguments: [seriesPK])
-            try db.execute(sql: "UPDATE study SET num_series = num_series - 1 WHERE id = ?", arguments: [studyPK])
-            try db.execute(sql: "UPDATE patient SET num_series = num_series - 1 WHERE id = ?", arguments: [patientPK])
+        try run(db,  "DELETE FROM instance WHERE id = ?", arguments: [id])
+        try run(db,  "UPDATE series SET num_instances = num_instances - 1 WHERE id = ?", arguments: [seriesPK])
+        try run(db,  "UPDATE study SET num_instances = num_instances - 1 WHERE id = ?", arguments: [studyPK])
+        try run(db,  "UPDATE patient SET num_instances = num_instances - 1 WHERE id = ?", arguments: [patientPK])
+        if try Int.fetchOne(db.cachedStatement(sql: "SELECT num_instances FROM series WHERE id = ?"), arguments: [seriesPK]) == 0 {
+            try run(db,  "DELETE FROM series WHERE id = ?", arguments: [seriesPK])
+            try run(db,  "UPDATE study SET num_series = num_series - 1 WHERE id = ?", arguments: [studyPK])
+            try run(db,  "UPDATE patient SET num_series = num_series - 1 WHERE id = ?", arguments: [patientPK])
             try updateModalities(studyPK: studyPK, db: db)
         }
-        if try Int.fetchOne(db, sql: "SELECT num_instances FROM study WHERE id = ?", arguments: [studyPK]) == 0 {
-            try db.execute(sql: "DELETE FROM study WHERE id = ?", arguments: [studyPK])
-            try db.execute(sql: "UPDATE patient SET num_studies = num_studies - 1 WHERE id = ?", arguments: [patientPK])
+        if try Int.fetchOne(db.cachedStatement(sql: "SELECT num_instances FROM study WHERE id = ?"), arguments: [studyPK]) == 0 {
+            try run(db,  "DELETE FROM study WHERE id = ?", arguments: [studyPK])
+            try run(db,  "UPDATE patient SET num_studies = num_studies - 1 WHERE id = ?", arguments: [patientPK])
         }
-        if try Int.fetchOne(db, sql: "SELECT num_instances FROM patient WHERE id = ?", arguments: [patientPK]) == 0 {
-            try db.execute(sql: "DELETE FROM patient WHERE id = ?", arguments: [patientPK])
+        if try Int.fetchOne(db.cachedStatement(sql: "SELECT num_instances FROM patient WHERE id = ?"), arguments: [patientPK]) == 0 {
+            try run(db,  "DELETE FROM patient WHERE id = ?", arguments: [patientPK])
         }
     }
 }

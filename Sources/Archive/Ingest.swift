@@ -1,6 +1,9 @@
 import DICOM
 import Foundation
 import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Who sent an instance.
 public struct IngestSource: Sendable {
@@ -42,12 +45,11 @@ extension Archive {
     /// validate → fsync + rename into place → index row committed. Returns only after the commit,
     /// so a caller that acknowledges on return never acknowledges something that can be lost.
     public func ingest(staged: URL, source: IngestSource, expected: ExpectedIdentity? = nil) throws(IngestError) -> IngestResult {
-        defer { try? FileManager.default.removeItem(at: staged) }
-        let file: DICOMFile
-        do {
-            file = try DICOMReader.read(contentsOf: staged, options: .headerOnly)
-        } catch {
-            throw IngestError(.notDICOM, "\(error)")
+        defer { unlink(staged.path) }
+        let stagedFile = try StagedFile(staged)
+        let file = stagedFile.file
+        if file.meta.string(.mediaStorageSOPClassUID) == Self.mediaStorageDirectoryStorage {
+            throw IngestError(.mediaDirectory, "a DICOMDIR indexes the files of a medium; it is not an instance")
         }
         let attributes = try InstanceAttributes(file.dataSet, meta: file.meta)
         if let expected {
@@ -65,21 +67,24 @@ extension Archive {
 
         var stagedPart10 = staged
         var datasetOffset = file.dataSetOffset
-        if !file.isPart10 {
-            (stagedPart10, datasetOffset) = try wrapInPart10(staged, file: file, attributes: attributes, origin: source.origin)
+        var fileSize = stagedFile.size
+        if file.isPart10 {
+            try stagedFile.synchronize()
+        } else {
+            (stagedPart10, datasetOffset, fileSize) = try wrapInPart10(staged, file: file, attributes: attributes)
         }
-        defer { if stagedPart10 != staged { try? FileManager.default.removeItem(at: stagedPart10) } }
+        defer { if stagedPart10 != staged { unlink(stagedPart10.path) } }
 
         let metadata = MetadataDocument.encode(file, bulkDataThreshold: configuration.metadataBulkDataThreshold)
-        let fileSize = (try? FileManager.default.attributesOfItem(atPath: stagedPart10.path)[.size] as? Int) ?? 0
-        let relativePath = try blobs.commit(staged: stagedPart10, sopInstanceUID: attributes.sopInstanceUID)
+        let relativePath = try blobs.commit(staged: stagedPart10, studyInstanceUID: attributes.studyInstanceUID,
+                                            sopInstanceUID: attributes.sopInstanceUID)
 
         let row = IndexWriter.InstanceRow(attributes: attributes, transferSyntaxUID: file.transferSyntax.uid,
                                           filePath: relativePath, fileSize: fileSize, datasetOffset: datasetOffset,
                                           metadata: metadata, sourceAE: source.origin)
         let written: IndexWriter.Outcome
         do {
-            written = try database.write { db in try IndexWriter.store(row, policy: policy, db: db) }
+            written = try indexWrites.write { db in try IndexWriter.store(row, policy: policy, db: db) }
         } catch {
             blobs.remove(relativePath: relativePath)
             throw IngestError(.index, "index update failed: \(error)")
@@ -95,6 +100,9 @@ extension Archive {
             return result(.replaced, attributes, file)
         }
     }
+
+    /// Media Storage Directory Storage (DICOMDIR), PS3.4 Annex F.
+    static let mediaStorageDirectoryStorage = "1.2.840.10008.1.3.10"
 
     /// Archives a copy of an existing file (the original is left alone).
     public func importFile(at url: URL, source: IngestSource) throws(IngestError) -> IngestResult {
@@ -129,9 +137,9 @@ extension Archive {
     }
 
     /// A data set without Part-10 header (old ACR-NEMA-style files) is archived with a proper
-    /// preamble and meta information in front of its unchanged bytes.
-    private func wrapInPart10(_ staged: URL, file: DICOMFile, attributes: InstanceAttributes,
-                              origin: String) throws(IngestError) -> (URL, Int) {
+    /// preamble and meta information in front of its unchanged bytes. Returns the new staged file
+    /// (already durable), the data set offset and the size.
+    private func wrapInPart10(_ staged: URL, file: DICOMFile, attributes: InstanceAttributes) throws(IngestError) -> (URL, Int, Int) {
         let wrapped = stagingURL(prefix: "wrapped")
         do {
             let data = try Data(contentsOf: staged, options: .alwaysMapped)
@@ -141,7 +149,10 @@ extension Archive {
             var out = Data(prefix)
             out.append(data[(data.startIndex + file.dataSetOffset)...])
             try out.write(to: wrapped)
-            return (wrapped, prefix.count)
+            try StagedFile(wrapped).synchronize()
+            return (wrapped, prefix.count, out.count)
+        } catch let error as IngestError {
+            throw error
         } catch {
             throw IngestError(.storage, "cannot add file meta information: \(error)")
         }

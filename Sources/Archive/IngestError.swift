@@ -5,6 +5,8 @@ public struct IngestError: Error, Sendable, CustomStringConvertible {
     public enum Reason: String, Sendable {
         /// The bytes are not DICOM (or are truncated/corrupt).
         case notDICOM
+        /// A DICOMDIR: the index of a medium, not an instance to archive.
+        case mediaDirectory
         /// A required attribute (SOP Class/Instance UID, Study/Series Instance UID) is missing or empty.
         case missingAttribute
         /// A UID is not a valid UID.
@@ -29,6 +31,7 @@ public struct IngestError: Error, Sendable, CustomStringConvertible {
     public var dimseStatus: DIMSEStatus {
         switch reason {
         case .notDICOM, .missingAttribute, .invalidUID: return .cannotUnderstand
+        case .mediaDirectory: return .sopClassNotSupported
         case .mismatch: return .dataSetDoesNotMatchSOPClass
         case .storage: return .outOfResources
         case .index: return .processingFailure
@@ -39,6 +42,7 @@ public struct IngestError: Error, Sendable, CustomStringConvertible {
     public var httpStatus: Int {
         switch reason {
         case .notDICOM, .missingAttribute, .invalidUID: return 400
+        case .mediaDirectory: return 415
         case .mismatch: return 409
         case .storage: return 507
         case .index: return 500

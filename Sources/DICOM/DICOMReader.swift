@@ -41,7 +41,8 @@ public enum DICOMReader {
         }
     }
 
-    static func read(buffer: UnsafeRawBufferPointer, options: ReadOptions) throws -> DICOMFile {
+    /// Reads from memory the caller owns (e.g. a mapped file).
+    public static func read(buffer: UnsafeRawBufferPointer, options: ReadOptions) throws -> DICOMFile {
         var offset = 0
         var meta = DataSet()
         var isPart10 = false

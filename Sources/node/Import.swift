@@ -64,7 +64,7 @@ enum ImportScan {
 /// Tallies of an import: stored, duplicates, skipped (not DICOM) and rejected with reasons.
 final class ImportSummary: Sendable {
     private struct Counts {
-        var imported = 0, replaced = 0, duplicates = 0, skipped = 0
+        var imported = 0, replaced = 0, duplicates = 0, notDICOM = 0, directories = 0
         var rejected: [(file: String, reason: String)] = []
     }
     private let counts = Mutex(Counts())
@@ -82,7 +82,9 @@ final class ImportSummary: Sendable {
                 case .duplicate: c.duplicates += 1
                 }
             case .failure(let error) where error.reason == .notDICOM:
-                c.skipped += 1
+                c.notDICOM += 1
+            case .failure(let error) where error.reason == .mediaDirectory:
+                c.directories += 1
             case .failure(let error):
                 c.rejected.append((file.path, error.description))
             }
@@ -94,7 +96,8 @@ final class ImportSummary: Sendable {
     func report() -> String {
         counts.withLock { c in
             var lines = ["Imported \(c.imported) of \(total) files: \(c.duplicates) duplicates, \(c.replaced) replaced, "
-                         + "\(c.skipped) skipped (not DICOM), \(c.rejected.count) rejected."]
+                         + "\(c.notDICOM + c.directories) skipped (\(c.notDICOM) not DICOM, \(c.directories) DICOMDIR), "
+                         + "\(c.rejected.count) rejected."]
             for (file, reason) in c.rejected.sorted(by: { $0.file < $1.file }) {
                 lines.append("  rejected \(file): \(reason)")
             }

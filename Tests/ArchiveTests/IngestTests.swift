@@ -92,6 +92,18 @@ import Testing
         #expect(try store.archive.find(.keys(.image, [(.sopInstanceUID, "")])).isEmpty)
     }
 
+    @Test func aDICOMDIRIsNotAnInstance() throws {
+        let store = try TemporaryArchive()
+        var directory = DataSet()
+        directory.set(Tag(0x0004, 0x1130), .CS, "CD")  // File-set ID
+        let bytes = try DICOMWriter.filePrefix(sopClassUID: "1.2.840.10008.1.3.10", sopInstanceUID: UID.generate(),
+                                               transferSyntax: .explicitVRLittleEndian) + DICOMWriter.encode(directory)
+        var thrown: IngestError?
+        do { try store.store(bytes) } catch let error as IngestError { thrown = error }
+        #expect(thrown?.reason == .mediaDirectory)
+        #expect(store.storedFiles().isEmpty)
+    }
+
     @Test func checksTheIdentityAnnouncedByTheRequest() throws {
         let store = try TemporaryArchive()
         let instance = Instance()
