@@ -30,6 +30,7 @@ public final class Archive: Sendable {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA foreign_keys = ON")
             db.add(function: SQLFunctions.normalizedTime)
+            db.add(function: SQLFunctions.normalizedPersonName)
             db.add(function: SQLFunctions.normalizedDateTime)
         }
         config.busyMode = .timeout(30)

@@ -87,11 +87,6 @@ void closeAssociation(T_ASC_Network **network, T_ASC_Association **assoc, bool a
     if (*network != nullptr) ASC_dropNetwork(network);
 }
 
-static bool isUncompressed(const std::string &uid) {
-    return uid == UID_LittleEndianExplicitTransferSyntax || uid == UID_LittleEndianImplicitTransferSyntax ||
-           uid == UID_BigEndianExplicitTransferSyntax;
-}
-
 std::vector<std::vector<size_t>> planStoreBatches(const std::vector<StoreItem> &items,
                                                   std::vector<std::vector<ProposedContext>> &contexts) {
     // Each batch proposes: one context per (SOP class, stored syntax), and per SOP class one with
@@ -122,9 +117,7 @@ std::vector<std::vector<size_t>> planStoreBatches(const std::vector<StoreItem> &
             ProposedContext fallback{item.sopClassUID,
                                      {UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax},
                                      ASC_SC_ROLE_DEFAULT};
-            if (!isUncompressed(item.transferSyntaxUID) || item.transferSyntaxUID != fallback.transferSyntaxes[0]) {
-                current.push_back(fallback);
-            }
+            current.push_back(fallback);  // also for explicit VR data: Implicit VR LE is every node's default
         }
         currentItems.push_back(i);
     }

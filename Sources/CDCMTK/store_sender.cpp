@@ -168,9 +168,13 @@ OFCondition sendStoredFile(T_ASC_Association *assoc, const StoreItem &item, cons
                            CancelWatch *cancel) {
     result = StoreResult();
     const DIC_US messageID = assoc->nextMsgID++;
+    // DCMTK falls back to any accepted context of the SOP class when none has the syntax asked for:
+    // check the accepted syntax before sending the stored bytes unchanged.
     T_ASC_PresentationContextID presID =
         ASC_findAcceptedPresentationContextID(assoc, item.sopClassUID.c_str(), item.transferSyntaxUID.c_str());
-    if (presID != 0) {
+    T_ASC_PresentationContext accepted;
+    if (presID != 0 && ASC_findAcceptedPresentationContext(assoc->params, presID, &accepted).good() &&
+        item.transferSyntaxUID == accepted.acceptedTransferSyntax) {
         OFCondition cond = sendRaw(assoc, presID, item, messageID, moveOriginatorAE, moveOriginatorMessageID,
                                    result.comment);
         // A file that cannot be read fails this sub-operation only; a network error ends the association.

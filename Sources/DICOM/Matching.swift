@@ -35,7 +35,11 @@ public indirect enum MatchConstraint: Sendable, Equatable {
             self = .single(trimmed)
         case .AE, .CS, .LO, .LT, .PN, .SH, .ST, .UC, .UR, .UT, .AS:
             if trimmed == "*" { self = .universal; return }
-            self = trimmed.contains(where: { $0 == "*" || $0 == "?" }) ? .wildcard(trimmed) : .single(trimmed)
+            if trimmed.contains(where: { $0 == "*" || $0 == "?" }) {
+                self = .wildcard(trimmed)
+            } else {
+                self = .single(vr == .PN ? PersonNameFolding.normalized(trimmed) : trimmed)
+            }
         default:
             self = .single(trimmed)
         }
@@ -81,7 +85,8 @@ public indirect enum MatchConstraint: Sendable, Equatable {
                 return DateTimeNormalizer.lowerBound(key, vr: vr) == DateTimeNormalizer.lowerBound(value, vr: vr)
                     || DateTimeNormalizer.contains(value: value, key: key, vr: vr)
             case .PN:
-                return fold ? PersonNameFolding.fold(key) == PersonNameFolding.fold(value) : key == value
+                return fold ? PersonNameFolding.fold(key) == PersonNameFolding.fold(value)
+                    : PersonNameFolding.normalized(key) == PersonNameFolding.normalized(value)
             default:
                 return key == value
             }
@@ -121,10 +126,24 @@ public enum Wildcard {
     }
 }
 
-/// Case- and accent-insensitive form of a person name, for the PN matching option.
+/// Forms of a person name for matching.
 public enum PersonNameFolding {
+    /// Case- and accent-insensitive, for the PN matching option; also normalized.
     public static func fold(_ name: String) -> String {
-        name.folding(options: [.caseInsensitive, .diacriticInsensitive, .widthInsensitive], locale: Locale(identifier: "en_US_POSIX"))
+        normalized(name).folding(options: [.caseInsensitive, .diacriticInsensitive, .widthInsensitive],
+                                 locale: Locale(identifier: "en_US_POSIX"))
+    }
+
+    /// Without trailing empty components and groups, which PS3.5 6.2.1 makes insignificant:
+    /// `DOE^JOHN^^` is `DOE^JOHN`, `A^B^^=` is `A^B`.
+    public static func normalized(_ name: String) -> String {
+        var groups = name.split(separator: "=", omittingEmptySubsequences: false).map { group -> Substring in
+            var g = group
+            while g.last == "^" || g.last == " " { g.removeLast() }
+            return g
+        }
+        while groups.count > 1, groups.last?.isEmpty == true { groups.removeLast() }
+        return groups.joined(separator: "=")
     }
 }
 

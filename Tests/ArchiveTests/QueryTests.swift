@@ -77,6 +77,18 @@ import Testing
         #expect(try studies([(.accessionNumber, ""), (.studyDescription, "KNEE [*")]) == ["B7"])
     }
 
+    @Test func longUIDListsMatch() throws {
+        let decoys = (0..<3000).map { _ in UID.generate() }
+        let list = (decoys + [doe1.studyUID, muller.studyUID]).joined(separator: "\\")
+        #expect(try studies([(.accessionNumber, ""), (.studyInstanceUID, list)]) == ["A1", "B7"])
+        #expect(try store.archive.locate(.keys(.study, [(.studyInstanceUID, list)])).count == 4)
+    }
+
+    @Test func trailingEmptyNameComponentsAreInsignificant() throws {
+        #expect(try studies([(.accessionNumber, ""), (.patientName, "DOE^JOHN^^")]) == ["A1", "A2"])
+        #expect(try studies([(.accessionNumber, ""), (.patientName, "DOE^JOHN^^^=")], fuzzy: true) == ["A1", "A2"])
+    }
+
     @Test func keysOutsideTheIndexAreMatchedAndReturnedFromTheFiles() throws {
         let protocolName = Tag(0x0018, 0x1030)
         let series = try store.archive.find(.keys(.series, [(.seriesInstanceUID, ""), (protocolName, "Protocol MR")]))

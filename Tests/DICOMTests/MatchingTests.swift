@@ -41,6 +41,13 @@ import Testing
         #expect(!MatchConstraint(query: "ct", vr: .CS).matches("CT", vr: .CS, caseInsensitive: true))
     }
 
+    @Test func trailingEmptyNameComponentsAreInsignificant() {
+        #expect(PersonNameFolding.normalized("OB^^^^") == "OB")
+        #expect(PersonNameFolding.normalized("A^B^^=X^^=") == "A^B=X")
+        #expect(MatchConstraint(query: "OB", vr: .PN).matches("OB^^^^", vr: .PN))
+        #expect(MatchConstraint(query: "DOE^JOHN^^", vr: .PN).matches("DOE^JOHN", vr: .PN))
+    }
+
     @Test func dateRanges() {
         let january = MatchConstraint(query: "20230101-20230131", vr: .DA)
         #expect(january == .range(lower: "20230101", upper: "20230131"))

@@ -141,6 +141,62 @@ import Testing
         for file in received { #expect(originals.contains(try dataSetBytes(file))) }
     }
 
+    /// A storescp that accepts only what `options` allow, receiving bit for bit into a directory.
+    private func withStorescp(_ options: [String], _ body: (DICOMPeer, URL) throws -> Void) throws {
+        let out = temporaryDirectory("storescp")
+        let port = UInt16.random(in: 20000...40000)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/storescp")
+        process.arguments = options + ["+B", "-aet", "STORESCP", "-od", out.path, String(port)]
+        try process.run()
+        defer { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        let peer = DICOMPeer(name: "STORESCP", aeTitle: "STORESCP", host: "127.0.0.1", port: port)
+        for _ in 0..<50 where (try? DIMSEClient(callingAETitle: "TEST").echo(peer)) == nil {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        try body(peer, out)
+    }
+
+    @Test func moveConvertsForADestinationThatTakesOnlyImplicitVR() throws {
+        try withStorescp(["+xi"]) { peer, out in
+            let source = try Node { $0.peers = [peer] }
+            let study = UID.generate()
+            let files = try writeInstances(2, to: temporaryDirectory("implicit"), studyUID: study)
+            _ = try DIMSEClient(callingAETitle: "TEST").store(files.map { try DIMSEClient.StoreItem(file: $0) }, to: source.peer)
+            var identifier = DataSet()
+            identifier.set(.queryRetrieveLevel, .CS, "STUDY")
+            identifier.set(.studyInstanceUID, .UI, study)
+            let (counts, outcome) = try DIMSEClient(callingAETitle: "TEST").move(identifier, model: .studyRoot, on: source.peer, to: "STORESCP")
+            #expect(outcome.status == .success)
+            #expect(counts.completed == 2)
+            for file in try FileManager.default.contentsOfDirectory(at: out, includingPropertiesForKeys: nil) {
+                let received = try DICOMReader.read(contentsOf: file)
+                #expect(received.transferSyntax == .implicitVRLittleEndian)
+                #expect(received.dataSet.string(.studyInstanceUID) == study)
+            }
+        }
+    }
+
+    @Test func moveDecompressesJPEGForAnUncompressedDestination() throws {
+        let jpeg = URL(fileURLWithPath: try pydicomTestFile("SC_rgb_jpeg_dcmtk.dcm"))
+        try withStorescp([]) { peer, out in
+            let source = try Node { $0.peers = [peer] }
+            let stored = try source.archive.importFile(at: jpeg, source: IngestSource(origin: "TEST"))
+            var identifier = DataSet()
+            identifier.set(.queryRetrieveLevel, .CS, "STUDY")
+            identifier.set(.studyInstanceUID, .UI, stored.studyInstanceUID)
+            let (counts, outcome) = try DIMSEClient(callingAETitle: "TEST").move(identifier, model: .studyRoot, on: source.peer, to: "STORESCP")
+            #expect(outcome.status == .success)
+            #expect(counts.completed == 1)
+            let received = try #require(try FileManager.default.contentsOfDirectory(at: out, includingPropertiesForKeys: nil).first)
+            let file = try DICOMReader.read(contentsOf: received)
+            #expect(file.transferSyntax.isNative)
+            // Native pixel data: rows × columns × 3 samples.
+            let rows = try #require(file.dataSet.integer(.rows)), columns = try #require(file.dataSet.integer(.columns))
+            #expect(file.dataSet[.pixelData]?.bytes.count == rows * columns * 3)
+        }
+    }
+
     @Test func sendAsStoredToDCMTKStorescp() throws {
         let out = temporaryDirectory("storescp")
         let port = UInt16.random(in: 20000...40000)

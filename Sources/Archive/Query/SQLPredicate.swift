@@ -1,4 +1,5 @@
 import DICOM
+import Foundation
 import GRDB
 
 /// Translates match constraints on catalog attributes to SQL (PS3.4 C.2.2.2 semantics).
@@ -44,11 +45,14 @@ struct SQLPredicate {
                 arguments.append(DateTimeNormalizer.lowerBound(value, vr: vr))
                 arguments.append(DateTimeNormalizer.upperBound(value, vr: vr))
                 return "\(fn)(\(column)) BETWEEN ? AND ?"
-            default:
+            case .PN:
                 if let folded {
                     arguments.append(PersonNameFolding.fold(value))
                     return "\(folded) = ?"
                 }
+                arguments.append(PersonNameFolding.normalized(value))
+                return "loupe_pn(\(column)) = ?"
+            default:
                 arguments.append(value)
                 return "\(column) = ?"
             }
@@ -74,6 +78,24 @@ struct SQLPredicate {
             }
             return parts.isEmpty ? nil : "(" + parts.joined(separator: " AND ") + ")"
         case .anyOf(let options):
+            let singles = options.compactMap { option -> String? in
+                if case .single(let value) = option { return value }
+                return nil
+            }
+            if singles.count == options.count, vr != .TM, vr != .DT {
+                // One JSON array parameter: a UID list of any length, no expression-depth limit.
+                let values: [Any] = integer
+                    ? singles.map { Int($0) ?? Int.min }
+                    : singles.map { value in
+                        if folded != nil { return PersonNameFolding.fold(value) }
+                        if vr == .PN { return PersonNameFolding.normalized(value) }
+                        return vr == .DA ? DateTimeNormalizer.lowerBound(value, vr: .DA) : value
+                    }
+                let json = (try? JSONSerialization.data(withJSONObject: values)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
+                arguments.append(json)
+                let target = folded ?? (vr == .PN ? "loupe_pn(\(column))" : column)
+                return "\(target) IN (SELECT value FROM json_each(?))"
+            }
             let parts = options.compactMap { sql($0, column: column, vr: vr, folded: folded, integer: integer) }
             return parts.isEmpty ? nil : "(" + parts.joined(separator: " OR ") + ")"
         }
