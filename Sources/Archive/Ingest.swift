@@ -61,23 +61,33 @@ extension Archive {
             }
         }
         let policy = configuration.duplicatePolicy
-        if policy == .keep, try instanceExists(attributes.sopInstanceUID) {
-            return result(.duplicate, attributes, file)
-        }
 
         var stagedPart10 = staged
         var datasetOffset = file.dataSetOffset
         var fileSize = stagedFile.size
+        var dataSync: BackgroundSync?
         if file.isPart10 {
-            try stagedFile.synchronize()
+            // The data flush overlaps placing the file and preparing its row; the row is committed
+            // only once both are durable. (A file placed but not yet flushed when power fails is
+            // unindexed, never served, and never overwritten: placement does not replace files.)
+            dataSync = stagedFile.synchronizeInBackground()
         } else {
             (stagedPart10, datasetOffset, fileSize) = try wrapInPart10(staged, file: file, attributes: attributes)
         }
         defer { if stagedPart10 != staged { unlink(stagedPart10.path) } }
 
         let metadata = MetadataDocument.encode(file, bulkDataThreshold: configuration.metadataBulkDataThreshold)
-        let relativePath = try blobs.commit(staged: stagedPart10, studyInstanceUID: attributes.studyInstanceUID,
-                                            sopInstanceUID: attributes.sopInstanceUID)
+        let placed = Result { () throws(IngestError) in
+            try blobs.commit(staged: stagedPart10, studyInstanceUID: attributes.studyInstanceUID,
+                             sopInstanceUID: attributes.sopInstanceUID)
+        }
+        do {
+            try dataSync?.wait()
+        } catch {
+            if case .success(let path) = placed { blobs.remove(relativePath: path) }
+            throw error
+        }
+        let relativePath = try placed.get()
 
         let row = IndexWriter.InstanceRow(attributes: attributes, transferSyntaxUID: file.transferSyntax.uid,
                                           filePath: relativePath, fileSize: fileSize, datasetOffset: datasetOffset,
@@ -124,16 +134,6 @@ extension Archive {
             throw IngestError(.storage, "cannot stage upload: \(error.localizedDescription)")
         }
         return try ingest(staged: staged, source: source)
-    }
-
-    func instanceExists(_ sopInstanceUID: String) throws(IngestError) -> Bool {
-        do {
-            return try database.read { db in
-                try Bool.fetchOne(db, sql: "SELECT 1 FROM instance WHERE SOPInstanceUID = ?", arguments: [sopInstanceUID]) ?? false
-            }
-        } catch {
-            throw IngestError(.index, "index lookup failed: \(error)")
-        }
     }
 
     /// A data set without Part-10 header (old ACR-NEMA-style files) is archived with a proper

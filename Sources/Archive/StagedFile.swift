@@ -48,5 +48,29 @@ struct StagedFile: ~Copyable {
         }
     }
 
+    /// Starts flushing the file's data on another thread, so the caller can place the file and
+    /// prepare its index row meanwhile. The file must stay open until `wait` returns.
+    func synchronizeInBackground() -> BackgroundSync { BackgroundSync(descriptor: descriptor, path: url.path) }
+
     deinit { close(descriptor) }
+}
+
+/// An fdatasync running on a global queue; `wait` returns its outcome.
+final class BackgroundSync: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var failure: String?
+
+    fileprivate init(descriptor: Int32, path: String) {
+        DispatchQueue.global(qos: .userInitiated).async {
+            if fdatasync(descriptor) != 0 {
+                self.failure = "fdatasync failed for \(path): \(String(cString: strerror(errno)))"
+            }
+            self.done.signal()
+        }
+    }
+
+    func wait() throws(IngestError) {
+        done.wait()
+        if let failure { throw IngestError(.storage, failure) }
+    }
 }
