@@ -40,9 +40,9 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
-        .testTarget(name: "DICOMTests", dependencies: ["DICOM"]),
+        .testTarget(name: "DICOMTests", dependencies: ["DICOM"], exclude: ["Support"]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "DICOM"]),
-        .testTarget(name: "DIMSETests", dependencies: ["DIMSE", "Archive", "DICOM"]),
+        .testTarget(name: "DIMSETests", dependencies: ["DIMSE", "Archive", "DICOM", .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17

@@ -2,6 +2,7 @@ import Archive
 import DICOM
 import DIMSE
 import Foundation
+import Logging
 
 /// Swift Testing has a `Tag` of its own; in these tests it is the DICOM one.
 typealias Tag = DICOM.Tag
@@ -20,7 +21,9 @@ final class Node {
         archive = try Archive(configuration: ArchiveConfiguration(dataDirectory: directory))
         var configuration = DIMSEConfiguration(aeTitle: aeTitle, port: 0)
         configure(&configuration)
-        server = try DIMSEServer(configuration: configuration, archive: archive)
+        var logger = Logger(label: "test.dimse")
+        logger.logLevel = .warning
+        server = try DIMSEServer(configuration: configuration, archive: archive, logger: logger)
     }
 
     func stop(grace: Int = 5) {
