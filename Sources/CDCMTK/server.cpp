@@ -46,8 +46,12 @@ void loupe_scp::acceptLoop() {
                 loupe::AssociationHandler handler(*this, id);
                 handler.run(assoc);
             }
-            active--;
-            worker.done = true;
+            {
+                // Under the lock, so a stop() between checking `active` and waiting cannot miss this.
+                std::lock_guard<std::mutex> lock(workersMutex);
+                active--;
+                worker.done = true;
+            }
             workersChanged.notify_all();
         });
     }
