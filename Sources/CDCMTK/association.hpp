@@ -31,6 +31,9 @@ private:
     OFCondition handleMove(T_DIMSE_C_MoveRQ &request, const DcmPresentationContextInfo &info);
     OFCondition handleGet(T_DIMSE_C_GetRQ &request, const DcmPresentationContextInfo &info);
     OFCondition receiveIdentifier(T_ASC_PresentationContextID presID, DcmDataset *&identifier);
+    /// Asks the application which instances a C-MOVE/C-GET identifier selects.
+    void planRetrieve(const DcmPresentationContextInfo &context, ServiceKind kind, DcmDataset *identifier,
+                      const char *destination, loupe_retrieve_plan &plan, loupe_outcome &outcome);
     loupe_association info() const;
 
     loupe_scp &server_;

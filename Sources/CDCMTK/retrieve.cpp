@@ -81,18 +81,94 @@ struct Progress {
     }
 };
 
-template <typename Response>
-void fillCounts(Response &rsp, const Progress &progress, bool withRemaining, unsigned remainingFlag,
-                unsigned completedFlag, unsigned failedFlag, unsigned warningFlag) {
-    rsp.NumberOfRemainingSubOperations = progress.remaining();
-    rsp.NumberOfCompletedSubOperations = progress.completed;
-    rsp.NumberOfFailedSubOperations = progress.failed;
-    rsp.NumberOfWarningSubOperations = progress.warning;
-    rsp.opts |= completedFlag | failedFlag | warningFlag;
-    if (withRemaining) rsp.opts |= remainingFlag;
-}
+/// The responses of one C-MOVE or C-GET: the same fields, options and rules for both services.
+template <typename Request, typename Response>
+struct RetrieveResponder {
+    using Send = OFCondition (*)(T_ASC_Association *, T_ASC_PresentationContextID, const Request *, Response *,
+                                 DcmDataset *, DcmDataset *);
+    struct Flags {
+        unsigned affected, remaining, completed, failed, warning;
+    };
+
+    T_ASC_Association *assoc;
+    T_ASC_PresentationContextID presID;
+    const Request &request;
+    Send send;
+    Flags flags;
+    Response rsp;
+
+    RetrieveResponder(T_ASC_Association *assoc, T_ASC_PresentationContextID presID, const Request &request, Send send,
+                      Flags flags)
+        : assoc(assoc), presID(presID), request(request), send(send), flags(flags) {
+        memset(&rsp, 0, sizeof(rsp));
+        rsp.MessageIDBeingRespondedTo = request.MessageID;
+        copyString(rsp.AffectedSOPClassUID, sizeof(rsp.AffectedSOPClassUID), request.AffectedSOPClassUID);
+    }
+
+    /// A refusal before any sub-operation (unknown destination, bad identifier, ...).
+    OFCondition refuse(const loupe_outcome &outcome) {
+        rsp.DimseStatus = outcome.status;
+        rsp.opts = flags.affected;
+        rsp.DataSetType = DIMSE_DATASET_NULL;
+        DcmDataset *detail = statusDetailWithComment(outcome.comment);
+        OFCondition cond = send(assoc, presID, &request, &rsp, nullptr, detail);
+        delete detail;
+        return cond;
+    }
+
+    OFCondition pending(const Progress &progress) {
+        rsp.DimseStatus = STATUS_Pending;
+        setCounts(progress, true);
+        rsp.DataSetType = DIMSE_DATASET_NULL;
+        return send(assoc, presID, &request, &rsp, nullptr, nullptr);
+    }
+
+    /// The final response: counts, the failed UIDs, the last problem as Error Comment.
+    OFCondition finish(const Progress &progress, bool cancelled) {
+        rsp.DimseStatus = progress.finalStatus(cancelled);
+        setCounts(progress, cancelled);
+        DcmDataset *failed = progress.failedList();
+        DcmDataset *detail = rsp.DimseStatus == STATUS_Success
+                                 ? nullptr
+                                 : statusDetailWithComment(progress.lastProblem.substr(0, 64).c_str());
+        rsp.DataSetType = failed ? DIMSE_DATASET_PRESENT : DIMSE_DATASET_NULL;
+        OFCondition cond = send(assoc, presID, &request, &rsp, failed, detail);
+        delete failed;
+        delete detail;
+        return cond;
+    }
+
+private:
+    void setCounts(const Progress &progress, bool withRemaining) {
+        rsp.NumberOfRemainingSubOperations = progress.remaining();
+        rsp.NumberOfCompletedSubOperations = progress.completed;
+        rsp.NumberOfFailedSubOperations = progress.failed;
+        rsp.NumberOfWarningSubOperations = progress.warning;
+        rsp.opts = flags.affected | flags.completed | flags.failed | flags.warning;
+        if (withRemaining) rsp.opts |= flags.remaining;
+    }
+};
+
+using MoveResponder = RetrieveResponder<T_DIMSE_C_MoveRQ, T_DIMSE_C_MoveRSP>;
+using GetResponder = RetrieveResponder<T_DIMSE_C_GetRQ, T_DIMSE_C_GetRSP>;
 
 } // namespace
+
+void AssociationHandler::planRetrieve(const DcmPresentationContextInfo &context, ServiceKind kind,
+                                      DcmDataset *identifier, const char *destination, loupe_retrieve_plan &plan,
+                                      loupe_outcome &outcome) {
+    std::vector<uint8_t> bytes;
+    if (encodeDataset(*identifier, bytes).bad()) {
+        outcome.status = STATUS_MOVE_Failed_UnableToProcess;
+        loupe_outcome_set_comment(&outcome, "identifier could not be re-encoded");
+    } else if (classifyAbstractSyntax(context.abstractSyntax.c_str()) != kind) {
+        outcome.status = STATUS_MOVE_Refused_SOPClassNotSupported;
+    } else if (server_.handlers.retrieve) {
+        loupe_query query{queryModel(context.abstractSyntax.c_str()), bytes.data(), bytes.size(), destination};
+        loupe_association a = info();
+        server_.handlers.retrieve(server_.handlers.context, &a, &query, &plan, &outcome);
+    }
+}
 
 OFCondition AssociationHandler::handleMove(T_DIMSE_C_MoveRQ &request, const DcmPresentationContextInfo &context) {
     const T_ASC_PresentationContextID presID = context.presentationContextID;
@@ -100,40 +176,19 @@ OFCondition AssociationHandler::handleMove(T_DIMSE_C_MoveRQ &request, const DcmP
     OFString destination;
     OFCondition cond = receiveMOVERequest(request, presID, identifier, destination);
     if (cond.bad()) return cond;
-    std::vector<uint8_t> bytes;
-    cond = encodeDataset(*identifier, bytes);
-    delete identifier;
-
     loupe_retrieve_plan plan;
     loupe_outcome outcome{STATUS_Success, {0}};
-    if (cond.bad()) {
-        outcome.status = STATUS_MOVE_Failed_UnableToProcess;
-        loupe_outcome_set_comment(&outcome, "identifier could not be re-encoded");
-    } else if (classifyAbstractSyntax(context.abstractSyntax.c_str()) != ServiceKind::move) {
-        outcome.status = STATUS_MOVE_Refused_SOPClassNotSupported;
-    } else if (server_.handlers.retrieve) {
-        loupe_query query{queryModel(context.abstractSyntax.c_str()), bytes.data(), bytes.size(), destination.c_str()};
-        loupe_association a = info();
-        server_.handlers.retrieve(server_.handlers.context, &a, &query, &plan, &outcome);
-        if (outcome.status == STATUS_Success && plan.host.empty()) {
-            outcome.status = STATUS_MOVE_Refused_MoveDestinationUnknown;
-            loupe_outcome_set_comment(&outcome, ("unknown move destination " + std::string(destination.c_str())).c_str());
-        }
+    planRetrieve(context, ServiceKind::move, identifier, destination.c_str(), plan, outcome);
+    delete identifier;
+    if (outcome.status == STATUS_Success && plan.host.empty()) {
+        outcome.status = STATUS_MOVE_Refused_MoveDestinationUnknown;
+        loupe_outcome_set_comment(&outcome, ("unknown move destination " + std::string(destination.c_str())).c_str());
     }
-
-    T_DIMSE_C_MoveRSP rsp;
-    memset(&rsp, 0, sizeof(rsp));
-    rsp.MessageIDBeingRespondedTo = request.MessageID;
-    copyString(rsp.AffectedSOPClassUID, sizeof(rsp.AffectedSOPClassUID), request.AffectedSOPClassUID);
-    rsp.opts = O_MOVE_AFFECTEDSOPCLASSUID;
-    rsp.DataSetType = DIMSE_DATASET_NULL;
-    if (outcome.status != STATUS_Success) {
-        rsp.DimseStatus = outcome.status;
-        DcmDataset *detail = statusDetailWithComment(outcome.comment);
-        cond = DIMSE_sendMoveResponse(assoc_, presID, &request, &rsp, nullptr, detail);
-        delete detail;
-        return cond;
-    }
+    MoveResponder responder(assoc_, presID, request, DIMSE_sendMoveResponse,
+                            {O_MOVE_AFFECTEDSOPCLASSUID, O_MOVE_NUMBEROFREMAININGSUBOPERATIONS,
+                             O_MOVE_NUMBEROFCOMPLETEDSUBOPERATIONS, O_MOVE_NUMBEROFFAILEDSUBOPERATIONS,
+                             O_MOVE_NUMBEROFWARNINGSUBOPERATIONS});
+    if (outcome.status != STATUS_Success) return responder.refuse(outcome);
 
     Progress progress;
     progress.total = static_cast<Uint16>(std::min<size_t>(plan.items.size(), 0xFFFF));
@@ -169,11 +224,7 @@ OFCondition AssociationHandler::handleMove(T_DIMSE_C_MoveRQ &request, const DcmP
             progress.record(plan.items[index], result);
             processed++;
             if (broken) break;
-            rsp.DimseStatus = STATUS_Pending;
-            rsp.opts = O_MOVE_AFFECTEDSOPCLASSUID;
-            fillCounts(rsp, progress, true, O_MOVE_NUMBEROFREMAININGSUBOPERATIONS, O_MOVE_NUMBEROFCOMPLETEDSUBOPERATIONS,
-                       O_MOVE_NUMBEROFFAILEDSUBOPERATIONS, O_MOVE_NUMBEROFWARNINGSUBOPERATIONS);
-            cond = DIMSE_sendMoveResponse(assoc_, presID, &request, &rsp, nullptr, nullptr);
+            cond = responder.pending(progress);
             if (cond.bad()) {
                 closeAssociation(&network, &sub, true);
                 return cond;
@@ -186,18 +237,7 @@ OFCondition AssociationHandler::handleMove(T_DIMSE_C_MoveRQ &request, const DcmP
             processed = plan.items.size();
         }
     }
-
-    rsp.DimseStatus = progress.finalStatus(cancelled);
-    rsp.opts = O_MOVE_AFFECTEDSOPCLASSUID;
-    fillCounts(rsp, progress, cancelled, O_MOVE_NUMBEROFREMAININGSUBOPERATIONS, O_MOVE_NUMBEROFCOMPLETEDSUBOPERATIONS,
-               O_MOVE_NUMBEROFFAILEDSUBOPERATIONS, O_MOVE_NUMBEROFWARNINGSUBOPERATIONS);
-    DcmDataset *failed = progress.failedList();
-    DcmDataset *detail = rsp.DimseStatus == STATUS_Success ? nullptr : statusDetailWithComment(progress.lastProblem.substr(0, 64).c_str());
-    rsp.DataSetType = failed ? DIMSE_DATASET_PRESENT : DIMSE_DATASET_NULL;
-    cond = DIMSE_sendMoveResponse(assoc_, presID, &request, &rsp, failed, detail);
-    delete failed;
-    delete detail;
-    return cond;
+    return responder.finish(progress, cancelled);
 }
 
 OFCondition AssociationHandler::handleGet(T_DIMSE_C_GetRQ &request, const DcmPresentationContextInfo &context) {
@@ -205,36 +245,15 @@ OFCondition AssociationHandler::handleGet(T_DIMSE_C_GetRQ &request, const DcmPre
     DcmDataset *identifier = nullptr;
     OFCondition cond = receiveIdentifier(presID, identifier);
     if (cond.bad()) return cond;
-    std::vector<uint8_t> bytes;
-    cond = encodeDataset(*identifier, bytes);
-    delete identifier;
-
     loupe_retrieve_plan plan;
     loupe_outcome outcome{STATUS_Success, {0}};
-    if (cond.bad()) {
-        outcome.status = STATUS_GET_Failed_UnableToProcess;
-        loupe_outcome_set_comment(&outcome, "identifier could not be re-encoded");
-    } else if (classifyAbstractSyntax(context.abstractSyntax.c_str()) != ServiceKind::get) {
-        outcome.status = STATUS_GET_Refused_SOPClassNotSupported;
-    } else if (server_.handlers.retrieve) {
-        loupe_query query{queryModel(context.abstractSyntax.c_str()), bytes.data(), bytes.size(), ""};
-        loupe_association a = info();
-        server_.handlers.retrieve(server_.handlers.context, &a, &query, &plan, &outcome);
-    }
-
-    T_DIMSE_C_GetRSP rsp;
-    memset(&rsp, 0, sizeof(rsp));
-    rsp.MessageIDBeingRespondedTo = request.MessageID;
-    copyString(rsp.AffectedSOPClassUID, sizeof(rsp.AffectedSOPClassUID), request.AffectedSOPClassUID);
-    rsp.opts = O_GET_AFFECTEDSOPCLASSUID;
-    rsp.DataSetType = DIMSE_DATASET_NULL;
-    if (outcome.status != STATUS_Success) {
-        rsp.DimseStatus = outcome.status;
-        DcmDataset *detail = statusDetailWithComment(outcome.comment);
-        cond = DIMSE_sendGetResponse(assoc_, presID, &request, &rsp, nullptr, detail);
-        delete detail;
-        return cond;
-    }
+    planRetrieve(context, ServiceKind::get, identifier, "", plan, outcome);
+    delete identifier;
+    GetResponder responder(assoc_, presID, request, DIMSE_sendGetResponse,
+                           {O_GET_AFFECTEDSOPCLASSUID, O_GET_NUMBEROFREMAININGSUBOPERATIONS,
+                            O_GET_NUMBEROFCOMPLETEDSUBOPERATIONS, O_GET_NUMBEROFFAILEDSUBOPERATIONS,
+                            O_GET_NUMBEROFWARNINGSUBOPERATIONS});
+    if (outcome.status != STATUS_Success) return responder.refuse(outcome);
 
     Progress progress;
     progress.total = static_cast<Uint16>(std::min<size_t>(plan.items.size(), 0xFFFF));
@@ -250,25 +269,10 @@ OFCondition AssociationHandler::handleGet(T_DIMSE_C_GetRQ &request, const DcmPre
         cond = sendStoredFile(assoc_, plan.items[i], "", 0, server_.dimseTimeout, result, &watch);
         if (cond.bad()) return cond;
         progress.record(plan.items[i], result);
-        rsp.DimseStatus = STATUS_Pending;
-        rsp.opts = O_GET_AFFECTEDSOPCLASSUID;
-        fillCounts(rsp, progress, true, O_GET_NUMBEROFREMAININGSUBOPERATIONS, O_GET_NUMBEROFCOMPLETEDSUBOPERATIONS,
-                   O_GET_NUMBEROFFAILEDSUBOPERATIONS, O_GET_NUMBEROFWARNINGSUBOPERATIONS);
-        cond = DIMSE_sendGetResponse(assoc_, presID, &request, &rsp, nullptr, nullptr);
+        cond = responder.pending(progress);
         if (cond.bad()) return cond;
     }
-
-    rsp.DimseStatus = progress.finalStatus(watch.cancelled);
-    rsp.opts = O_GET_AFFECTEDSOPCLASSUID;
-    fillCounts(rsp, progress, watch.cancelled, O_GET_NUMBEROFREMAININGSUBOPERATIONS, O_GET_NUMBEROFCOMPLETEDSUBOPERATIONS,
-               O_GET_NUMBEROFFAILEDSUBOPERATIONS, O_GET_NUMBEROFWARNINGSUBOPERATIONS);
-    DcmDataset *failed = progress.failedList();
-    DcmDataset *detail = rsp.DimseStatus == STATUS_Success ? nullptr : statusDetailWithComment(progress.lastProblem.substr(0, 64).c_str());
-    rsp.DataSetType = failed ? DIMSE_DATASET_PRESENT : DIMSE_DATASET_NULL;
-    cond = DIMSE_sendGetResponse(assoc_, presID, &request, &rsp, failed, detail);
-    delete failed;
-    delete detail;
-    return cond;
+    return responder.finish(progress, watch.cancelled);
 }
 
 } // namespace loupe

@@ -106,25 +106,40 @@ void findCallback(void *data, T_DIMSE_C_FindRQ *, int, T_DIMSE_C_FindRSP *, DcmD
 }
 } // namespace
 
+namespace {
+/// A C-FIND or C-MOVE request's setup: the identifier decoded, an association for the model.
+struct QuerySession : Session {
+    DcmDataset *query = nullptr;
+    T_ASC_PresentationContextID presID = 0;
+
+    bool open(const loupe_peer *peer, const char *abstractSyntax, const uint8_t *identifier, size_t length,
+              char *error, size_t error_size) {
+        OFCondition cond;
+        query = decodeDataset(identifier, length, cond);
+        if (query == nullptr) {
+            setError(error, error_size, std::string("invalid identifier: ") + cond.text());
+            return false;
+        }
+        std::string message;
+        if (openAssociation(peer->calling_ae, peer->called_ae, peer->host, peer->port, peer->timeout_seconds,
+                            single(abstractSyntax), 0, &network, &assoc, message)
+                .bad()) {
+            setError(error, error_size, message);
+            return false;
+        }
+        presID = ASC_findAcceptedPresentationContextID(assoc, abstractSyntax);
+        return true;
+    }
+
+    ~QuerySession() { delete query; }
+};
+} // namespace
+
 extern "C" int loupe_scu_find(const loupe_peer *peer, loupe_query_model model, const uint8_t *identifier,
                               size_t length, void (*on_match)(void *, const uint8_t *, size_t), void *context,
                               loupe_outcome *outcome, char *error, size_t error_size) {
-    OFCondition cond;
-    DcmDataset *query = decodeDataset(identifier, length, cond);
-    if (query == nullptr) {
-        setError(error, error_size, std::string("invalid identifier: ") + cond.text());
-        return -1;
-    }
-    Session session;
-    std::string message;
-    if (openAssociation(peer->calling_ae, peer->called_ae, peer->host, peer->port, peer->timeout_seconds,
-                        single(findModel(model)), 0, &session.network, &session.assoc, message)
-            .bad()) {
-        delete query;
-        setError(error, error_size, message);
-        return -1;
-    }
-    T_ASC_PresentationContextID presID = ASC_findAcceptedPresentationContextID(session.assoc, findModel(model));
+    QuerySession session;
+    if (!session.open(peer, findModel(model), identifier, length, error, error_size)) return -1;
     T_DIMSE_C_FindRQ request;
     memset(&request, 0, sizeof(request));
     request.MessageID = session.assoc->nextMsgID++;
@@ -135,9 +150,8 @@ extern "C" int loupe_scu_find(const loupe_peer *peer, loupe_query_model model, c
     int responses = 0;
     T_DIMSE_C_FindRSP response;
     DcmDataset *detail = nullptr;
-    cond = DIMSE_findUser(session.assoc, presID, &request, query, responses, findCallback, &find, DIMSE_NONBLOCKING,
-                          peer->timeout_seconds, &response, &detail);
-    delete query;
+    OFCondition cond = DIMSE_findUser(session.assoc, session.presID, &request, session.query, responses, findCallback,
+                                      &find, DIMSE_NONBLOCKING, peer->timeout_seconds, &response, &detail);
     if (cond.bad()) {
         delete detail;
         setError(error, error_size, std::string("C-FIND failed: ") + cond.text());
@@ -152,22 +166,8 @@ extern "C" int loupe_scu_find(const loupe_peer *peer, loupe_query_model model, c
 extern "C" int loupe_scu_move(const loupe_peer *peer, loupe_query_model model, const uint8_t *identifier,
                               size_t length, const char *destination_ae, loupe_retrieve_counts *counts,
                               loupe_outcome *outcome, char *error, size_t error_size) {
-    OFCondition cond;
-    DcmDataset *query = decodeDataset(identifier, length, cond);
-    if (query == nullptr) {
-        setError(error, error_size, std::string("invalid identifier: ") + cond.text());
-        return -1;
-    }
-    Session session;
-    std::string message;
-    if (openAssociation(peer->calling_ae, peer->called_ae, peer->host, peer->port, peer->timeout_seconds,
-                        single(moveModel(model)), 0, &session.network, &session.assoc, message)
-            .bad()) {
-        delete query;
-        setError(error, error_size, message);
-        return -1;
-    }
-    T_ASC_PresentationContextID presID = ASC_findAcceptedPresentationContextID(session.assoc, moveModel(model));
+    QuerySession session;
+    if (!session.open(peer, moveModel(model), identifier, length, error, error_size)) return -1;
     T_DIMSE_C_MoveRQ request;
     memset(&request, 0, sizeof(request));
     request.MessageID = session.assoc->nextMsgID++;
@@ -179,10 +179,9 @@ extern "C" int loupe_scu_move(const loupe_peer *peer, loupe_query_model model, c
     memset(&response, 0, sizeof(response));
     DcmDataset *detail = nullptr;
     DcmDataset *responseIdentifiers = nullptr;
-    cond = DIMSE_moveUser(session.assoc, presID, &request, query, nullptr, nullptr, DIMSE_NONBLOCKING,
-                          peer->timeout_seconds, session.network, nullptr, nullptr, &response, &detail,
-                          &responseIdentifiers, OFTrue);
-    delete query;
+    OFCondition cond = DIMSE_moveUser(session.assoc, session.presID, &request, session.query, nullptr, nullptr,
+                                      DIMSE_NONBLOCKING, peer->timeout_seconds, session.network, nullptr, nullptr,
+                                      &response, &detail, &responseIdentifiers, OFTrue);
     delete responseIdentifiers;
     if (cond.bad()) {
         delete detail;

@@ -20,8 +20,9 @@ void copyString(char *destination, size_t size, const char *source);
 /// Writes a message into a caller's error buffer (if any).
 void setError(char *error, size_t size, const std::string &message);
 
-/// Encodes a data set as explicit VR little endian bytes.
-OFCondition encodeDataset(DcmDataset &dataset, std::vector<uint8_t> &out);
+/// Encodes a data set (explicit VR little endian unless told otherwise; `EGL_recalcGL` adds group lengths).
+OFCondition encodeDataset(DcmDataset &dataset, std::vector<uint8_t> &out, E_TransferSyntax xfer = EXS_LittleEndianExplicit,
+                          E_GrpLenEncoding groupLength = EGL_withoutGL);
 
 /// Decodes explicit VR little endian bytes into a new data set (caller owns it).
 DcmDataset *decodeDataset(const uint8_t *bytes, size_t length, OFCondition &condition);

@@ -6,7 +6,6 @@
 
 #include "dcmtk/dcmdata/dcdeftag.h"
 #include "dcmtk/dcmdata/dcfilefo.h"
-#include "dcmtk/dcmdata/dcostrmb.h"
 #include "dcmtk/dcmdata/dcxfer.h"
 #include "dcmtk/dcmnet/dul.h"
 
@@ -52,19 +51,7 @@ static OFCondition encodeStoreCommand(const StoreItem &item, DIC_US messageID, c
         command.putAndInsertString(DCM_MoveOriginatorApplicationEntityTitle, moveOriginatorAE);
         command.putAndInsertUint16(DCM_MoveOriginatorMessageID, moveOriginatorMessageID);
     }
-    const E_TransferSyntax xfer = EXS_LittleEndianImplicit;
-    command.computeGroupLengthAndPadding(EGL_recalcGL, EPD_noChange, xfer, EET_ExplicitLength);
-    out.resize(command.calcElementLength(xfer, EET_ExplicitLength) + 64);
-    DcmOutputBufferStream stream(out.data(), out.size());
-    command.transferInit();
-    OFCondition cond = command.write(stream, xfer, EET_ExplicitLength, nullptr);
-    command.transferEnd();
-    if (cond.bad()) return cond;
-    void *buffer = nullptr;
-    offile_off_t written = 0;
-    stream.flushBuffer(buffer, written);
-    out.resize(static_cast<size_t>(written));
-    return EC_Normal;
+    return encodeDataset(command, out, EXS_LittleEndianImplicit, EGL_recalcGL);
 }
 
 static OFCondition writePDVs(T_ASC_Association *assoc, T_ASC_PresentationContextID presID, DUL_DATAPDV type,

@@ -24,13 +24,15 @@ void setError(char *error, size_t size, const std::string &message) {
     copyString(error, size, message.c_str());
 }
 
-OFCondition encodeDataset(DcmDataset &dataset, std::vector<uint8_t> &out) {
-    const E_TransferSyntax xfer = EXS_LittleEndianExplicit;
-    Uint32 length = dataset.calcElementLength(xfer, EET_ExplicitLength);
-    out.resize(length + 64);
+OFCondition encodeDataset(DcmDataset &dataset, std::vector<uint8_t> &out, E_TransferSyntax xfer,
+                          E_GrpLenEncoding groupLength) {
+    if (groupLength == EGL_recalcGL) {
+        dataset.computeGroupLengthAndPadding(EGL_recalcGL, EPD_noChange, xfer, EET_ExplicitLength);
+    }
+    out.resize(dataset.calcElementLength(xfer, EET_ExplicitLength) + 64);
     DcmOutputBufferStream stream(out.data(), out.size());
     dataset.transferInit();
-    OFCondition cond = dataset.write(stream, xfer, EET_ExplicitLength, nullptr);
+    OFCondition cond = dataset.write(stream, xfer, EET_ExplicitLength, nullptr, groupLength);
     dataset.transferEnd();
     if (cond.bad()) return cond;
     void *buffer = nullptr;

@@ -306,7 +306,9 @@ struct Parser {
         return items
     }
 
-    private mutating func encapsulatedFragments() throws -> ([UInt8], [[UInt8]]) {
+    /// Reads the items of encapsulated pixel data up to the sequence delimiter; with `keep` false it
+    /// only checks that they are complete.
+    private mutating func encapsulatedFragments(keep: Bool = true) throws -> ([UInt8], [[UInt8]]) {
         var table: [UInt8]?
         var fragments: [[UInt8]] = []
         while true {
@@ -319,9 +321,11 @@ struct Parser {
                 throw DICOMError.malformed(offset: start, "expected a fragment item in encapsulated pixel data, found \(t)")
             }
             try need(Int(length), "pixel data fragment (\(length) bytes)")
-            let bytes = [UInt8](UnsafeRawBufferPointer(rebasing: buffer[position..<(position + Int(length))]))
+            if keep {
+                let bytes = [UInt8](UnsafeRawBufferPointer(rebasing: buffer[position..<(position + Int(length))]))
+                if table == nil { table = bytes } else { fragments.append(bytes) }
+            }
             position += Int(length)
-            if table == nil { table = bytes } else { fragments.append(bytes) }
         }
         return (table ?? [], fragments)
     }
@@ -337,18 +341,7 @@ struct Parser {
             _ = try value(header, inherited: .default, depth: depth)
             return
         }
-        while true {
-            try need(8, "encapsulated pixel data item")
-            let start = position
-            let t = tag()
-            let length = uint32()
-            if t == .sequenceDelimitation { return }
-            guard t == .item, length != Self.undefinedLength else {
-                throw DICOMError.malformed(offset: start, "expected a fragment item in encapsulated pixel data, found \(t)")
-            }
-            try need(Int(length), "pixel data fragment (\(length) bytes)")
-            position += Int(length)
-        }
+        _ = try encapsulatedFragments(keep: false)
     }
 
     /// Implicit VR leaves "US or SS" attributes to Pixel Representation (0028,0103): 1 means signed.
