@@ -5,56 +5,116 @@
 
 #include <arpa/inet.h>
 #include <chrono>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+/// Waits until a complete A-ASSOCIATE-RQ PDU is in the socket's receive buffer (peeked, not read),
+/// so that DCMTK's read of it cannot block. False on timeout, stop, close or anything that is not
+/// an association request.
+static bool waitForAssociateRequest(int fd, int timeoutSeconds, const std::atomic<bool> &stopping) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeoutSeconds);
+    std::vector<uint8_t> peeked(6);
+    size_t wanted = 6;
+    while (std::chrono::steady_clock::now() < deadline && !stopping.load()) {
+        pollfd pfd{fd, POLLIN, 0};
+        if (poll(&pfd, 1, 200) < 0 && errno != EINTR) return false;
+        if (!(pfd.revents & POLLIN)) continue;
+        if (peeked.size() < wanted) peeked.resize(wanted);
+        const ssize_t n = recv(fd, peeked.data(), wanted, MSG_PEEK);
+        if (n <= 0) return false;  // closed, or an error
+        if (static_cast<size_t>(n) >= 6 && wanted == 6) {
+            if (peeked[0] != 0x01) return false;  // not an A-ASSOCIATE-RQ
+            const size_t length = size_t(peeked[2]) << 24 | size_t(peeked[3]) << 16 | size_t(peeked[4]) << 8 | peeked[5];
+            if (length > dcmAssociatePDUSizeLimit.get()) return false;
+            wanted = 6 + length;
+            continue;
+        }
+        if (static_cast<size_t>(n) >= wanted) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the rest of the PDU is on its way
+    }
+    return false;
+}
 
 void loupe_scp::acceptLoop() {
+    const int listenSocket = reinterpret_cast<PRIVATE_NETWORKKEY *>(network->network)->networkSpecific.TCP.listenSocket;
     while (!stopping.load()) {
-        T_ASC_Association *assoc = nullptr;
-        // A short non-blocking wait, so that stop is noticed within a second.
-        OFCondition cond = ASC_receiveAssociation(network, &assoc, static_cast<long>(maxPDU), nullptr, nullptr,
-                                                  OFFalse, DUL_NOBLOCK, 1);
         reapFinishedWorkers(false);
-        if (cond == DUL_NOASSOCIATIONREQUEST || cond.bad()) {
-            if (assoc != nullptr) {
-                ASC_dropAssociation(assoc);
-                ASC_destroyAssociation(&assoc);
-            }
+        pollfd pfd{listenSocket, POLLIN, 0};
+        if (poll(&pfd, 1, 1000) <= 0 || !(pfd.revents & POLLIN)) continue;
+        const int fd = accept(listenSocket, nullptr, nullptr);
+        if (fd < 0) continue;
+        if (connecting.load() >= maxAssociations) {
+            close(fd);  // a flood of connections that say nothing: not worth a thread each
             continue;
         }
-        if (stopping.load() || active.load() >= maxAssociations) {
-            // Full (or closing): a clean transient rejection the requester may retry later.
-            T_ASC_RejectParameters reject{ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
-                                          ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED};
-            ASC_rejectAssociation(assoc, &reject);
-            if (handlers.ended) {
-                const DUL_ASSOCIATESERVICEPARAMETERS &dul = assoc->params->DULparams;
-                loupe_association a{0, dul.callingAPTitle, dul.calledAPTitle, dul.callingPresentationAddress};
-                handlers.ended(handlers.context, &a, "rejected: too many associations");
-            }
-            ASC_dropAssociation(assoc);
-            ASC_destroyAssociation(&assoc);
-            continue;
-        }
-        active++;
-        const uint64_t id = nextID++;
+        connecting++;
         std::lock_guard<std::mutex> lock(workersMutex);
         workers.emplace_back();
         Worker &worker = workers.back();
-        worker.thread = std::thread([this, assoc, id, &worker] {
-            {
-                // The handler's destructor drops and frees the association.
-                loupe::AssociationHandler handler(*this, id);
-                handler.run(assoc);
-            }
+        worker.thread = std::thread([this, fd, &worker] {
+            serveConnection(fd);
             {
                 // Under the lock, so a stop() between checking `active` and waiting cannot miss this.
                 std::lock_guard<std::mutex> lock(workersMutex);
-                active--;
                 worker.done = true;
             }
             workersChanged.notify_all();
         });
     }
+}
+
+void loupe_scp::serveConnection(int fd) {
+    // A connection that does not send its association request promptly (a port scanner, a health
+    // check) occupies only this thread, never the accept loop.
+    if (!waitForAssociateRequest(fd, acseTimeout, stopping)) {
+        close(fd);
+        connecting--;
+        return;
+    }
+    T_ASC_Association *assoc = nullptr;
+    OFCondition cond;
+    {
+        // DCMTK takes a connected socket through a process-wide setting: one at a time. The request
+        // is already complete in the buffer, so this is quick.
+        std::lock_guard<std::mutex> lock(receiveMutex);
+        dcmExternalSocketHandle.set(fd);
+        cond = ASC_receiveAssociation(network, &assoc, static_cast<long>(maxPDU), nullptr, nullptr, OFFalse,
+                                      DUL_BLOCK, acseTimeout);
+        dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
+    }
+    connecting--;
+    if (cond.bad()) {
+        if (assoc != nullptr) {
+            ASC_dropAssociation(assoc);
+            ASC_destroyAssociation(&assoc);
+        } else {
+            close(fd);
+        }
+        return;
+    }
+    if (stopping.load() || active.load() >= maxAssociations) {
+        // Full (or closing): a clean transient rejection the requester may retry later.
+        T_ASC_RejectParameters reject{ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
+                                      ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED};
+        ASC_rejectAssociation(assoc, &reject);
+        if (handlers.ended) {
+            const DUL_ASSOCIATESERVICEPARAMETERS &dul = assoc->params->DULparams;
+            loupe_association a{0, dul.callingAPTitle, dul.calledAPTitle, dul.callingPresentationAddress};
+            handlers.ended(handlers.context, &a, "rejected: too many associations");
+        }
+        ASC_dropAssociation(assoc);
+        ASC_destroyAssociation(&assoc);
+        return;
+    }
+    active++;
+    {
+        // The handler's destructor drops and frees the association.
+        loupe::AssociationHandler handler(*this, nextID++);
+        handler.run(assoc);
+    }
+    std::lock_guard<std::mutex> lock(workersMutex);
+    active--;
 }
 
 void loupe_scp::reapFinishedWorkers(bool all) {

@@ -26,6 +26,10 @@ struct loupe_scp {
     /// Set when the grace period is over: running sub-operations are cancelled too.
     std::atomic<bool> hardStop{false};
     std::atomic<int> active{0};
+    /// Connections accepted whose association request has not been read yet.
+    std::atomic<int> connecting{0};
+    /// DCMTK receives a pre-accepted socket through a process-wide setting: one receive at a time.
+    std::mutex receiveMutex;
     std::atomic<uint64_t> nextID{1};
 
     struct Worker {
@@ -37,5 +41,7 @@ struct loupe_scp {
     std::list<Worker> workers;
 
     void acceptLoop();
+    /// One connection: its association request, then (if accepted) its whole association.
+    void serveConnection(int fd);
     void reapFinishedWorkers(bool all);
 };

@@ -30,6 +30,16 @@ import Testing
         #expect(try RawAssociation(port: node.port).request(calling: "B", called: "LOUPE") == .rejected(result: 2, source: 3, reason: 2))
     }
 
+    @Test func silentConnectionsDoNotHoldUpOthers() throws {
+        let node = try Node()
+        // Port scanners and health checks connect and say nothing.
+        let silent = try (0..<3).map { _ in try RawAssociation(port: node.port) }
+        let start = Date()
+        #expect(try DIMSEClient(callingAETitle: "TEST").echo(node.peer).status == .success)
+        #expect(Date().timeIntervalSince(start) < 2)
+        _ = silent
+    }
+
     @Test func stopAbortsIdleAssociationsPromptly() throws {
         let node = try Node()
         let held = try RawAssociation(port: node.port)
