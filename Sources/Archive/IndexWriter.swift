@@ -1,4 +1,5 @@
 import DICOM
+import Foundation
 import GRDB
 
 /// Index rows for one instance: patient, study and series found or created, the instance row
@@ -10,7 +11,8 @@ enum IndexWriter {
         let filePath: String
         let fileSize: Int
         let datasetOffset: Int
-        let metadata: String
+        /// The DICOM JSON, DEFLATE-compressed.
+        let metadata: [UInt8]
         let sourceAE: String
     }
 
@@ -48,11 +50,13 @@ enum IndexWriter {
         try run(db,  """
             INSERT INTO instance (series_pk, SOPInstanceUID, SOPClassUID, InstanceNumber, ContentDate, ContentTime,
                 Rows, Columns, BitsAllocated, NumberOfFrames, TransferSyntaxUID, file_path, file_size,
-                dataset_offset, metadata, source_ae)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                dataset_offset, source_ae)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [seriesPK, a.sopInstanceUID, a.sopClassUID, a.instanceNumber, a.contentDate, a.contentTime,
                              a.rows, a.columns, a.bitsAllocated, a.numberOfFrames, row.transferSyntaxUID,
-                             row.filePath, row.fileSize, row.datasetOffset, row.metadata, row.sourceAE])
+                             row.filePath, row.fileSize, row.datasetOffset, row.sourceAE])
+        try run(db, "INSERT INTO instance_metadata (instance_pk, document) VALUES (?, ?)",
+                arguments: [db.lastInsertedRowID, Data(row.metadata)])
         try run(db,  "UPDATE series SET num_instances = num_instances + 1 WHERE id = ?", arguments: [seriesPK])
         try run(db,  "UPDATE study SET num_instances = num_instances + 1 WHERE id = ?", arguments: [studyPK])
         try run(db,  "UPDATE patient SET num_instances = num_instances + 1 WHERE id = ?", arguments: [patientPK])

@@ -76,7 +76,7 @@ extension Archive {
         }
         defer { if stagedPart10 != staged { unlink(stagedPart10.path) } }
 
-        let metadata = MetadataDocument.encode(file, bulkDataThreshold: configuration.metadataBulkDataThreshold)
+        let metadata = MetadataDocument.encodeCompressed(file, bulkDataThreshold: configuration.metadataBulkDataThreshold)
         let placed = Result { () throws(IngestError) in
             try blobs.commit(staged: stagedPart10, studyInstanceUID: attributes.studyInstanceUID,
                              sopInstanceUID: attributes.sopInstanceUID)

@@ -7,6 +7,12 @@ import DICOM
 public enum MetadataDocument {
     public static let bulkDataScheme = "loupe-bulkdata:"
 
+    /// The document as stored: DEFLATE-compressed (a quarter of the size; the index stays small).
+    static func encodeCompressed(_ file: DICOMFile, bulkDataThreshold: Int) -> [UInt8] {
+        let json = Array(encode(file, bulkDataThreshold: bulkDataThreshold).utf8)
+        return (try? Deflate.compress(json, fast: true)) ?? []
+    }
+
     static func encode(_ file: DICOMFile, bulkDataThreshold: Int) -> String {
         let encoder = DICOMJSONEncoder(bulkDataThreshold: bulkDataThreshold) { path in
             bulkDataScheme + path.map { component in

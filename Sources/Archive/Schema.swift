@@ -81,12 +81,18 @@ enum Schema {
                     file_path TEXT NOT NULL,
                     file_size INTEGER NOT NULL,
                     dataset_offset INTEGER NOT NULL,
-                    metadata TEXT NOT NULL,
                     source_ae TEXT,
                     received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
                 );
                 CREATE INDEX instance_series ON instance (series_pk, InstanceNumber);
                 CREATE INDEX instance_class ON instance (SOPClassUID);
+
+                -- The DICOM JSON of each instance (raw DEFLATE), apart so that the instance table
+                -- stays compact for queries.
+                CREATE TABLE instance_metadata (
+                    instance_pk INTEGER PRIMARY KEY REFERENCES instance (id) ON DELETE CASCADE,
+                    document BLOB NOT NULL
+                );
                 """)
         }
         return migrator

@@ -12,7 +12,7 @@ public enum DICOMWriter {
         var out: [UInt8] = []
         out.reserveCapacity(1024)
         write(dataSet, explicit: transferSyntax.isExplicitVR, into: &out)
-        if transferSyntax.isDeflated { return try Inflate.deflateRaw(out) }
+        if transferSyntax.isDeflated { return try Deflate.compress(out) }
         return out
     }
 

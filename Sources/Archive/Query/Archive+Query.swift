@@ -146,12 +146,22 @@ extension Archive {
 extension Archive {
     /// The DICOM JSON stored at ingest for an instance (bulk values as `MetadataDocument.bulkDataScheme` URIs).
     public func metadata(sopInstanceUID: String) throws(QueryError) -> String? {
+        let document: Data?
         do {
-            return try database.read { db in
-                try String.fetchOne(db, sql: "SELECT metadata FROM instance WHERE SOPInstanceUID = ?", arguments: [sopInstanceUID])
+            document = try database.read { db in
+                try Data.fetchOne(db, sql: """
+                    SELECT m.document FROM instance_metadata m JOIN instance i ON i.id = m.instance_pk
+                    WHERE i.SOPInstanceUID = ?
+                    """, arguments: [sopInstanceUID])
             }
         } catch {
             throw QueryError(.database, "index query failed: \(error)")
+        }
+        guard let document else { return nil }
+        do {
+            return String(decoding: try Deflate.decompress(Array(document)), as: UTF8.self)
+        } catch {
+            throw QueryError(.database, "stored metadata of \(sopInstanceUID) is corrupt: \(error)")
         }
     }
 }

@@ -1,8 +1,14 @@
 import CZlib
 
-/// Raw DEFLATE (RFC 1951), as Deflated Explicit VR Little Endian uses after the meta information.
-enum Inflate {
-    static func raw(_ input: UnsafeRawBufferPointer) throws -> [UInt8] {
+/// Raw DEFLATE (RFC 1951): what Deflated Explicit VR Little Endian uses after the meta information,
+/// and how the archive keeps its DICOM JSON documents small.
+public enum Deflate {
+    /// Decompresses a raw DEFLATE stream.
+    public static func decompress(_ input: [UInt8]) throws -> [UInt8] {
+        try input.withUnsafeBytes { try decompress($0) }
+    }
+
+    static func decompress(_ input: UnsafeRawBufferPointer) throws -> [UInt8] {
         var stream = z_stream()
         guard inflateInit2_(&stream, -MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw DICOMError.unsupported("zlib could not be initialised")
@@ -31,10 +37,10 @@ enum Inflate {
         return output
     }
 
-    /// Raw DEFLATE compression, for writing deflated data sets.
-    static func deflateRaw(_ input: [UInt8]) throws -> [UInt8] {
+    /// Compresses to a raw DEFLATE stream; `fast` trades ratio for speed (level 1).
+    public static func compress(_ input: [UInt8], fast: Bool = false) throws -> [UInt8] {
         var stream = z_stream()
-        guard deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
+        guard deflateInit2_(&stream, fast ? 1 : Z_DEFAULT_COMPRESSION, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
                              ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw DICOMError.unsupported("zlib could not be initialised")
         }
