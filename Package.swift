@@ -15,6 +15,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.20.0", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         .target(
@@ -27,6 +30,16 @@ let package = Package(
             name: "Archive",
             dependencies: ["DICOM", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]
         ),
+        .target(name: "Imaging", dependencies: ["DICOM", "CDCMTK"]),
+        .target(
+            name: "DICOMweb",
+            dependencies: [
+                "DICOM", "Archive", "Imaging",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "DIMSE",
             dependencies: ["DICOM", "Archive", "CDCMTK", .product(name: "Logging", package: "swift-log")]
@@ -34,15 +47,26 @@ let package = Package(
         .executableTarget(
             name: "node",
             dependencies: [
-                "DICOM", "Archive", "DIMSE",
+                "DICOM", "Archive", "DIMSE", "DICOMweb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "DICOMTests", dependencies: ["DICOM"], exclude: ["Support"]),
-        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "DICOM"]),
-        .testTarget(name: "DIMSETests", dependencies: ["DIMSE", "Archive", "DICOM", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "LoupeTestSupport", dependencies: ["Archive", "DICOM"], path: "Tests/LoupeTestSupport"),
+        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "DICOM", "LoupeTestSupport"]),
+        .testTarget(name: "DIMSETests", dependencies: ["DIMSE", "Archive", "DICOM", "LoupeTestSupport", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "LoupeTestSupport"]),
+        .testTarget(
+            name: "DICOMwebTests",
+            dependencies: [
+                "DICOMweb", "Archive", "DICOM", "LoupeTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17

@@ -18,12 +18,19 @@ public struct DICOMFile: Sendable {
     public var sopInstanceUID: String? { dataSet.string(.sopInstanceUID) ?? meta.string(.mediaStorageSOPInstanceUID) }
 }
 
-/// An element that reading passed over without loading its value.
+/// An element that reading passed over without loading its value, and where that value lies.
 public struct SkippedElement: Sendable, Equatable {
     public let tag: Tag
     public let vr: VR
     /// True for encapsulated (fragmented) values.
     public let isEncapsulated: Bool
+    /// The value's bytes (for encapsulated values: all items up to the delimiter), as offsets into
+    /// what was read — the file, unless the data set is deflated.
+    public let valueRange: Range<Int>
+    /// Encapsulated values: each item's bytes, the Basic Offset Table first.
+    public let fragmentRanges: [Range<Int>]
+    /// The value's words are big endian (Explicit VR Big Endian).
+    public let bigEndian: Bool
 }
 
 /// How much of a file to load.

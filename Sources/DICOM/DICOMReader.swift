@@ -219,9 +219,7 @@ struct Parser {
             if depth == 0, let stop = options.stopAt, header.tag >= stop {
                 if stoppedAt == nil { stoppedAt = header.start }
                 guard options.verifyRemainder else { position = header.start; break }
-                skipped.append(SkippedElement(tag: header.tag, vr: header.vr,
-                                              isEncapsulated: header.length == Self.undefinedLength && header.vr != .SQ))
-                try skip(header, depth: depth)
+                skipped.append(try skip(header, depth: depth))
                 continue
             }
             let element = try value(header, inherited: characterSet, depth: depth)
@@ -306,42 +304,50 @@ struct Parser {
         return items
     }
 
-    /// Reads the items of encapsulated pixel data up to the sequence delimiter; with `keep` false it
-    /// only checks that they are complete.
-    private mutating func encapsulatedFragments(keep: Bool = true) throws -> ([UInt8], [[UInt8]]) {
-        var table: [UInt8]?
-        var fragments: [[UInt8]] = []
+    /// Reads the items of encapsulated pixel data up to the sequence delimiter.
+    private mutating func encapsulatedFragments() throws -> ([UInt8], [[UInt8]]) {
+        let items = try encapsulatedItems().map { [UInt8](UnsafeRawBufferPointer(rebasing: buffer[$0])) }
+        return (items.first ?? [], Array(items.dropFirst()))
+    }
+
+    /// Walks the items of encapsulated pixel data (Basic Offset Table first) to the sequence
+    /// delimiter, checking that each is complete; returns where their values lie.
+    private mutating func encapsulatedItems() throws -> [Range<Int>] {
+        var items: [Range<Int>] = []
         while true {
             try need(8, "encapsulated pixel data item")
             let start = position
             let t = tag()
             let length = uint32()
-            if t == .sequenceDelimitation { break }
+            if t == .sequenceDelimitation { return items }
             guard t == .item, length != Self.undefinedLength else {
                 throw DICOMError.malformed(offset: start, "expected a fragment item in encapsulated pixel data, found \(t)")
             }
             try need(Int(length), "pixel data fragment (\(length) bytes)")
-            if keep {
-                let bytes = [UInt8](UnsafeRawBufferPointer(rebasing: buffer[position..<(position + Int(length))]))
-                if table == nil { table = bytes } else { fragments.append(bytes) }
-            }
+            items.append(position..<(position + Int(length)))
             position += Int(length)
         }
-        return (table ?? [], fragments)
     }
 
     /// Walks past an element without keeping its value, checking that it is complete.
-    private mutating func skip(_ header: Header, depth: Int) throws {
+    /// Walks past an element without keeping its value, checking that it is complete, and says
+    /// where its value lies in the buffer.
+    private mutating func skip(_ header: Header, depth: Int) throws -> SkippedElement {
+        let start = position
         if header.length != Self.undefinedLength && header.vr != .SQ {
             try need(Int(header.length), "value of \(header.tag) (\(header.length) bytes)")
             position += Int(header.length)
-            return
+            return SkippedElement(tag: header.tag, vr: header.vr, isEncapsulated: false,
+                                  valueRange: start..<position, fragmentRanges: [], bigEndian: bigEndian)
         }
         if header.vr == .SQ || header.vr == .UN {
             _ = try value(header, inherited: .default, depth: depth)
-            return
+            return SkippedElement(tag: header.tag, vr: header.vr, isEncapsulated: false,
+                                  valueRange: start..<position, fragmentRanges: [], bigEndian: bigEndian)
         }
-        _ = try encapsulatedFragments(keep: false)
+        let fragments = try encapsulatedItems()
+        return SkippedElement(tag: header.tag, vr: header.vr, isEncapsulated: true,
+                              valueRange: start..<position, fragmentRanges: fragments, bigEndian: bigEndian)
     }
 
     /// Implicit VR leaves "US or SS" attributes to Pixel Representation (0028,0103): 1 means signed.

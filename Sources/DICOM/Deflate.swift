@@ -39,8 +39,17 @@ public enum Deflate {
 
     /// Compresses to a raw DEFLATE stream; `fast` trades ratio for speed (level 1).
     public static func compress(_ input: [UInt8], fast: Bool = false) throws -> [UInt8] {
+        try compress(input, level: fast ? 1 : Z_DEFAULT_COMPRESSION, windowBits: -MAX_WBITS)
+    }
+
+    /// Compresses to a gzip stream (RFC 1952), for HTTP `Content-Encoding: gzip`.
+    public static func gzip(_ input: [UInt8], fast: Bool = true) throws -> [UInt8] {
+        try compress(input, level: fast ? 1 : Z_DEFAULT_COMPRESSION, windowBits: MAX_WBITS + 16)
+    }
+
+    private static func compress(_ input: [UInt8], level: Int32, windowBits: Int32) throws -> [UInt8] {
         var stream = z_stream()
-        guard deflateInit2_(&stream, fast ? 1 : Z_DEFAULT_COMPRESSION, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
+        guard deflateInit2_(&stream, level, Z_DEFLATED, windowBits, 8, Z_DEFAULT_STRATEGY,
                              ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw DICOMError.unsupported("zlib could not be initialised")
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Archive
+import DICOMweb
 import DIMSE
 import Foundation
 
@@ -19,6 +20,15 @@ struct CommonOptions: ParsableArguments {
 
     @Option(name: .long, help: "HTTP port (DICOMweb). Default: 8080")
     var httpPort: UInt16?
+
+    @Option(name: .long, help: "HTTP address to bind. Default: 127.0.0.1")
+    var httpHost: String?
+
+    @Option(name: .long, help: "An origin browsers may call DICOMweb from (repeatable; * for any).")
+    var corsOrigin: [String] = []
+
+    @Option(name: .long, help: "The public URL of /dicom-web (behind a proxy).")
+    var baseURL: String?
 
     @Option(name: .long, help: "A DICOM peer, NAME=AE@HOST:PORT (repeatable). NAME is the move destination users give.")
     var peer: [String] = []
@@ -60,9 +70,12 @@ struct CommonOptions: ParsableArguments {
             allowedCallers: (section?.allowed_callers ?? []).map { AllowedCaller(aeTitle: $0.ae, host: $0.host) },
             peers: peers,
             caseInsensitivePersonNames: section?.case_insensitive_person_names ?? true)
+        let web = DICOMwebConfiguration(
+            host: httpHost ?? file.http?.host ?? "127.0.0.1", port: Int(httpPort ?? file.http?.port ?? 8080),
+            corsOrigins: corsOrigin.isEmpty ? (file.http?.cors_origins ?? []) : corsOrigin,
+            baseURL: baseURL ?? file.http?.base_url, caseInsensitivePersonNames: dimse.caseInsensitivePersonNames)
         return NodeConfiguration(
-            dataDirectory: dataDirectory, archive: archive, dimse: dimse,
-            httpPort: httpPort ?? file.http?.port ?? 8080, httpHost: file.http?.host ?? "127.0.0.1",
+            dataDirectory: dataDirectory, archive: archive, dimse: dimse, web: web,
             logLevel: logLevel ?? file.log_level ?? "info", logFormat: logFormat ?? file.log_format ?? "text")
     }
 }

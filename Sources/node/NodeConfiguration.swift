@@ -1,4 +1,5 @@
 import Archive
+import DICOMweb
 import DIMSE
 import Foundation
 import Yams
@@ -21,7 +22,9 @@ import Yams
 ///     - { ae: CT01, host: 10.0.0.5 }
 /// http:
 ///   port: 8080
-///   host: 127.0.0.1
+///   host: 127.0.0.1        # 0.0.0.0 to serve other machines
+///   cors_origins: ["*"]     # browsers' origins allowed (OHIF served elsewhere)
+///   base_url: https://pacs.example.org/dicom-web   # public URL, when behind a proxy
 /// archive:
 ///   duplicates: keep       # or replace
 /// peers:                   # NAME: AE@HOST:PORT (NAME is the move destination users give)
@@ -55,6 +58,8 @@ struct ConfigurationFile: Decodable {
     struct HTTPSection: Decodable {
         var port: UInt16?
         var host: String?
+        var cors_origins: [String]?
+        var base_url: String?
     }
 
     struct ArchiveSection: Decodable {
@@ -72,8 +77,7 @@ struct NodeConfiguration {
     var dataDirectory: URL
     var archive: ArchiveConfiguration
     var dimse: DIMSEConfiguration
-    var httpPort: UInt16
-    var httpHost: String
+    var web: DICOMwebConfiguration
     var logLevel: String
     var logFormat: String
 }

@@ -1,12 +1,14 @@
 import ArgumentParser
 import Archive
+import DICOMweb
 import DIMSE
 import Foundation
 import Logging
+import ServiceLifecycle
 
-/// `loupe serve`: the archive and the DIMSE service, until SIGINT or SIGTERM.
+/// `loupe serve`: the archive, the DIMSE service and the HTTP service, until SIGINT or SIGTERM.
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the node (DIMSE SCP on the archive).")
+    static let configuration = CommandConfiguration(abstract: "Run the node: DIMSE and DICOMweb on the archive.")
 
     @OptionGroup var options: CommonOptions
 
@@ -18,21 +20,36 @@ struct Serve: AsyncParsableCommand {
         LogSetup.bootstrap(level: config.logLevel, format: config.logFormat)
         let logger = Logger(label: "loupe")
         let archive = try Archive(configuration: config.archive, logger: Logger(label: "loupe.archive"))
-        let server = try DIMSEServer(configuration: config.dimse, archive: archive, logger: Logger(label: "loupe.dimse"))
+        let dimse = try DIMSEServer(configuration: config.dimse, archive: archive, logger: Logger(label: "loupe.dimse"))
+        let web = DICOMwebService(archive: archive, configuration: config.web, logger: Logger(label: "loupe.web"))
         logger.info("Loupe is running", metadata: [
-            "data": "\(config.dataDirectory.path)", "ae": "\(config.dimse.aeTitle)", "dimse_port": "\(server.port)",
+            "data": "\(config.dataDirectory.path)", "ae": "\(config.dimse.aeTitle)", "dimse_port": "\(dimse.port)",
+            "http": "\(config.web.host):\(config.web.port)\(DICOMwebConfiguration.rootPath)",
             "peers": "\(config.dimse.peers.map(\.description).joined(separator: ","))"])
+        let services = ServiceGroup(configuration: .init(
+            services: [web.application(), DIMSELifecycle(server: dimse, grace: shutdownGrace, logger: logger)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await services.run()
+        logger.info("stopped")
+    }
+}
 
-        let signal = await ShutdownSignal.wait()
-        logger.info("shutting down", metadata: ["signal": "\(signal)", "open_associations": "\(server.activeAssociations)"])
-        let grace = shutdownGrace
+/// The DIMSE server as a lifecycle service: runs until graceful shutdown, then lets open
+/// associations finish (on its own thread: stopping blocks).
+struct DIMSELifecycle: Service {
+    let server: DIMSEServer
+    let grace: Int
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.info("shutting down DIMSE", metadata: ["open_associations": "\(server.activeAssociations)"])
+        let server = self.server, grace = self.grace
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            // stop() blocks while associations finish: keep it off the concurrency pool.
             Thread.detachNewThread {
                 server.stop(grace: grace)
                 done.resume()
             }
         }
-        logger.info("stopped")
     }
 }

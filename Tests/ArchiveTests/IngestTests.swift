@@ -1,6 +1,7 @@
 import Archive
 import DICOM
 import Foundation
+import LoupeTestSupport
 import Testing
 
 @Suite struct IngestTests {

@@ -1,6 +1,7 @@
 import Archive
 import DICOM
 import Foundation
+import LoupeTestSupport
 import Testing
 
 /// Queries over a small archive of two patients, three studies, four series.

@@ -2,6 +2,7 @@ import Archive
 import DICOM
 import DIMSE
 import Foundation
+import LoupeTestSupport
 import Testing
 
 /// The SCP over real sockets, driven by DCMTK's tools and by Loupe's own SCU.

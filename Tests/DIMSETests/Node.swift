@@ -3,6 +3,7 @@ import DICOM
 import DIMSE
 import Foundation
 import Logging
+import LoupeTestSupport
 
 /// Swift Testing has a `Tag` of its own; in these tests it is the DICOM one.
 typealias Tag = DICOM.Tag
@@ -91,15 +92,3 @@ func dataSetBytes(_ url: URL) throws -> [UInt8] {
     return Array(data[file.dataSetOffset...])
 }
 
-/// A file pydicom ships (its bundled test data; nothing is downloaded).
-func pydicomTestFile(_ name: String) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", "import os, pydicom; print(os.path.join(os.path.dirname(pydicom.__file__), 'data', 'test_files', '\(name)'))"]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    try process.run()
-    let path = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    process.waitUntilExit()
-    return path
-}

@@ -4,6 +4,8 @@ import GRDB
 
 /// An archived instance, as retrieval needs it.
 public struct StoredInstance: Sendable, Equatable {
+    public let studyInstanceUID: String
+    public let seriesInstanceUID: String
     public let sopClassUID: String
     public let sopInstanceUID: String
     public let transferSyntaxUID: String
@@ -98,13 +100,15 @@ extension Archive {
         guard !predicate.clauses.isEmpty else {
             throw QueryError(.invalidQuery, "a retrieve needs at least one unique key (e.g. StudyInstanceUID)")
         }
-        let sql = "SELECT i.SOPClassUID, i.SOPInstanceUID, i.TransferSyntaxUID, i.file_path FROM \(QueryLevel.image.fromClause)"
-            + predicate.whereClause + " ORDER BY \(QueryLevel.image.orderClause)"
+        let sql = """
+            SELECT st.StudyInstanceUID, se.SeriesInstanceUID, i.SOPClassUID, i.SOPInstanceUID, i.TransferSyntaxUID, i.file_path
+            FROM \(QueryLevel.image.fromClause)
+            """ + predicate.whereClause + " ORDER BY \(QueryLevel.image.orderClause)"
         do {
             return try database.read { db in
                 try Row.fetchAll(db, sql: sql, arguments: StatementArguments(predicate.arguments)).map { row in
-                    StoredInstance(sopClassUID: row[0], sopInstanceUID: row[1], transferSyntaxUID: row[2],
-                                   fileURL: fileURL(relativePath: row[3]))
+                    StoredInstance(studyInstanceUID: row[0], seriesInstanceUID: row[1], sopClassUID: row[2],
+                                   sopInstanceUID: row[3], transferSyntaxUID: row[4], fileURL: fileURL(relativePath: row[5]))
                 }
             }
         } catch {
@@ -140,29 +144,6 @@ extension Archive {
             }
         }
         return DataElement(tag: key.tag, vr: vr, string: String.fromDatabaseValue(value) ?? "")
-    }
-}
-
-extension Archive {
-    /// The DICOM JSON stored at ingest for an instance (bulk values as `MetadataDocument.bulkDataScheme` URIs).
-    public func metadata(sopInstanceUID: String) throws(QueryError) -> String? {
-        let document: Data?
-        do {
-            document = try database.read { db in
-                try Data.fetchOne(db, sql: """
-                    SELECT m.document FROM instance_metadata m JOIN instance i ON i.id = m.instance_pk
-                    WHERE i.SOPInstanceUID = ?
-                    """, arguments: [sopInstanceUID])
-            }
-        } catch {
-            throw QueryError(.database, "index query failed: \(error)")
-        }
-        guard let document else { return nil }
-        do {
-            return String(decoding: try Deflate.decompress(Array(document)), as: UTF8.self)
-        } catch {
-            throw QueryError(.database, "stored metadata of \(sopInstanceUID) is corrupt: \(error)")
-        }
     }
 }
 

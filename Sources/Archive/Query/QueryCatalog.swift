@@ -95,3 +95,17 @@ enum QueryCatalog {
         }
     }
 }
+
+extension ArchiveQuery {
+    /// Universal keys for every attribute the index holds at `level` and the levels above it, for
+    /// "return everything you know" requests (QIDO `includefield=all`).
+    public static func indexedKeys(through level: QueryLevel) -> [QueryKey] {
+        QueryCatalog.attributes.values
+            .filter { $0.level <= level }
+            .sorted { $0.tag < $1.tag }
+            .map { QueryKey(tag: $0.tag, vr: $0.vr, constraint: .universal) }
+    }
+
+    /// The VR the index matches an attribute with, if it holds it.
+    public static func indexedVR(of tag: Tag) -> VR? { QueryCatalog.attributes[tag]?.vr }
+}

@@ -196,6 +196,60 @@ int loupe_scu_move(const loupe_peer *peer, loupe_query_model model, const uint8_
                    const char *destination_ae, loupe_retrieve_counts *counts, loupe_outcome *outcome,
                    char *error, size_t error_size);
 
+/* ---- images ------------------------------------------------------------------------------------ */
+
+/** Frees memory the shim allocated for a result (rendered images, decoded frames). */
+void loupe_free(void *pointer);
+
+typedef enum loupe_image_format {
+    LOUPE_IMAGE_PNG = 1,
+    LOUPE_IMAGE_JPEG = 2
+} loupe_image_format;
+
+/** VOI LUT Function (0028,1056) for an explicit window. */
+typedef enum loupe_voi_function {
+    LOUPE_VOI_LINEAR = 0,
+    LOUPE_VOI_LINEAR_EXACT = 1,
+    LOUPE_VOI_SIGMOID = 2
+} loupe_voi_function;
+
+typedef struct loupe_render_request {
+    const char *file_path;
+    uint32_t frame;               /* 0-based */
+    int has_window;               /* else: the file's first window, else its VOI LUT, else min/max */
+    double window_center;
+    double window_width;
+    loupe_voi_function voi_function;
+    uint32_t viewport_width;      /* 0: native size; else scaled to fit, aspect kept */
+    uint32_t viewport_height;
+    loupe_image_format format;
+    int quality;                  /* JPEG quality 1-100 */
+} loupe_render_request;
+
+/**
+ * Renders one frame of a stored image (DCMTK's DicomImage: modality LUT, VOI, photometric
+ * interpretation) as an 8-bit PNG or JPEG. Returns 0 and a buffer to free with loupe_free, or -1
+ * with a message (not an image, frame out of range, a transfer syntax DCMTK cannot decode).
+ */
+int loupe_render(const loupe_render_request *request, uint8_t **image, size_t *length, char *error, size_t error_size);
+
+/**
+ * The native (uncompressed) bytes of one frame (0-based) of a stored image, as Explicit VR Little
+ * Endian would carry them, decoding compressed pixel data with DCMTK's codecs. `color_model`
+ * receives the photometric interpretation of the result. Returns 0 and a buffer to free with
+ * loupe_free, or -1 with a message.
+ */
+int loupe_decode_frame(const char *file_path, uint32_t frame, uint8_t **bytes, size_t *length, char *color_model,
+                       size_t color_model_size, char *error, size_t error_size);
+
+/**
+ * Writes a stored instance to `output_path` as a Part-10 file in another transfer syntax, decoding
+ * compressed pixel data with DCMTK's codecs (JPEG, JPEG-LS, RLE). Returns 0, or -1 with a message
+ * (for example when no codec can convert).
+ */
+int loupe_transcode(const char *file_path, const char *transfer_syntax_uid, const char *output_path, char *error,
+                    size_t error_size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,116 @@
+import Archive
+import DICOM
+import Foundation
+import Hummingbird
+
+/// Loupe's own JSON: `/api/stats`, `/api/patients/{id}`, `/api/patients/{id}/counts`, and `/healthz`.
+extension DICOMwebService {
+    func addAPIRoutes(to router: Router<Context>) {
+        router.get("healthz") { _, _ in
+            let archive = self.archive
+            // Healthy means the index answers.
+            _ = try await blocking { () throws -> ArchiveStatistics in
+                do throws(QueryError) { return try archive.statistics() } catch { throw error.httpError }
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+        }
+        router.get("api/stats") { _, _ in
+            let archive = self.archive
+            let stats = try await blocking { () throws -> ArchiveStatistics in
+                do throws(QueryError) { return try archive.statistics() } catch { throw error.httpError }
+            }
+            return try json(stats)
+        }
+        router.get("api/patients/:id") { _, context in
+            let id = try context.parameters.require("id")
+            let found = try await patients(id)
+            let archive = self.archive
+            let query = ArchiveQuery(level: .study, keys: [
+                QueryKey(tag: .patientID, vr: .LO, constraint: .single(id)), QueryKey(tag: .studyInstanceUID, vr: .UI, constraint: .universal),
+                QueryKey(tag: .studyDate, vr: .DA, constraint: .universal), QueryKey(tag: .studyDescription, vr: .LO, constraint: .universal),
+                QueryKey(tag: .accessionNumber, vr: .SH, constraint: .universal), QueryKey(tag: .modalitiesInStudy, vr: .CS, constraint: .universal),
+                QueryKey(tag: .numberOfStudyRelatedSeries, vr: .IS, constraint: .universal),
+                QueryKey(tag: .numberOfStudyRelatedInstances, vr: .IS, constraint: .universal),
+            ])
+            let studies = try await blocking { () throws -> [DataSet] in
+                do throws(QueryError) { return try archive.find(query) } catch { throw error.httpError }
+            }
+            return try json(PatientDetail(patients: found, studies: studies.map(StudySummary.init)))
+        }
+        router.get("api/patients/:id/counts") { _, context in
+            let id = try context.parameters.require("id")
+            let found = try await patients(id)
+            return try json(PatientCounts(studies: found.reduce(0) { $0 + $1.studies },
+                                          series: found.reduce(0) { $0 + $1.series },
+                                          instances: found.reduce(0) { $0 + $1.instances }))
+        }
+    }
+
+    /// A patient with its studies (keys are DICOM keywords).
+    struct PatientDetail: Encodable, Sendable {
+        let patients: [PatientSummary]
+        let studies: [StudySummary]
+
+        enum CodingKeys: String, CodingKey {
+            case patientID = "PatientID", patientName = "PatientName", patientBirthDate = "PatientBirthDate"
+            case patientSex = "PatientSex", issuers = "IssuersOfPatientID", studies = "Studies"
+            case studyCount = "NumberOfPatientRelatedStudies", seriesCount = "NumberOfPatientRelatedSeries"
+            case instanceCount = "NumberOfPatientRelatedInstances"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(patients[0].patientID, forKey: .patientID)
+            try c.encodeIfPresent(patients.compactMap(\.patientName).first, forKey: .patientName)
+            try c.encodeIfPresent(patients.compactMap(\.patientBirthDate).first, forKey: .patientBirthDate)
+            try c.encodeIfPresent(patients.compactMap(\.patientSex).first, forKey: .patientSex)
+            try c.encode(patients.map(\.issuerOfPatientID), forKey: .issuers)
+            try c.encode(patients.reduce(0) { $0 + $1.studies }, forKey: .studyCount)
+            try c.encode(patients.reduce(0) { $0 + $1.series }, forKey: .seriesCount)
+            try c.encode(patients.reduce(0) { $0 + $1.instances }, forKey: .instanceCount)
+            try c.encode(studies, forKey: .studies)
+        }
+    }
+
+    struct StudySummary: Encodable, Sendable {
+        let StudyInstanceUID: String?
+        let StudyDate: String?
+        let StudyDescription: String?
+        let AccessionNumber: String?
+        let ModalitiesInStudy: [String]
+        let NumberOfStudyRelatedSeries: Int?
+        let NumberOfStudyRelatedInstances: Int?
+
+        init(_ ds: DataSet) {
+            StudyInstanceUID = ds.string(.studyInstanceUID)
+            StudyDate = ds.string(.studyDate)
+            StudyDescription = ds.string(.studyDescription)
+            AccessionNumber = ds.string(.accessionNumber)
+            ModalitiesInStudy = ds.strings(.modalitiesInStudy) ?? []
+            NumberOfStudyRelatedSeries = ds.integer(.numberOfStudyRelatedSeries)
+            NumberOfStudyRelatedInstances = ds.integer(.numberOfStudyRelatedInstances)
+        }
+    }
+
+    struct PatientCounts: Codable, Sendable {
+        let studies: Int
+        let series: Int
+        let instances: Int
+    }
+
+    private func patients(_ id: String) async throws -> [PatientSummary] {
+        let archive = self.archive
+        let found = try await blocking { () throws -> [PatientSummary] in
+            do throws(QueryError) { return try archive.patients(id: id) } catch { throw error.httpError }
+        }
+        guard !found.isEmpty else { throw WebError.notFound("no patient with PatientID \(id)") }
+        return found
+    }
+
+    private func json(_ value: some Encodable) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Response(status: .ok, headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+}

@@ -1,0 +1,26 @@
+/// How the HTTP service runs.
+public struct DICOMwebConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// Origins allowed to call from a browser (`*` for any); empty: no CORS headers.
+    public var corsOrigins: [String]
+    /// The public URL of the DICOMweb root (e.g. behind a proxy); nil: derived from each request.
+    public var baseURL: String?
+    /// PN matching ignores case and accents even without `fuzzymatching=true`.
+    public var caseInsensitivePersonNames: Bool
+    /// Largest STOW-RS request body accepted.
+    public var maxUploadBytes: Int
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, corsOrigins: [String] = [], baseURL: String? = nil,
+                caseInsensitivePersonNames: Bool = true, maxUploadBytes: Int = 2 << 30) {
+        self.host = host
+        self.port = port
+        self.corsOrigins = corsOrigins
+        self.baseURL = baseURL
+        self.caseInsensitivePersonNames = caseInsensitivePersonNames
+        self.maxUploadBytes = maxUploadBytes
+    }
+
+    /// Path of the DICOMweb root.
+    public static let rootPath = "/dicom-web"
+}

@@ -1,0 +1,79 @@
+import Archive
+import DICOM
+import Foundation
+
+/// A QIDO-RS search (PS3.18 10.6) read from its URL: matching keys by keyword or tag,
+/// `includefield`, `fuzzymatching`, `limit`, `offset`, and the study/series scope of the path.
+struct QIDORequest: Sendable {
+    var query: ArchiveQuery
+    let level: QueryLevel
+    /// Whether limit/offset were given (the total is then counted separately).
+    var isPaged: Bool { query.limit != nil || query.offset > 0 }
+
+    /// Attributes returned when not asked for (PS3.18 Tables 10.6.3-3 to -5), plus what viewers need.
+    static func defaultKeys(_ level: QueryLevel) -> [Tag] {
+        let study: [Tag] = [.studyDate, .studyTime, .accessionNumber, .modalitiesInStudy, .referringPhysicianName,
+                            .patientName, .patientID, .patientBirthDate, .patientSex, .studyInstanceUID, .studyID,
+                            .studyDescription, .numberOfStudyRelatedSeries, .numberOfStudyRelatedInstances]
+        let series: [Tag] = [.studyInstanceUID, .modality, .seriesDescription, .seriesInstanceUID, .seriesNumber,
+                             .numberOfSeriesRelatedInstances, .performedProcedureStepStartDate,
+                             .performedProcedureStepStartTime, .bodyPartExamined]
+        let instance: [Tag] = [.studyInstanceUID, .seriesInstanceUID, .sopClassUID, .sopInstanceUID, .instanceNumber,
+                               .rows, .columns, .bitsAllocated, .numberOfFrames]
+        switch level {
+        case .patient, .study: return study
+        case .series: return series
+        case .image: return instance
+        }
+    }
+
+    /// Parameters that are not attribute keys.
+    private static let controls: Set<String> = ["includefield", "limit", "offset", "fuzzymatching"]
+
+    /// VRs whose query values may list alternatives with commas (`a,b` = `a\b`); text VRs keep commas.
+    private static let commaLists: Set<VR> = [.UI, .CS, .DA, .TM, .DT, .AE, .IS, .DS, .AS, .US, .UL, .SS, .SL]
+
+    init(level: QueryLevel, parameters: RequestQuery, study: String? = nil, series: String? = nil,
+         caseInsensitiveNames: Bool) throws {
+        self.level = level
+        var keys: [Tag: QueryKey] = [:]
+        var order: [Tag] = []
+        func add(_ key: QueryKey) {
+            if keys[key.tag] == nil { order.append(key.tag) }
+            // A constraint wins over a plain return key for the same attribute.
+            if keys[key.tag].map({ $0.constraint.isUniversal }) ?? true { keys[key.tag] = key }
+        }
+        func vr(_ tag: Tag) -> VR { ArchiveQuery.indexedVR(of: tag) ?? DataDictionary.shared.vr(for: tag) }
+
+        for (name, value) in parameters.pairs where !Self.controls.contains(name.lowercased()) {
+            guard !name.contains(".") else {
+                throw WebError.badRequest("nested attribute keys (\(name)) are not supported")
+            }
+            guard let tag = DataDictionary.shared.tag(forKeywordOrHex: name) else {
+                throw WebError.badRequest("unknown attribute '\(name)': give a keyword (PatientName) or a tag (00100010)")
+            }
+            let attributeVR = vr(tag)
+            let text = Self.commaLists.contains(attributeVR) ? value.replacingOccurrences(of: ",", with: "\\") : value
+            add(QueryKey(tag: tag, vr: attributeVR, constraint: MatchConstraint(query: text, vr: attributeVR)))
+        }
+        if let study { add(QueryKey(tag: .studyInstanceUID, vr: .UI, constraint: .single(study))) }
+        if let series { add(QueryKey(tag: .seriesInstanceUID, vr: .UI, constraint: .single(series))) }
+
+        for tag in Self.defaultKeys(level) { add(QueryKey(tag: tag, vr: vr(tag), constraint: .universal)) }
+        for field in parameters.all("includefield").flatMap({ $0.split(separator: ",") }).map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            if field.lowercased() == "all" {
+                ArchiveQuery.indexedKeys(through: level).forEach(add)
+                continue
+            }
+            guard let tag = DataDictionary.shared.tag(forKeywordOrHex: field) else {
+                throw WebError.badRequest("unknown includefield '\(field)'")
+            }
+            add(QueryKey(tag: tag, vr: vr(tag), constraint: .universal))
+        }
+
+        let fuzzy = parameters["fuzzymatching"].map { $0.lowercased() == "true" } ?? false
+        query = ArchiveQuery(level: level, keys: order.compactMap { keys[$0] },
+                             fuzzyPersonNames: fuzzy || caseInsensitiveNames,
+                             limit: try parameters.integer("limit"), offset: try parameters.integer("offset") ?? 0)
+    }
+}

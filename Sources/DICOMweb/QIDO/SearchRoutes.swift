@@ -1,0 +1,84 @@
+import Archive
+import DICOM
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// QIDO-RS (PS3.18 10.6): search for studies, series and instances, answered from the index.
+extension DICOMwebService {
+    func addSearchRoutes(to group: RouterGroup<Context>) {
+        group.get("studies") { request, _ in
+            try await search(request, level: .study)
+        }
+        group.get("series") { request, _ in
+            try await search(request, level: .series)
+        }
+        group.get("instances") { request, _ in
+            try await search(request, level: .image)
+        }
+        group.get("studies/:study/series") { request, context in
+            try await search(request, level: .series, study: try context.parameters.require("study"))
+        }
+        group.get("studies/:study/instances") { request, context in
+            try await search(request, level: .image, study: try context.parameters.require("study"))
+        }
+        group.get("studies/:study/series/:series/instances") { request, context in
+            try await search(request, level: .image, study: try context.parameters.require("study"),
+                             series: try context.parameters.require("series"))
+        }
+    }
+
+    func search(_ request: Request, level: QueryLevel, study: String? = nil, series: String? = nil) async throws -> Response {
+        let accept = Accept(request.headers[.accept])
+        guard accept.single("application/dicom+json") != nil || accept.single("application/json") != nil else {
+            throw WebError.notAcceptable("QIDO-RS answers application/dicom+json")
+        }
+        let qido = try QIDORequest(level: level, parameters: RequestQuery(request.uri.query), study: study, series: series,
+                                   caseInsensitiveNames: configuration.caseInsensitivePersonNames)
+        let archive = self.archive
+        let (matches, total, scopeExists) = try await blocking { () throws -> ([DataSet], Int, Bool) in
+            do throws(QueryError) {
+                let matches = try archive.find(qido.query)
+                let total = qido.isPaged ? try archive.count(qido.query) : matches.count
+                var scopeExists = true
+                if matches.isEmpty, let study {
+                    // A search inside a study or series that is not there is a 404, not an empty list.
+                    var keys = [QueryKey(tag: .studyInstanceUID, vr: .UI, constraint: .single(study))]
+                    if let series { keys.append(QueryKey(tag: .seriesInstanceUID, vr: .UI, constraint: .single(series))) }
+                    scopeExists = try archive.count(ArchiveQuery(level: series == nil ? .study : .series, keys: keys)) > 0
+                }
+                return (matches, total, scopeExists)
+            } catch {
+                throw error.httpError
+            }
+        }
+        guard scopeExists else {
+            throw WebError.notFound(series == nil ? "no study \(study!)" : "no series \(series!) in study \(study!)")
+        }
+        let urls = publicURL(request)
+        let encoder = DICOMJSONEncoder()
+        var json = "["
+        json.reserveCapacity(matches.count * 800)
+        for (i, var match) in matches.enumerated() {
+            if i > 0 { json += "," }
+            if let url = retrieveURL(match, level: level, urls) { match.set(DICOM.Tag(0x0008, 0x1190), VR.UR, url) }
+            match.set(.instanceAvailability, .CS, "ONLINE")
+            json += encoder.encode(match)
+        }
+        json += "]"
+        var headers: HTTPFields = [.contentType: "application/dicom+json"]
+        headers[HTTPField.Name("X-Total-Count")!] = String(total)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: json)))
+    }
+
+    private func retrieveURL(_ match: DataSet, level: QueryLevel, _ urls: PublicURL) -> String? {
+        guard let study = match.string(.studyInstanceUID) else { return nil }
+        switch level {
+        case .patient, .study: return urls.study(study)
+        case .series: return match.string(.seriesInstanceUID).map { urls.series(study, $0) }
+        case .image:
+            guard let series = match.string(.seriesInstanceUID), let sop = match.string(.sopInstanceUID) else { return nil }
+            return urls.instance(study, series, sop)
+        }
+    }
+}

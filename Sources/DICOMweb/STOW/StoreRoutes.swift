@@ -1,0 +1,105 @@
+import Archive
+import DICOM
+import Foundation
+import Hummingbird
+
+/// STOW-RS (PS3.18 10.5): multipart/related `application/dicom` parts, each archived on its own,
+/// answered with a data set of ReferencedSOPSequence and FailedSOPSequence.
+extension DICOMwebService {
+    func addStoreRoutes(to group: RouterGroup<Context>) {
+        group.post("studies") { request, _ in
+            try await store(request, study: nil)
+        }
+        group.post("studies/:study") { request, context in
+            try await store(request, study: try context.parameters.require("study"))
+        }
+    }
+
+    private static let referencedSOPSequence = DICOM.Tag(0x0008, 0x1199)
+    private static let failedSOPSequence = DICOM.Tag(0x0008, 0x1198)
+    private static let referencedSOPClassUID = DICOM.Tag(0x0008, 0x1150)
+    private static let referencedSOPInstanceUID = DICOM.Tag(0x0008, 0x1155)
+    private static let failureReason = DICOM.Tag(0x0008, 0x1197)
+    private static let retrieveURL = DICOM.Tag(0x0008, 0x1190)
+
+    func store(_ request: Request, study: String?) async throws -> Response {
+        guard let contentType = request.headers[.contentType],
+              let range = MediaRange.parse(contentType).first, range.mediaType == "multipart/related" else {
+            throw WebError.unsupportedMediaType("STOW-RS takes multipart/related; type=\"application/dicom\"")
+        }
+        if let type = range.partType, type != "application/dicom" {
+            throw WebError.unsupportedMediaType("STOW-RS here takes application/dicom parts, not \(type)")
+        }
+        guard let boundary = range.parameters["boundary"], !boundary.isEmpty else {
+            throw WebError.badRequest("the Content-Type has no boundary")
+        }
+        let body = try await request.body.collect(upTo: configuration.maxUploadBytes)
+        let parts: [Multipart.Part]
+        do { parts = try Multipart.parse(body, boundary: boundary) } catch { throw WebError.badRequest("\(error)") }
+        guard !parts.isEmpty else { throw WebError.badRequest("the request has no parts") }
+
+        let archive = self.archive
+        let urls = publicURL(request)
+        let outcomes = try await blocking { () -> [StoreOutcome] in
+            parts.map { part in Self.storePart(part, study: study, archive: archive) }
+        }
+        var referenced: [DataSet] = []
+        var failed: [DataSet] = []
+        for outcome in outcomes {
+            var item = DataSet()
+            item.set(Self.referencedSOPClassUID, .UI, outcome.sopClassUID ?? "")
+            item.set(Self.referencedSOPInstanceUID, .UI, outcome.sopInstanceUID ?? "")
+            if let result = outcome.result {
+                item.set(Self.retrieveURL, .UR, urls.instance(result.studyInstanceUID, result.seriesInstanceUID, result.sopInstanceUID))
+                referenced.append(item)
+            } else {
+                item.set(DataElement(tag: Self.failureReason, uint16: [outcome.failureReason]))
+                failed.append(item)
+                logger.warning("STOW-RS part refused", metadata: ["reason": "\(outcome.message ?? "")"])
+            }
+        }
+        var response = DataSet()
+        let studies = Set(outcomes.compactMap { $0.result?.studyInstanceUID })
+        if studies.count == 1, let only = studies.first { response.set(Self.retrieveURL, .UR, urls.study(only)) }
+        if !referenced.isEmpty { response.set(DataElement(tag: Self.referencedSOPSequence, items: referenced)) }
+        if !failed.isEmpty { response.set(DataElement(tag: Self.failedSOPSequence, items: failed)) }
+        let status: HTTPResponse.Status = failed.isEmpty ? .ok : (referenced.isEmpty ? .conflict : .accepted)
+        return Response(status: status, headers: [.contentType: "application/dicom+json"],
+                        body: .init(byteBuffer: ByteBuffer(string: DICOMJSONEncoder().encode(response))))
+    }
+
+    struct StoreOutcome: Sendable {
+        var sopClassUID: String?
+        var sopInstanceUID: String?
+        var result: IngestResult?
+        var failureReason: UInt16 = 0
+        var message: String?
+    }
+
+    /// One part: checked (media type, study of the path), then archived; a bad part fails alone.
+    static func storePart(_ part: Multipart.Part, study: String?, archive: Archive) -> StoreOutcome {
+        var outcome = StoreOutcome()
+        if let type = part.contentType.flatMap({ MediaRange.parse($0).first?.mediaType }), type != "application/dicom" {
+            outcome.failureReason = DIMSEStatus.sopClassNotSupported.rawValue
+            outcome.message = "a part of type \(type)"
+            return outcome
+        }
+        let bytes = Data(part.body.readableBytesView)
+        if let header = try? DICOMReader.read(bytes, options: ReadOptions(stopAt: .pixelData)) {
+            outcome.sopClassUID = header.sopClassUID
+            outcome.sopInstanceUID = header.sopInstanceUID
+            if let study, let own = header.dataSet.string(.studyInstanceUID), own != study {
+                outcome.failureReason = DIMSEStatus.dataSetDoesNotMatchSOPClass.rawValue
+                outcome.message = "instance of study \(own) posted to study \(study)"
+                return outcome
+            }
+        }
+        do {
+            outcome.result = try archive.ingest(bytes: bytes, source: IngestSource(origin: "STOW-RS"))
+        } catch {
+            outcome.failureReason = error.dimseStatus.rawValue
+            outcome.message = error.description
+        }
+        return outcome
+    }
+}

@@ -1,0 +1,80 @@
+import Archive
+import DICOM
+import Foundation
+import Hummingbird
+import Imaging
+
+/// WADO-RS retrieve of studies, series and instances as `multipart/related; type="application/dicom"`
+/// (PS3.18 10.4): files as stored when the client takes any transfer syntax (`transfer-syntax=*`),
+/// else converted to the one it asks for (Explicit VR Little Endian by default).
+extension DICOMwebService {
+    static let explicitVRLittleEndian = "1.2.840.10008.1.2.1"
+
+    func addRetrieveRoutes(to group: RouterGroup<Context>) {
+        getAtEachLevel(group) { request, study, series, instance in
+            try await retrieve(request, study: study, series: series, instance: instance)
+        }
+    }
+
+    /// The stored instances a path names; 404 when there are none.
+    func instances(study: String, series: String? = nil, instance: String? = nil) async throws -> [StoredInstance] {
+        var keys = [QueryKey(tag: .studyInstanceUID, vr: .UI, constraint: .single(study))]
+        if let series { keys.append(QueryKey(tag: .seriesInstanceUID, vr: .UI, constraint: .single(series))) }
+        if let instance { keys.append(QueryKey(tag: .sopInstanceUID, vr: .UI, constraint: .single(instance))) }
+        let archive = self.archive
+        let query = ArchiveQuery(level: .image, keys: keys)
+        let found = try await blocking { () throws -> [StoredInstance] in
+            do throws(QueryError) { return try archive.locate(query) } catch { throw error.httpError }
+        }
+        guard !found.isEmpty else {
+            let what = instance.map { "instance \($0)" } ?? series.map { "series \($0)" } ?? "study \(study)"
+            throw WebError.notFound("no \(what)" + (instance != nil || series != nil ? " in study \(study)" : ""))
+        }
+        return found
+    }
+
+    func retrieve(_ request: Request, study: String, series: String? = nil, instance: String? = nil) async throws -> Response {
+        let accept = Accept(request.headers[.accept])
+        // A single instance may also be asked for as bare application/dicom.
+        let single = instance != nil && accept.multipart(["application/dicom"]) == nil ? accept.single("application/dicom") : nil
+        guard let range = accept.multipart(["application/dicom"])?.range ?? single else {
+            throw WebError.notAcceptable("instances are served as multipart/related; type=\"application/dicom\"")
+        }
+        let wanted = range.transferSyntax ?? Self.explicitVRLittleEndian
+        let found = try await instances(study: study, series: series, instance: instance)
+        if let single, let only = found.first {
+            let bytes = try await dicomBytes(only, transferSyntax: wanted)
+            return Response(status: .ok, headers: [.contentType: "application/dicom; transfer-syntax=\(wanted == "*" ? only.transferSyntaxUID : wanted)"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+        let boundary = Multipart.makeBoundary()
+        let body = ResponseBody { writer in
+            for item in found {
+                let partType = "application/dicom; transfer-syntax=\(wanted == "*" ? item.transferSyntaxUID : wanted)"
+                try await writer.write(Multipart.partHeader(boundary: boundary, contentType: partType))
+                try await writer.write(ByteBuffer(bytes: try await dicomBytes(item, transferSyntax: wanted)))
+                try await writer.write(Multipart.partEnd)
+            }
+            try await writer.write(Multipart.closing(boundary: boundary))
+            try await writer.finish(nil)
+        }
+        let contentType = "multipart/related; type=\"application/dicom\"; boundary=\(boundary)"
+            + (wanted == "*" ? "" : "; transfer-syntax=\(wanted)")
+        return Response(status: .ok, headers: [.contentType: contentType], body: body)
+    }
+
+    /// The Part-10 bytes of an instance: as stored, or converted to the requested syntax.
+    func dicomBytes(_ instance: StoredInstance, transferSyntax wanted: String) async throws -> [UInt8] {
+        try await blocking { () throws -> [UInt8] in
+            if wanted == "*" || wanted == instance.transferSyntaxUID {
+                return try Array(Data(contentsOf: instance.fileURL))
+            }
+            do {
+                return try Transcoder.transcode(file: instance.fileURL, to: wanted)
+            } catch {
+                throw WebError.notAcceptable("instance \(instance.sopInstanceUID) is stored as \(instance.transferSyntaxUID) "
+                    + "and cannot be served as \(wanted) (\(error)); ask for transfer-syntax=*")
+            }
+        }
+    }
+}
