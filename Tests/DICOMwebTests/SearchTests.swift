@@ -65,6 +65,12 @@ import Testing
                 #expect(response.objects.count == 2)
                 #expect(response.objects.allSatisfy { $0["00101010"] != nil && $0["00081030"] != nil })
             }
+            // At instance level, "all" includes every attribute stored for the instance.
+            try await client.execute(uri: "/dicom-web/instances?includefield=all&SOPInstanceUID=\(fixture.a1.sopUID)", method: .get) { response in
+                #expect(response.objects.count == 1)
+                #expect(response.objects.first.flatMap { value($0, Tag(0x0018, 0x1030)) as? String } == "Protocol CT")
+                #expect((response.objects.first?[Tag.pixelData.hex] as? [String: Any])?["BulkDataURI"] != nil)
+            }
             try await client.execute(uri: "/dicom-web/series?includefield=all&Modality=CT", method: .get) { response in
                 #expect(response.objects.count == 2)
                 #expect(response.objects.allSatisfy { $0[Tag.institutionName.hex] != nil && $0[Tag.patientID.hex] != nil })

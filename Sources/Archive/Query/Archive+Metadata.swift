@@ -51,6 +51,30 @@ extension Archive {
         }
     }
 
+    /// The stored documents of the given instances, by SOP Instance UID.
+    public func metadata(sopInstanceUIDs: [String]) throws(QueryError) -> [String: MetadataRecord] {
+        guard !sopInstanceUIDs.isEmpty else { return [:] }
+        let list = (try? JSONSerialization.data(withJSONObject: sopInstanceUIDs)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
+        do {
+            return try database.read { db in
+                var records: [String: MetadataRecord] = [:]
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT st.StudyInstanceUID, se.SeriesInstanceUID, i.SOPInstanceUID, m.document
+                    FROM instance i JOIN series se ON se.id = i.series_pk JOIN study st ON st.id = se.study_pk
+                    JOIN instance_metadata m ON m.instance_pk = i.id
+                    WHERE i.SOPInstanceUID IN (SELECT value FROM json_each(?))
+                    """, arguments: [list]) {
+                    let record = MetadataRecord(studyInstanceUID: row[0], seriesInstanceUID: row[1], sopInstanceUID: row[2],
+                                                compressedDocument: [UInt8](row[3] as Data))
+                    records[record.sopInstanceUID] = record
+                }
+                return records
+            }
+        } catch {
+            throw QueryError(.database, "index query failed: \(error)")
+        }
+    }
+
     /// The DICOM JSON stored at ingest for an instance (bulk values as `MetadataDocument.bulkDataScheme` URIs).
     public func metadata(sopInstanceUID: String) throws(QueryError) -> String? {
         let record: MetadataRecord?

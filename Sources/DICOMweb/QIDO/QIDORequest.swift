@@ -7,6 +7,8 @@ import Foundation
 struct QIDORequest: Sendable {
     var query: ArchiveQuery
     let level: QueryLevel
+    /// `includefield=all`: at instance level, every attribute of the stored documents too.
+    private(set) var includesAll = false
     /// Whether limit/offset were given (the total is then counted separately).
     var isPaged: Bool { query.limit != nil || query.offset > 0 }
 
@@ -63,6 +65,7 @@ struct QIDORequest: Sendable {
         for field in parameters.all("includefield").flatMap({ $0.split(separator: ",") }).map({ $0.trimmingCharacters(in: .whitespaces) }) {
             if field.lowercased() == "all" {
                 ArchiveQuery.indexedKeys(through: level).forEach(add)
+                includesAll = true
                 continue
             }
             guard let tag = DataDictionary.shared.tag(forKeywordOrHex: field) else {

@@ -36,9 +36,12 @@ extension DICOMwebService {
         let qido = try QIDORequest(level: level, parameters: RequestQuery(request.uri.query), study: study, series: series,
                                    caseInsensitiveNames: configuration.caseInsensitivePersonNames)
         let archive = self.archive
-        let (matches, total, scopeExists) = try await blocking { () throws -> ([DataSet], Int, Bool) in
+        let (matches, total, scopeExists, documents) = try await blocking { () throws -> ([DataSet], Int, Bool, [String: MetadataRecord]) in
             do throws(QueryError) {
                 let matches = try archive.find(qido.query)
+                // Instance level, includefield=all: the whole stored document of each match as well.
+                let documents = qido.includesAll && level == .image
+                    ? try archive.metadata(sopInstanceUIDs: matches.compactMap { $0.string(.sopInstanceUID) }) : [:]
                 let total = qido.isPaged ? try archive.count(qido.query) : matches.count
                 var scopeExists = true
                 if matches.isEmpty, let study {
@@ -47,7 +50,7 @@ extension DICOMwebService {
                     if let series { keys.append(QueryKey(tag: .seriesInstanceUID, vr: .UI, constraint: .single(series))) }
                     scopeExists = try archive.count(ArchiveQuery(level: series == nil ? .study : .series, keys: keys)) > 0
                 }
-                return (matches, total, scopeExists)
+                return (matches, total, scopeExists, documents)
             } catch {
                 throw error.httpError
             }
@@ -63,12 +66,30 @@ extension DICOMwebService {
             if i > 0 { json += "," }
             if let url = retrieveURL(match, level: level, urls) { match.set(DICOM.Tag(0x0008, 0x1190), VR.UR, url) }
             match.set(.instanceAvailability, .CS, "ONLINE")
-            json += encoder.encode(match)
+            let object = encoder.encode(match)
+            if let document = match.string(.sopInstanceUID).flatMap({ documents[$0] }) {
+                json += try Self.merged(object, document, urls: urls)
+            } else {
+                json += object
+            }
         }
         json += "]"
         var headers: HTTPFields = [.contentType: "application/dicom+json"]
         headers[HTTPField.Name("X-Total-Count")!] = String(total)
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: json)))
+    }
+
+    /// The query result's attributes over the instance's stored document (bulk URIs resolved).
+    private static func merged(_ object: String, _ record: MetadataRecord, urls: PublicURL) throws -> String {
+        var document: [UInt8] = []
+        let raw: [UInt8]
+        do throws(QueryError) { raw = try record.json() } catch { throw error.httpError }
+        BulkDataURIs.append(raw, rewrittenTo: Array((urls.instance(record.studyInstanceUID, record.seriesInstanceUID,
+                                                                      record.sopInstanceUID) + "/bulkdata/").utf8), into: &document)
+        guard var all = try JSONSerialization.jsonObject(with: Data(document)) as? [String: Any],
+              let own = try JSONSerialization.jsonObject(with: Data(object.utf8)) as? [String: Any] else { return object }
+        all.merge(own) { _, queried in queried }
+        return String(decoding: try JSONSerialization.data(withJSONObject: all, options: [.sortedKeys]), as: UTF8.self)
     }
 
     private func retrieveURL(_ match: DataSet, level: QueryLevel, _ urls: PublicURL) -> String? {
