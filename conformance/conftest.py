@@ -223,3 +223,139 @@ def orthanc_pair(loupe_factory, storescp, generated, work):
 
 
 
+
+
+# ---- DICOMweb -----------------------------------------------------------------------------------
+
+@dataclass
+class WebArchive:
+    """The main node over HTTP, after the corpora were sent to it over DIMSE (fixture `archive`).
+    `stored` maps every SOP Instance UID to the file whose bytes Loupe received (the generated file,
+    or the wire capture of a pydicom file)."""
+    archive: Archive
+    base_url: str
+    stored: dict
+
+    @property
+    def node(self) -> LoupeNode:
+        return self.archive.node
+
+    @property
+    def model(self) -> ArchiveModel:
+        return self.archive.model
+
+    def client(self):
+        from dicomweb_support import client
+        return client(self.base_url)
+
+    def record(self, sop_uid: str) -> dict:
+        return next(r for r in self.model.records if r["SOPInstanceUID"] == sop_uid)
+
+
+@pytest.fixture(scope="session")
+def web(archive) -> WebArchive:
+    stored = {i["SOPInstanceUID"]: Path(i["path"]) for i in archive.generated.instances}
+    stored.update({uid: Path(path) for uid, path in archive.capture.by_uid.items()})
+    assert set(stored) == {r["SOPInstanceUID"] for r in archive.model.records}
+    return WebArchive(archive, archive.node.base_url, stored)
+
+
+# pydicom test files stored over STOW-RS in other encodings than the primary corpus, each with fresh
+# Study, Series and SOP Instance UIDs (they share their UIDs with primary files): RLE (1, 8, 16 and
+# 32 bits, several frames), big endian and implicit VR native data, multi-frame, JPEG-LS, JPEG 2000
+# and 12-bit JPEG Extended.
+STOW_VARIANTS = ["MR_small_RLE.dcm", "SC_rgb_rle_2frame.dcm", "SC_rgb_rle_16bit_2frame.dcm",
+                 "SC_rgb_rle_32bit_2frame.dcm", "MR_small_bigendian.dcm", "MR_small_implicit.dcm",
+                 "rtdose.dcm", "rtdose_expb.dcm", "SC_rgb_small_odd_big_endian.dcm",
+                 "MR_small_jpeg_ls_lossless.dcm", "MR_small_jp2klossless.dcm", "JPGExtended.dcm"]
+
+
+@dataclass
+class StowArchive:
+    """A node filled only over STOW-RS by dicomweb-client's store_instances. `sent` holds, per SOP
+    Instance UID, the exact bytes of the part that went over the wire (captured from the request);
+    `names` the pydicom file it came from; `responses` the (status, response data set) of each
+    store_instances call."""
+    node: LoupeNode
+    sent: dict
+    names: dict
+    primary: list
+    variants: list
+    responses: list
+    variant_study: str
+
+    def dataset(self, uid: str):
+        from dicomweb_support import read_dicom
+        return read_dicom(self.sent[uid])
+
+
+def _pydicom_writes(path) -> bool:
+    import io
+    import warnings
+    import pydicom
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            pydicom.dcmwrite(io.BytesIO(), pydicom.dcmread(path))
+            return True
+        except Exception:
+            return False
+
+
+@pytest.fixture(scope="session")
+def stow(loupe_factory, pydicom_files) -> StowArchive:
+    import warnings
+    import pydicom
+    from pydicom.uid import generate_uid
+    from dicomweb_support import client, parse_multipart, read_dicom
+
+    # --base-url: dicomweb-client sends "Host: 127.0.0.1" without the port on small requests, so the
+    # URLs in responses would otherwise lack it.
+    node = loupe_factory("loupe-stow", start=False)
+    node.extra_args += ["--base-url", node.base_url]
+    node.start()
+    web_client = client(node.base_url)
+    bodies, statuses = [], []
+    encode = web_client._encode_multipart_message
+
+    def capture_body(content, content_type):       # the exact message body the client sends
+        body = encode(content, content_type)
+        bodies.append((content_type, body))
+        return body
+    web_client._encode_multipart_message = capture_body
+    web_client._session.hooks["response"].append(lambda response, *a, **k: statuses.append(response.status_code))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        primary_paths = [p for p in pydicom_files.primary if _pydicom_writes(p)]
+        primary = [pydicom.dcmread(p) for p in primary_paths]
+        by_name = {p.name: p for p in pydicom_files.candidates}
+        variant_study = generate_uid()
+        variants, variant_names = [], []
+        for name in STOW_VARIANTS:
+            assert name in by_name, f"pydicom test file {name} is missing or unusable"
+            ds = pydicom.dcmread(by_name[name])
+            ds.StudyInstanceUID = variant_study
+            ds.SeriesInstanceUID = generate_uid()
+            ds.SOPInstanceUID = generate_uid()
+            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+            variants.append(ds)
+            variant_names.append(name)
+
+    responses = [web_client.store_instances(primary)]
+    responses.append(web_client.store_instances(variants))
+    sent, names = {}, {}
+    assert len(bodies) == 2 and len(statuses) == 2, f"requests: {len(bodies)}, responses: {statuses}"
+    for (content_type, body), batch, labels in zip(
+            bodies, [primary, variants], [[p.name for p in primary_paths], variant_names]):
+        parts = parse_multipart(content_type, body)
+        assert len(parts) == len(batch)
+        for part, ds, label in zip(parts, batch, labels):
+            uid = str(read_dicom(part.body).SOPInstanceUID)
+            assert uid == str(ds.SOPInstanceUID)
+            sent[uid] = part.body
+            names[uid] = label
+    return StowArchive(node, sent, names, [str(d.SOPInstanceUID) for d in primary],
+                       [str(d.SOPInstanceUID) for d in variants],
+                       list(zip(statuses, responses)),
+                       variant_study)

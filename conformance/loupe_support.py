@@ -138,6 +138,10 @@ def stop_process(proc: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 15
 
 # ---- Loupe ------------------------------------------------------------------------------------
 
+# HTTP to the nodes on loopback never goes through a proxy from the environment.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 class LoupeNode:
     """One `loupe serve` process on a data directory; can be stopped and started again on the same
     directory and port. stderr (the log) and stdout go to files in `workdir`."""
@@ -181,7 +185,38 @@ class LoupeNode:
             err.flush()
             self.proc = subprocess.Popen(self.argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         wait_for_port(self.port, self.proc, timeout, describe=lambda: self.log_tail())
+        self.wait_for_http(timeout)
         return self
+
+    def wait_for_http(self, timeout: float = 30.0) -> None:
+        """Waits until GET /healthz answers 200 "ok" (the HTTP side listens and the index answers)."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"loupe exited with {self.proc.returncode} before /healthz answered\n{self.log_tail()}")
+            try:
+                with _DIRECT.open(self.http_url + "/healthz", timeout=2) as response:
+                    body = response.read()
+                    if response.status == 200 and body.strip() == b"ok":
+                        return
+                    last = f"HTTP {response.status} {body[:200]!r}"
+            except urllib.error.HTTPError as e:
+                last = f"HTTP {e.code}"
+            except OSError as e:
+                last = str(e)
+            time.sleep(0.05)
+        raise TimeoutError(f"GET {self.http_url}/healthz does not answer 200 ok after {timeout}s ({last})\n{self.log_tail()}")
+
+    @property
+    def http_url(self) -> str:
+        """The HTTP root (healthz, /api, /wado)."""
+        return f"http://{HOST}:{self.http_port}"
+
+    @property
+    def base_url(self) -> str:
+        """The DICOMweb root."""
+        return f"{self.http_url}/dicom-web"
 
     def stop(self, sig=signal.SIGTERM, timeout: float = 15.0) -> int | None:
         if self.proc is None:
@@ -193,6 +228,7 @@ class LoupeNode:
         assert code == 0, f"loupe exited with {code} on SIGTERM\n{self.log_tail()}"
         # The old listening socket must be gone before the new process binds the same port.
         wait_for_port_closed(self.port)
+        wait_for_port_closed(self.http_port)
         return self.start()
 
     @property

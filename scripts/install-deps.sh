@@ -7,7 +7,8 @@ set -eu
 
 RUNTIME_PACKAGES="dcmtk libdcmtk-dev libsqlite3-dev libssl-dev libpng-dev zlib1g-dev"
 TEST_PACKAGES="orthanc"
-PYTHON_PACKAGES="pydicom==3.0.2 pytest"
+# pip requirement:module pairs (the module tells whether the package is already there)
+PYTHON_PACKAGES="pydicom==3.0.2:pydicom pytest:pytest dicomweb-client:dicomweb_client numpy:numpy pillow:PIL requests:requests"
 
 mode="${1:-runtime}"
 packages="$RUNTIME_PACKAGES"
@@ -27,9 +28,10 @@ if [ -n "$missing" ]; then
 fi
 
 if [ "$mode" = "test" ]; then
-    for spec in $PYTHON_PACKAGES; do
-        name="${spec%%==*}"
-        python3 -c "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('$name') else 1)" 2>/dev/null \
-            || python3 -m pip install -q --disable-pip-version-check "$spec"
+    for pair in $PYTHON_PACKAGES; do
+        requirement="${pair%%:*}"
+        module="${pair##*:}"
+        python3 -c "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('$module') else 1)" 2>/dev/null \
+            || python3 -m pip install -q --disable-pip-version-check "$requirement"
     done
 fi

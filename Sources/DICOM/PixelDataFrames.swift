@@ -17,6 +17,8 @@ public struct PixelDataFrames: Sendable {
     public let locations: [Location]
     /// Native 16-bit (or wider) words stored big endian; served little endian.
     public let swapWords: Int?
+    /// Where the Pixel Data value starts: big endian words are counted from there.
+    let valueStart: Int
 
     public var count: Int { locations.count }
 
@@ -32,6 +34,7 @@ public struct PixelDataFrames: Sendable {
         let ds = file.dataSet
         let frames = max(1, ds.integer(.numberOfFrames) ?? 1)
         transferSyntax = file.transferSyntax
+        valueStart = pixels.valueRange.lowerBound
         if !pixels.isEncapsulated {
             let rows = ds.integer(.rows) ?? 0, columns = ds.integer(.columns) ?? 0
             let samples = ds.integer(.samplesPerPixel) ?? 1, bits = ds.integer(.bitsAllocated) ?? 0
@@ -50,7 +53,9 @@ public struct PixelDataFrames: Sendable {
             } else {
                 locations = (0..<frames).map { .bits(offset: $0 * frameBits, count: frameBits, within: pixels.valueRange) }
             }
-            swapWords = pixels.bigEndian && bits > 8 ? bits / 8 : nil
+            // Big endian: samples wider than a byte are swapped by their size; 8-bit samples in an
+            // OW value by its 16-bit words.
+            swapWords = pixels.bigEndian ? (bits > 8 ? bits / 8 : (pixels.vr == .OW ? 2 : nil)) : nil
             return
         }
         swapWords = nil
@@ -118,9 +123,13 @@ public struct PixelDataFrames: Sendable {
         }
         switch locations[number - 1] {
         case .native(let range):
-            var bytes = try slice(range)
-            if let width = swapWords { Parser.swapWords(&bytes, width: width) }
-            return bytes
+            guard let width = swapWords else { return try slice(range) }
+            // Swap whole words of the value, then cut the frame out: a frame need not start or end on a word.
+            let lower = valueStart + (range.lowerBound - valueStart) / width * width
+            let upper = min(valueStart + (range.upperBound - valueStart + width - 1) / width * width, data.count)
+            var words = try slice(lower..<upper)
+            Parser.swapWords(&words, width: width)
+            return Array(words[(range.lowerBound - lower)..<(range.upperBound - lower)])
         case .fragments(let ranges):
             var bytes: [UInt8] = []
             for range in ranges { bytes += try slice(range) }

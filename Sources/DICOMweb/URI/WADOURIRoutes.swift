@@ -26,7 +26,8 @@ extension DICOMwebService {
         }
         let instance = try await instances(study: study, series: series, instance: object)[0]
         if type == "application/dicom" {
-            let wanted = parameters["transferSyntax"] ?? "*"
+            // Explicit VR Little Endian unless another syntax (or * for as stored) is asked for (PS3.18 9.4.2.4).
+            let wanted = parameters["transferSyntax"] ?? Self.explicitVRLittleEndian
             let bytes = try await dicomBytes(instance, transferSyntax: wanted)
             return Response(status: .ok, headers: [.contentType: "application/dicom"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }

@@ -57,6 +57,18 @@ extension DICOMwebService {
 
     /// The requested frames, and the transfer syntax they are in.
     static func frameParts(_ stored: StoredInstance, numbers: [Int], partType: String, wanted: String?) throws -> ([[UInt8]], String) {
+        if TransferSyntax(uid: stored.transferSyntaxUID).isDeflated {
+            // Frame offsets of a deflated data set are not file offsets: DCMTK inflates and hands them over.
+            guard partType == "application/octet-stream", wanted == nil || wanted == "*" || wanted == explicitVRLittleEndian else {
+                throw WebError.notAcceptable("frames of \(stored.sopInstanceUID) are uncompressed; they are served as application/octet-stream")
+            }
+            do {
+                return (try numbers.map { n throws(ImagingError) in try Renderer.decodeFrame(file: stored.fileURL, frame: n).bytes },
+                        explicitVRLittleEndian)
+            } catch {
+                throw WebError.notFound("frames of \(stored.sopInstanceUID): \(error)")
+            }
+        }
         let data: Data
         let file: DICOMFile
         let layout: PixelDataFrames

@@ -48,10 +48,14 @@ extension DICOMwebService {
         return try await rendered(request, found[0], frame: frame, thumbnail: thumbnail)
     }
 
-    /// JPEG unless the client prefers PNG; 406 when it takes neither.
-    func renderedFormat(_ request: Request, quality: Int?) throws -> ImageFormat {
+    /// JPEG unless the client prefers PNG; 406 when it takes neither. A multipart resource (a
+    /// rendered series) also reads the part type of `multipart/related; type=image/png`.
+    func renderedFormat(_ request: Request, quality: Int?, multipart: Bool = false) throws -> ImageFormat {
         let accept = Accept(request.headers[.accept])
         if accept.isEmpty { return .jpeg(quality: quality ?? 90) }
+        if multipart, let (_, partType) = accept.multipart(["image/jpeg", "image/png"]) {
+            return partType == "image/png" ? .png : .jpeg(quality: quality ?? 90)
+        }
         for range in accept.ranges where range.quality > 0 {
             if range.matches("image/jpeg") && range.mediaType != "image/png" { return .jpeg(quality: quality ?? 90) }
             if range.matches("image/png") { return .png }
@@ -60,7 +64,7 @@ extension DICOMwebService {
     }
 
     /// Reads `window`, `viewport` and `quality` (PS3.18 8.3.5.1).
-    func renderRequest(_ request: Request, frame: Int, thumbnail: Bool) throws -> RenderRequest {
+    func renderRequest(_ request: Request, frame: Int, thumbnail: Bool, multipart: Bool = false) throws -> RenderRequest {
         let parameters = RequestQuery(request.uri.query)
         var window: Window?
         if let text = parameters["window"] {
@@ -90,7 +94,8 @@ extension DICOMwebService {
             guard let q = Int(text), (1...100).contains(q) else { throw WebError.badRequest("quality is 1 to 100, not '\(text)'") }
             quality = q
         }
-        return RenderRequest(frame: frame, window: window, viewport: viewport, format: try renderedFormat(request, quality: quality))
+        return RenderRequest(frame: frame, window: window, viewport: viewport,
+                             format: try renderedFormat(request, quality: quality, multipart: multipart))
     }
 
     func rendered(_ request: Request, _ instance: StoredInstance, frame: Int, thumbnail: Bool) async throws -> Response {
@@ -113,8 +118,8 @@ extension DICOMwebService {
     /// Every instance of a series, rendered, as multipart/related.
     func renderedSeries(_ request: Request, study: String, series: String) async throws -> Response {
         let found = try await instances(study: study, series: series)
-        let render = try renderRequest(request, frame: 1, thumbnail: false)
-        let images = try await blocking { () throws -> [[UInt8]] in
+        let render = try renderRequest(request, frame: 1, thumbnail: false, multipart: true)
+        let images = try await blocking { [render] () throws -> [[UInt8]] in
             try found.map { instance in
                 do throws(ImagingError) { return try Renderer.render(file: instance.fileURL, render) } catch {
                     throw Self.renderError(instance, frame: 1, error)

@@ -47,12 +47,19 @@ extension DICOMwebService {
             return Response(status: .ok, headers: [.contentType: "application/dicom; transfer-syntax=\(wanted == "*" ? only.transferSyntaxUID : wanted)"],
                             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
+        // Conversions happen before the first byte is sent: one that fails is a 406, not a cut-off body.
+        var converted: [String: [UInt8]] = [:]
+        for item in found where wanted != "*" && wanted != item.transferSyntaxUID {
+            converted[item.sopInstanceUID] = try await dicomBytes(item, transferSyntax: wanted)
+        }
+        let prepared = converted
         let boundary = Multipart.makeBoundary()
         let body = ResponseBody { writer in
             for item in found {
                 let partType = "application/dicom; transfer-syntax=\(wanted == "*" ? item.transferSyntaxUID : wanted)"
                 try await writer.write(Multipart.partHeader(boundary: boundary, contentType: partType))
-                try await writer.write(ByteBuffer(bytes: try await dicomBytes(item, transferSyntax: wanted)))
+                let bytes = try await prepared[item.sopInstanceUID].asyncOr { try await dicomBytes(item, transferSyntax: "*") }
+                try await writer.write(ByteBuffer(bytes: bytes))
                 try await writer.write(Multipart.partEnd)
             }
             try await writer.write(Multipart.closing(boundary: boundary))
@@ -76,5 +83,13 @@ extension DICOMwebService {
                     + "and cannot be served as \(wanted) (\(error)); ask for transfer-syntax=*")
             }
         }
+    }
+}
+
+extension Optional where Wrapped: Sendable {
+    /// The value, or the result of an async fallback.
+    func asyncOr(_ fallback: () async throws -> Wrapped) async rethrows -> Wrapped {
+        if let self { return self }
+        return try await fallback()
     }
 }
