@@ -165,6 +165,12 @@ public struct DICOMJSONEncoder: Sendable {
 
     static func appendQuoted(_ s: String, into out: inout String) {
         out += "\""
+        defer { out += "\"" }
+        // Most values need no escaping: append them whole.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out += s
+            return
+        }
         for scalar in s.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
@@ -181,6 +187,5 @@ public struct DICOMJSONEncoder: Sendable {
                 }
             }
         }
-        out += "\""
     }
 }

@@ -79,7 +79,9 @@ extension Archive {
         }
         var predicate = SQLPredicate()
         for key in catalogKeys { predicate.add(key, QueryCatalog.attributes[key.tag]!, fuzzy: query.fuzzyPersonNames) }
-        let sql = "SELECT count(*) FROM \(query.level.fromClause)" + predicate.whereClause
+        // Nothing constrains: count the level's own table, without the joins.
+        let from = predicate.clauses.isEmpty ? query.level.tableOnly : query.level.fromClause
+        let sql = "SELECT count(*) FROM \(from)" + predicate.whereClause
         do {
             return try database.read { db in try Int.fetchOne(db, sql: sql, arguments: StatementArguments(predicate.arguments)) ?? 0 }
         } catch {

@@ -26,6 +26,16 @@ public enum QueryLevel: String, Sendable, CaseIterable, Comparable {
         }
     }
 
+    /// The level's table alone, for counting every row.
+    var tableOnly: String {
+        switch self {
+        case .patient: "patient p"
+        case .study: "study st"
+        case .series: "series se"
+        case .image: "instance i"
+        }
+    }
+
     /// Primary key of the level's table.
     var idColumn: String {
         switch self {

@@ -36,29 +36,38 @@ extension DICOMwebService {
         let qido = try QIDORequest(level: level, parameters: RequestQuery(request.uri.query), study: study, series: series,
                                    caseInsensitiveNames: configuration.caseInsensitivePersonNames)
         let archive = self.archive
-        let (matches, total, scopeExists, documents) = try await blocking { () throws -> ([DataSet], Int, Bool, [String: MetadataRecord]) in
+        let urls = publicURL(request)
+        // Query and encoding both run off the concurrency pool.
+        let (json, total, scopeExists) = try await blocking { () throws -> (String, Int, Bool) in
+            let matches: [DataSet], total: Int, documents: [String: MetadataRecord]
+            var scopeExists = true
             do throws(QueryError) {
-                let matches = try archive.find(qido.query)
+                matches = try archive.find(qido.query)
+                total = qido.isPaged ? try archive.count(qido.query) : matches.count
                 // Instance level, includefield=all: the whole stored document of each match as well.
-                let documents = qido.includesAll && level == .image
+                documents = qido.includesAll && level == .image
                     ? try archive.metadata(sopInstanceUIDs: matches.compactMap { $0.string(.sopInstanceUID) }) : [:]
-                let total = qido.isPaged ? try archive.count(qido.query) : matches.count
-                var scopeExists = true
                 if matches.isEmpty, let study {
                     // A search inside a study or series that is not there is a 404, not an empty list.
                     var keys = [QueryKey(tag: .studyInstanceUID, vr: .UI, constraint: .single(study))]
                     if let series { keys.append(QueryKey(tag: .seriesInstanceUID, vr: .UI, constraint: .single(series))) }
                     scopeExists = try archive.count(ArchiveQuery(level: series == nil ? .study : .series, keys: keys)) > 0
                 }
-                return (matches, total, scopeExists, documents)
             } catch {
                 throw error.httpError
             }
+            return (try Self.encode(matches, level: level, documents: documents, urls: urls), total, scopeExists)
         }
         guard scopeExists else {
             throw WebError.notFound(series == nil ? "no study \(study!)" : "no series \(series!) in study \(study!)")
         }
-        let urls = publicURL(request)
+        var headers: HTTPFields = [.contentType: "application/dicom+json"]
+        headers[HTTPField.Name("X-Total-Count")!] = String(total)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: json)))
+    }
+
+    /// The matches as a DICOM JSON array, each with its RetrieveURL and InstanceAvailability.
+    static func encode(_ matches: [DataSet], level: QueryLevel, documents: [String: MetadataRecord], urls: PublicURL) throws -> String {
         let encoder = DICOMJSONEncoder()
         var json = "["
         json.reserveCapacity(matches.count * 800)
@@ -68,15 +77,13 @@ extension DICOMwebService {
             match.set(.instanceAvailability, .CS, "ONLINE")
             let object = encoder.encode(match)
             if let document = match.string(.sopInstanceUID).flatMap({ documents[$0] }) {
-                json += try Self.merged(object, document, urls: urls)
+                json += try merged(object, document, urls: urls)
             } else {
                 json += object
             }
         }
         json += "]"
-        var headers: HTTPFields = [.contentType: "application/dicom+json"]
-        headers[HTTPField.Name("X-Total-Count")!] = String(total)
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: json)))
+        return json
     }
 
     /// The query result's attributes over the instance's stored document (bulk URIs resolved).
@@ -92,7 +99,7 @@ extension DICOMwebService {
         return String(decoding: try JSONSerialization.data(withJSONObject: all, options: [.sortedKeys]), as: UTF8.self)
     }
 
-    private func retrieveURL(_ match: DataSet, level: QueryLevel, _ urls: PublicURL) -> String? {
+    private static func retrieveURL(_ match: DataSet, level: QueryLevel, _ urls: PublicURL) -> String? {
         guard let study = match.string(.studyInstanceUID) else { return nil }
         switch level {
         case .patient, .study: return urls.study(study)
