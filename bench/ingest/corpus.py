@@ -220,6 +220,21 @@ class Layout:
                 f"{self.per_series} instances/series")
 
 
+def cached_manifest(directory, manifest_path, params):
+    """The manifest of a cached corpus written with these parameters; else None, with the directory
+    emptied and the stale manifest removed, ready to be written."""
+    if os.path.exists(manifest_path):
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+        if manifest.get("params") == params:
+            return manifest
+    shutil.rmtree(directory, ignore_errors=True)
+    if os.path.exists(manifest_path):
+        os.remove(manifest_path)
+    os.makedirs(directory)
+    return None
+
+
 def generate(directory, name, count, size, layout, corpus_code, progress=print):
     """Writes the corpus (or reuses a cached one with the same parameters). Returns its manifest."""
     params = {"generator": GENERATOR_VERSION, "name": name, "count": count, "size": size,
@@ -227,16 +242,10 @@ def generate(directory, name, count, size, layout, corpus_code, progress=print):
               "studies_per_patient": layout.studies_per_patient, "corpus_code": corpus_code, "parts": PARTS}
     # Beside the corpus, not in it: senders and importers scan the directory.
     manifest_path = directory.rstrip("/") + ".json"
-    if os.path.exists(manifest_path):
-        with open(manifest_path) as f:
-            manifest = json.load(f)
-        if manifest.get("params") == params:
-            progress(f"  corpus {name}: cached in {directory} ({count} files)")
-            return manifest
-    shutil.rmtree(directory, ignore_errors=True)
-    if os.path.exists(manifest_path):
-        os.remove(manifest_path)
-    os.makedirs(directory)
+    cached = cached_manifest(directory, manifest_path, params)
+    if cached:
+        progress(f"  corpus {name}: cached in {directory} ({count} files)")
+        return cached
     t0 = time.perf_counter()
     header, tail = _template(size)
     slots, segments = _slots(header)

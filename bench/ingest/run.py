@@ -433,6 +433,22 @@ def measure_find(port, ae, queries, args):
     return out
 
 
+def fill_orthanc(o, dirs, expected, timeout, logdir, tag):
+    """Starts Orthanc, sends it `dirs` with storescu, checks it then holds `expected` instances in all,
+    stops it; returns the sending time."""
+    try:
+        o.start()
+        elapsed, failures = send(o, dirs, timeout=timeout, logdir=logdir, tag=tag)
+        held = o.count()
+    finally:
+        o.stop()
+    for f in failures:
+        log(f"      {f}")
+    if held != expected:
+        raise RuntimeError(f"Orthanc holds {held} of {expected} instances after sending ({tag})")
+    return elapsed
+
+
 def fill_orthanc_cache(args, find_dir, n, cache_dir, runroot):
     """An Orthanc storage holding the find corpus, kept between runs (filling it is the slow part)."""
     marker = os.path.join(cache_dir, "complete.json")
@@ -449,16 +465,7 @@ def fill_orthanc_cache(args, find_dir, n, cache_dir, runroot):
     o = servers.Orthanc(wd, storage=os.path.join(cache_dir, "storage"), extra_config=args.orthanc_config,
                         bench_ae=BENCH_AE, nodelay=True)
     log(f"  orthanc: filling with {n} instances, 4 parallel storescu associations (slow; cached afterwards)")
-    try:
-        o.start()
-        elapsed, failures = send(o, corpus.part_dirs(find_dir), timeout=max(3600, n / 10), logdir=wd, tag="fill")
-        held = o.count()
-    finally:
-        o.stop()
-    for f in failures:
-        log(f"      {f}")
-    if held != n:
-        raise RuntimeError(f"Orthanc holds {held} of {n} instances after filling")
+    elapsed = fill_orthanc(o, corpus.part_dirs(find_dir), n, timeout=max(3600, n / 10), logdir=wd, tag="fill")
     info = {"instances": n, "seconds": elapsed, "rate": n / elapsed, "generator": corpus.GENERATOR_VERSION,
             "method": "4 x storescu", "date": datetime.datetime.now().isoformat(timespec="seconds")}
     with open(marker, "w") as f:
