@@ -77,12 +77,7 @@ def generate(cache, sizes, progress=print):
                 corpus.P_INSTNO: f"{i + 1:06d}",
                 corpus.P_Z: f"{0.0 - 1.25 * i:+010.3f}",
             }
-            pieces = [segments[0]]
-            for placeholder, segment in zip(slots, segments[1:]):
-                pieces.append(values[placeholder].encode())
-                pieces.append(segment)
-            h = b"".join(pieces)
-            assert len(h) == len(header)
+            h = corpus.fill_template(header, slots, segments, values)
             with open(os.path.join(sdir, f"{i:06d}.dcm"), "wb") as f:
                 f.write(h)
                 f.write(tail)

@@ -613,12 +613,7 @@ def parse_args():
     args.servers = [x for x in args.servers.split(",") if x]
     if set(args.servers) - {"loupe", "orthanc"}:
         ap.error("--servers: loupe and/or orthanc")
-    args.orthanc_config = {}
-    for item in args.orthanc_set:
-        key, _, value = item.partition("=")
-        args.orthanc_config[key] = json.loads(value)
-    args.loupe_bin = os.path.abspath(os.environ.get("LOUPE_BIN") or os.path.join(REPO, ".build", "release", "loupe"))
-    args.work = os.path.abspath(args.work)
+    ingest_run.resolve_common_args(args)
     return args
 
 

@@ -220,6 +220,17 @@ class Layout:
                 f"{self.per_series} instances/series")
 
 
+def fill_template(header, slots, segments, values):
+    """The template header with each placeholder slot replaced by its value (of the same length)."""
+    pieces = [segments[0]]
+    for placeholder, segment in zip(slots, segments[1:]):
+        pieces.append(values[placeholder].encode())
+        pieces.append(segment)
+    filled = b"".join(pieces)
+    assert len(filled) == len(header)
+    return filled
+
+
 def cached_manifest(directory, manifest_path, params):
     """The manifest of a cached corpus written with these parameters; else None, with the directory
     emptied and the stale manifest removed, ready to be written."""
@@ -279,12 +290,7 @@ def generate(directory, name, count, size, layout, corpus_code, progress=print):
             P_INSTNO: f"{instance_in_series + 1:06d}",
             P_Z: f"{0.0 - 1.25 * instance_in_series:+010.3f}",
         }
-        pieces = [segments[0]]
-        for placeholder, segment in zip(slots, segments[1:]):
-            pieces.append(values[placeholder].encode())
-            pieces.append(segment)
-        h = b"".join(pieces)
-        assert len(h) == len(header)
+        h = fill_template(header, slots, segments, values)
         part = min(PARTS - 1, i * PARTS // count)
         with open(os.path.join(parts[part], f"{i:08d}.dcm"), "wb") as f:
             f.write(h)

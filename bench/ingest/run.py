@@ -617,13 +617,18 @@ def parse_args():
     unknown = set(args.receivers) - {"storescp", "orthanc", "loupe"}
     if unknown:
         ap.error(f"unknown receivers: {', '.join(sorted(unknown))}")
+    resolve_common_args(args)
+    return args
+
+
+def resolve_common_args(args):
+    """--orthanc-set KEY=JSON items into a configuration dict; the Loupe binary and work directory as absolute paths."""
     args.orthanc_config = {}
     for item in args.orthanc_set:
         key, _, value = item.partition("=")
         args.orthanc_config[key] = json.loads(value)
     args.loupe_bin = os.path.abspath(os.environ.get("LOUPE_BIN") or os.path.join(REPO, ".build", "release", "loupe"))
     args.work = os.path.abspath(args.work)
-    return args
 
 
 def check_tools(args):
