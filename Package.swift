@@ -22,8 +22,10 @@ let package = Package(
     targets: [
         .target(
             name: "CDCMTK",
+            dependencies: ["COpenJPEG"],
             linkerSettings: dcmtkLibraries.map { .linkedLibrary($0) } + [.linkedLibrary("stdc++")]
         ),
+        .systemLibrary(name: "COpenJPEG", path: "Sources/COpenJPEG", pkgConfig: "libopenjp2", providers: [.apt(["libopenjp2-7-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "DICOM", dependencies: ["CZlib"]),
         .target(

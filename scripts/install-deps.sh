@@ -5,10 +5,10 @@
 #   scripts/install-deps.sh test      also the tests' peers and tools
 set -eu
 
-RUNTIME_PACKAGES="dcmtk libdcmtk-dev libsqlite3-dev libssl-dev libpng-dev zlib1g-dev"
+RUNTIME_PACKAGES="dcmtk libdcmtk-dev libopenjp2-7-dev libsqlite3-dev libssl-dev libpng-dev zlib1g-dev"
 TEST_PACKAGES="orthanc"
 # pip requirement:module pairs (the module tells whether the package is already there)
-PYTHON_PACKAGES="pydicom==3.0.2:pydicom pytest:pytest dicomweb-client:dicomweb_client numpy:numpy pillow:PIL requests:requests"
+PYTHON_PACKAGES="pydicom==3.0.2:pydicom pytest:pytest dicomweb-client:dicomweb_client numpy:numpy pillow:PIL requests:requests pylibjpeg:pylibjpeg pylibjpeg-openjpeg:openjpeg"
 
 mode="${1:-runtime}"
 packages="$RUNTIME_PACKAGES"

@@ -33,6 +33,7 @@ extern "C" int loupe_dcmtk_initialize(loupe_log_level level, char *error, size_t
         DJDecoderRegistration::registerCodecs();
         DJLSDecoderRegistration::registerCodecs();
         DcmRLEDecoderRegistration::registerCodecs();
+        loupe::registerJPEG2000Decoder();
         // Keep data exactly as received: no automatic "corrections" of padding or lengths.
         dcmEnableAutomaticInputDataCorrection.set(OFFalse);
         // Bound the TCP connect of outgoing associations.

@@ -14,6 +14,9 @@
 
 namespace loupe {
 
+/// Registers the JPEG 2000 decoder (OpenJPEG) with DCMTK's codec list; once, at initialisation.
+void registerJPEG2000Decoder();
+
 /// Copies a C string into a fixed buffer, always NUL-terminated.
 void copyString(char *destination, size_t size, const char *source);
 

@@ -29,6 +29,23 @@ import Testing
         #expect(model.hasPrefix("RGB") || model.hasPrefix("YBR"))
     }
 
+    @Test func decodesLosslessJPEG2000ToTheUncompressedPixels() throws {
+        let compressed = URL(fileURLWithPath: try pydicomTestFile("MR_small_jp2klossless.dcm"))
+        let native = try DICOMReader.read(contentsOf: URL(fileURLWithPath: try pydicomTestFile("MR_small.dcm"))).dataSet
+        let (bytes, model) = try Renderer.decodeFrame(file: compressed, frame: 1)
+        #expect(model == "MONOCHROME2")
+        #expect(bytes == native[.pixelData]?.bytes)
+        let png = try Renderer.render(file: compressed, RenderRequest(format: .png))
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
+    }
+
+    @Test func refusesCorruptJPEG2000WithAMessage() throws {
+        let file = URL(fileURLWithPath: try pydicomTestFile("JPEG2000-embedded-sequence-delimiter.dcm"))
+        #expect { try Renderer.decodeFrame(file: file, frame: 1) } throws: { error in
+            "\(error)".contains("JPEG 2000")
+        }
+    }
+
     @Test func refusesWhatItCannot() {
         #expect(throws: ImagingError.self) { try Renderer.render(file: URL(fileURLWithPath: "/nonexistent.dcm"), RenderRequest()) }
         #expect(throws: ImagingError.self) {
