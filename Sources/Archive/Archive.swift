@@ -13,9 +13,12 @@ public final class Archive: Sendable {
     let indexWrites: GroupCommit
     let blobs: BlobStore
     let logger: Logger
+    /// Wakes derivation workers when ingest or requeue adds jobs.
+    public let derivationSignal = DerivationSignal()
 
     /// Opens (creating if needed) the archive under `configuration.dataDirectory`, migrates the
-    /// index to the current schema and removes staged files left by a crash.
+    /// index to the current schema, removes staged files left by a crash and makes derivations
+    /// that were running due again.
     public init(configuration: ArchiveConfiguration, logger: Logger = Logger(label: "loupe.archive")) throws {
         self.configuration = configuration
         self.logger = logger
@@ -40,6 +43,7 @@ public final class Archive: Sendable {
         try database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try Schema.migrator.migrate(database)
         indexWrites = GroupCommit(database: database)
+        try recoverDerivations()
     }
 
     /// The directory where writers stage incoming files before `ingest(staged:...)`.

@@ -10,16 +10,20 @@ public enum DuplicatePolicy: String, Sendable, Codable, CaseIterable {
 
 /// Where and how the archive keeps its data.
 public struct ArchiveConfiguration: Sendable {
-    /// Root of everything: `index.sqlite`, `files/`, `tmp/`.
+    /// Root of everything: `index.sqlite`, `files/`, `derived/`, `tmp/`.
     public var dataDirectory: URL
     public var duplicatePolicy: DuplicatePolicy
     /// Binary values above this size are referenced, not inlined, in the stored DICOM JSON.
     public var metadataBulkDataThreshold: Int
+    /// The derivations every instance gets (jobs enqueued at ingest), and their retries.
+    public var derivation: DerivationPolicy
 
-    public init(dataDirectory: URL, duplicatePolicy: DuplicatePolicy = .keep, metadataBulkDataThreshold: Int = 1024) {
+    public init(dataDirectory: URL, duplicatePolicy: DuplicatePolicy = .keep, metadataBulkDataThreshold: Int = 1024,
+                derivation: DerivationPolicy = DerivationPolicy()) {
         self.dataDirectory = dataDirectory
         self.duplicatePolicy = duplicatePolicy
         self.metadataBulkDataThreshold = metadataBulkDataThreshold
+        self.derivation = derivation
     }
 
     public var indexPath: URL { dataDirectory.appendingPathComponent("index.sqlite") }

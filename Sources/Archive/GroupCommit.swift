@@ -17,16 +17,22 @@ final class GroupCommit: Sendable {
 
     /// One waiting write. Fields are written by the leader before it signals, read after the wait.
     private final class Ticket: @unchecked Sendable {
-        let work: (Database) throws -> IndexWriter.Outcome
-        var result: Result<IndexWriter.Outcome, any Error>?
+        let work: (Database) throws -> Void
+        var result: Result<Void, any Error>?
         let wakeUp = DispatchSemaphore(value: 0)
-        init(_ work: @escaping (Database) throws -> IndexWriter.Outcome) { self.work = work }
+        init(_ work: @escaping (Database) throws -> Void) { self.work = work }
     }
 
     init(database: DatabasePool) { self.database = database }
 
     /// Runs `work` in a write transaction, possibly shared with concurrent writes; returns once committed.
-    func write(_ work: @escaping (Database) throws -> IndexWriter.Outcome) throws -> IndexWriter.Outcome {
+    func write<T>(_ work: @escaping (Database) throws -> T) throws -> T {
+        var value: T?
+        try enqueue { db in value = try work(db) }
+        return value!
+    }
+
+    private func enqueue(_ work: @escaping (Database) throws -> Void) throws {
         let ticket = Ticket(work)
         let leadsNow = state.withLock { s in
             s.pending.append(ticket)
@@ -51,7 +57,7 @@ final class GroupCommit: Sendable {
             }
             next?.wakeUp.signal()  // hand leadership on: woken without a result, it leads
         }
-        return try ticket.result!.get()
+        try ticket.result!.get()
     }
 
     private func commit(_ batch: [Ticket]) {
@@ -60,7 +66,8 @@ final class GroupCommit: Sendable {
                 for ticket in batch {
                     do {
                         try db.inSavepoint {
-                            ticket.result = .success(try ticket.work(db))
+                            try ticket.work(db)
+                            ticket.result = .success(())
                             return .commit
                         }
                     } catch {

@@ -20,8 +20,8 @@ enum IndexWriter {
         case inserted
         /// The instance was indexed meanwhile (a concurrent arrival) and policy is keep.
         case keptExisting
-        /// The old row was replaced; its file (relative path) can go.
-        case replaced(oldPath: String)
+        /// The old row was replaced; its file and derived files (relative paths) can go.
+        case replaced(oldPath: String, oldDerived: [String])
     }
 
     /// Executes a statement through the connection's statement cache (ingest runs the same few
@@ -30,19 +30,23 @@ enum IndexWriter {
         try db.cachedStatement(sql: sql).execute(arguments: arguments)
     }
 
-    static func store(_ row: InstanceRow, policy: DuplicatePolicy, db: Database) throws -> Outcome {
+    /// Indexes the instance and enqueues a derivation job for each of `processors`.
+    static func store(_ row: InstanceRow, policy: DuplicatePolicy, processors: [String], db: Database) throws -> Outcome {
         var outcome = Outcome.inserted
         if let existing = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, file_path FROM instance WHERE SOPInstanceUID = ?"),
                                            arguments: [row.attributes.sopInstanceUID]) {
             if policy == .keep { return .keptExisting }
+            let derived = try String.fetchAll(db.cachedStatement(sql: "SELECT path FROM derived_file WHERE instance_pk = ?"),
+                                              arguments: [existing["id"]])
             try removeInstance(id: existing["id"], db: db)
-            outcome = .replaced(oldPath: existing["file_path"])
+            outcome = .replaced(oldPath: existing["file_path"], oldDerived: derived)
         }
-        try insert(row, db: db)
+        let instancePK = try insert(row, db: db)
+        try Archive.enqueueMissing(processors, db: db, instancePK: instancePK)
         return outcome
     }
 
-    private static func insert(_ row: InstanceRow, db: Database) throws {
+    private static func insert(_ row: InstanceRow, db: Database) throws -> Int64 {
         let a = row.attributes
         let patientPK = try patient(a, db: db)
         let studyPK = try study(a, patientPK: patientPK, db: db)
@@ -55,11 +59,13 @@ enum IndexWriter {
             """, arguments: [seriesPK, a.sopInstanceUID, a.sopClassUID, a.instanceNumber, a.contentDate, a.contentTime,
                              a.rows, a.columns, a.bitsAllocated, a.numberOfFrames, row.transferSyntaxUID,
                              row.filePath, row.fileSize, row.datasetOffset, row.sourceAE])
+        let instancePK = db.lastInsertedRowID
         try run(db, "INSERT INTO instance_metadata (instance_pk, document) VALUES (?, ?)",
-                arguments: [db.lastInsertedRowID, Data(row.metadata)])
+                arguments: [instancePK, Data(row.metadata)])
         try run(db,  "UPDATE series SET num_instances = num_instances + 1 WHERE id = ?", arguments: [seriesPK])
         try run(db,  "UPDATE study SET num_instances = num_instances + 1 WHERE id = ?", arguments: [studyPK])
         try run(db,  "UPDATE patient SET num_instances = num_instances + 1 WHERE id = ?", arguments: [patientPK])
+        return instancePK
     }
 
     private static func patient(_ a: InstanceAttributes, db: Database) throws -> Int64 {

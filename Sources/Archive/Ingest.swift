@@ -61,6 +61,7 @@ extension Archive {
             }
         }
         let policy = configuration.duplicatePolicy
+        let processors = configuration.derivation.processors
 
         var stagedPart10 = staged
         var datasetOffset = file.dataSetOffset
@@ -94,19 +95,22 @@ extension Archive {
                                           metadata: metadata, sourceAE: source.origin)
         let written: IndexWriter.Outcome
         do {
-            written = try indexWrites.write { db in try IndexWriter.store(row, policy: policy, db: db) }
+            written = try indexWrites.write { db in try IndexWriter.store(row, policy: policy, processors: processors, db: db) }
         } catch {
             blobs.remove(relativePath: relativePath)
             throw IngestError(.index, "index update failed: \(error)")
         }
         switch written {
         case .inserted:
+            derivationSignal.signal()
             return result(.stored, attributes, file)
         case .keptExisting:
             blobs.remove(relativePath: relativePath)
             return result(.duplicate, attributes, file)
-        case .replaced(let oldPath):
+        case .replaced(let oldPath, let oldDerived):
             if oldPath != relativePath { blobs.remove(relativePath: oldPath) }
+            for path in oldDerived { try? FileManager.default.removeItem(at: derivedURL(relativePath: path)) }
+            derivationSignal.signal()
             return result(.replaced, attributes, file)
         }
     }

@@ -95,6 +95,38 @@ enum Schema {
                 );
                 """)
         }
+        migrator.registerMigration("v2: derivation jobs and derived files") { db in
+            try db.execute(sql: """
+                -- One row per instance and registered processor, inserted in the transaction that
+                -- indexes the instance. Only this table says what is left to derive.
+                CREATE TABLE derivation_job (
+                    instance_pk INTEGER NOT NULL REFERENCES instance (id) ON DELETE CASCADE,
+                    processor TEXT NOT NULL,
+                    state TEXT NOT NULL DEFAULT 'pending'
+                        CHECK (state IN ('pending', 'running', 'done', 'failed', 'skipped')),
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    not_before REAL NOT NULL DEFAULT 0,     -- Unix time; a retry waits until then
+                    last_error TEXT,
+                    claim_token INTEGER,                    -- set by each claim; a stale claim cannot complete
+                    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                    PRIMARY KEY (instance_pk, processor)
+                ) WITHOUT ROWID;
+                CREATE INDEX derivation_job_due ON derivation_job (not_before, instance_pk) WHERE state = 'pending';
+                CREATE INDEX derivation_job_state ON derivation_job (state);
+
+                -- Files derived from an instance, kept under derived/ (`path`); `name` is unique
+                -- across the archive and is how clients refer to them.
+                CREATE TABLE derived_file (
+                    instance_pk INTEGER NOT NULL REFERENCES instance (id) ON DELETE CASCADE,
+                    kind TEXT NOT NULL,
+                    name TEXT NOT NULL UNIQUE,
+                    path TEXT NOT NULL,
+                    parameters TEXT NOT NULL,               -- JSON: what produced it
+                    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                    PRIMARY KEY (instance_pk, kind)
+                );
+                """)
+        }
         return migrator
     }
 }

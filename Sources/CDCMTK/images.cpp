@@ -40,10 +40,11 @@ EF_VoiLutFunction voiFunction(loupe_voi_function function) {
 
 } // namespace
 
-extern "C" int loupe_render(const loupe_render_request *request, uint8_t **image, size_t *length, char *error,
-                            size_t error_size) {
+extern "C" int loupe_render(const loupe_render_request *request, uint8_t **image, size_t *length,
+                            loupe_render_info *info, char *error, size_t error_size) {
     *image = nullptr;
     *length = 0;
+    loupe_render_info applied{};
     std::unique_ptr<DicomImage> dicom(
         new DicomImage(request->file_path, CIF_UsePartialAccessToPixelData, request->frame, 1));
     if (dicom->getStatus() != EIS_Normal) {
@@ -54,16 +55,27 @@ extern "C" int loupe_render(const loupe_render_request *request, uint8_t **image
         setError(error, error_size, "frame " + std::to_string(request->frame + 1) + " does not exist");
         return -1;
     }
+    applied.columns = static_cast<uint32_t>(dicom->getWidth());
+    applied.rows = static_cast<uint32_t>(dicom->getHeight());
+    applied.frames = static_cast<uint32_t>(dicom->getNumberOfFrames());
     if (dicom->isMonochrome()) {
         if (request->has_window) {
             dicom->setWindow(request->window_center, request->window_width);
             dicom->setVoiLutFunction(voiFunction(request->voi_function));
+            applied.voi_source = LOUPE_VOI_SOURCE_REQUEST;
         } else if (dicom->getWindowCount() > 0) {
             dicom->setWindow(0);
+            applied.voi_source = LOUPE_VOI_SOURCE_FILE_WINDOW;
         } else if (dicom->getVoiLutCount() > 0) {
             dicom->setVoiLut(0);
+            applied.voi_source = LOUPE_VOI_SOURCE_FILE_LUT;
         } else {
             dicom->setMinMaxWindow();
+            applied.voi_source = LOUPE_VOI_SOURCE_MIN_MAX;
+        }
+        if (applied.voi_source != LOUPE_VOI_SOURCE_FILE_LUT) {
+            dicom->getWindow(applied.window_center, applied.window_width);
+            applied.sigmoid = dicom->getVoiLutFunction() == EFV_Sigmoid;
         }
     }
     if (request->viewport_width > 0 || request->viewport_height > 0) {
@@ -107,6 +119,7 @@ extern "C" int loupe_render(const loupe_render_request *request, uint8_t **image
     }
     *image = reinterpret_cast<uint8_t *>(buffer);
     *length = size;
+    if (info != nullptr) *info = applied;
     return 0;
 }
 

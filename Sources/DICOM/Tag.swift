@@ -120,6 +120,8 @@ extension Tag {
     public static let bitsAllocated = Tag(0x0028, 0x0100)
     public static let bitsStored = Tag(0x0028, 0x0101)
     public static let pixelRepresentation = Tag(0x0028, 0x0103)
+    public static let rescaleIntercept = Tag(0x0028, 0x1052)
+    public static let rescaleSlope = Tag(0x0028, 0x1053)
 
     public static let performedProcedureStepStartDate = Tag(0x0040, 0x0244)
     public static let performedProcedureStepStartTime = Tag(0x0040, 0x0245)

@@ -31,6 +31,7 @@ public struct DICOMwebService: Sendable {
         addWADOURIRoutes(to: router)
         addWADOURIRoutes(to: root)
         addAPIRoutes(to: router)
+        addDerivationRoutes(to: router)
         return router
     }
 

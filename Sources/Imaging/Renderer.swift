@@ -54,6 +54,45 @@ public struct RenderRequest: Sendable, Equatable {
     }
 }
 
+/// The VOI transformation a rendering applied (PS3.4 N.2.1.1 order: the request's window, else the
+/// file's first window, else its first VOI LUT, else a window over the frame's values).
+public enum AppliedVOI: Sendable, Equatable {
+    /// A colour image: no VOI.
+    case none
+    case requestWindow(Window)
+    case fileWindow(Window)
+    case fileLUT
+    case minMaxWindow(Window)
+
+    public var window: Window? {
+        switch self {
+        case .requestWindow(let w), .fileWindow(let w), .minMaxWindow(let w): w
+        case .none, .fileLUT: nil
+        }
+    }
+
+    /// How the record of a derived image names it.
+    public var source: String {
+        switch self {
+        case .none: "none"
+        case .requestWindow: "request"
+        case .fileWindow: "file-window"
+        case .fileLUT: "file-voi-lut"
+        case .minMaxWindow: "min-max"
+        }
+    }
+}
+
+/// A rendered frame and what produced it.
+public struct RenderedImage: Sendable {
+    public let bytes: [UInt8]
+    public let voi: AppliedVOI
+    /// Size of the source image (before any viewport scaling), and its number of frames.
+    public let columns: Int
+    public let rows: Int
+    public let frames: Int
+}
+
 /// An image that could not be rendered or decoded.
 public struct ImagingError: Error, Sendable, CustomStringConvertible {
     public let description: String
@@ -71,12 +110,13 @@ public enum Renderer {
     }
 
     /// Renders one frame of a stored instance as PNG or JPEG (8-bit).
-    public static func render(file: URL, _ request: RenderRequest) throws(ImagingError) -> [UInt8] {
+    public static func render(file: URL, _ request: RenderRequest) throws(ImagingError) -> RenderedImage {
         try initialize()
         guard request.frame >= 1 else { throw ImagingError("frame numbers start at 1") }
         var error = [CChar](repeating: 0, count: 256)
         var output: UnsafeMutablePointer<UInt8>?
         var length = 0
+        var info = loupe_render_info()
         let status = file.path.withCString { path in
             var c = loupe_render_request()
             c.file_path = path
@@ -101,9 +141,18 @@ public enum Renderer {
                 c.format = LOUPE_IMAGE_JPEG
                 c.quality = Int32(quality)
             }
-            return loupe_render(&c, &output, &length, &error, error.count)
+            return loupe_render(&c, &output, &length, &info, &error, error.count)
         }
-        return try take(status, output, length, error)
+        let bytes = try take(status, output, length, error)
+        let window = Window(center: info.window_center, width: info.window_width, function: info.sigmoid != 0 ? .sigmoid : .linear)
+        let voi: AppliedVOI = switch info.voi_source {
+        case LOUPE_VOI_SOURCE_REQUEST: .requestWindow(request.window ?? window)
+        case LOUPE_VOI_SOURCE_FILE_WINDOW: .fileWindow(window)
+        case LOUPE_VOI_SOURCE_FILE_LUT: .fileLUT
+        case LOUPE_VOI_SOURCE_MIN_MAX: .minMaxWindow(window)
+        default: .none
+        }
+        return RenderedImage(bytes: bytes, voi: voi, columns: Int(info.columns), rows: Int(info.rows), frames: Int(info.frames))
     }
 
     /// The native bytes (little endian) of one frame (1-based), decoding compressed pixel data.

@@ -36,6 +36,9 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: "What to do with an instance already archived: keep or replace.")
     var duplicates: DuplicatePolicy?
 
+    @Option(name: .long, help: "Derivation worker threads (PNG rendering after ingest). Default: one per core.")
+    var derivationWorkers: Int?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String?
 
@@ -47,7 +50,10 @@ struct CommonOptions: ParsableArguments {
         let dataPath = data ?? file.data ?? "./loupe-data"
         let dataDirectory = URL(fileURLWithPath: dataPath).standardizedFileURL
         let archive = ArchiveConfiguration(dataDirectory: dataDirectory,
-                                           duplicatePolicy: duplicates ?? file.archive?.duplicates ?? .keep)
+                                           duplicatePolicy: duplicates ?? file.archive?.duplicates ?? .keep,
+                                           derivation: Derivations.policy)
+        let workers = derivationWorkers ?? file.derivation?.workers ?? ProcessInfo.processInfo.activeProcessorCount
+        guard workers >= 1 else { throw ValidationError("derivation workers must be at least 1") }
         var peers: [DICOMPeer] = []
         for (name, address) in (file.peers ?? [:]).sorted(by: { $0.key < $1.key }) {
             peers.append(try DICOMPeer(parsing: "\(name)=\(address)"))
@@ -75,7 +81,7 @@ struct CommonOptions: ParsableArguments {
             corsOrigins: corsOrigin.isEmpty ? (file.http?.cors_origins ?? []) : corsOrigin,
             baseURL: baseURL ?? file.http?.base_url, caseInsensitivePersonNames: dimse.caseInsensitivePersonNames)
         return NodeConfiguration(
-            dataDirectory: dataDirectory, archive: archive, dimse: dimse, web: web,
+            dataDirectory: dataDirectory, archive: archive, dimse: dimse, web: web, derivationWorkers: workers,
             logLevel: logLevel ?? file.log_level ?? "info", logFormat: logFormat ?? file.log_format ?? "text")
     }
 }

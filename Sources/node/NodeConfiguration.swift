@@ -27,6 +27,8 @@ import Yams
 ///   base_url: https://pacs.example.org/dicom-web   # public URL, when behind a proxy
 /// archive:
 ///   duplicates: keep       # or replace
+/// derivation:
+///   workers: 2             # threads deriving PNGs etc. after ingest; default: one per core
 /// peers:                   # NAME: AE@HOST:PORT (NAME is the move destination users give)
 ///   STORESCP: STORESCP@127.0.0.1:11113
 /// ```
@@ -38,6 +40,7 @@ struct ConfigurationFile: Decodable {
     var dimse: DIMSESection?
     var http: HTTPSection?
     var archive: ArchiveSection?
+    var derivation: DerivationSection?
     var peers: [String: String]?
 
     struct DIMSESection: Decodable {
@@ -66,6 +69,10 @@ struct ConfigurationFile: Decodable {
         var duplicates: DuplicatePolicy?
     }
 
+    struct DerivationSection: Decodable {
+        var workers: Int?
+    }
+
     static func load(_ path: String) throws -> ConfigurationFile {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         return try YAMLDecoder().decode(ConfigurationFile.self, from: text)
@@ -78,6 +85,8 @@ struct NodeConfiguration {
     var archive: ArchiveConfiguration
     var dimse: DIMSEConfiguration
     var web: DICOMwebConfiguration
+    /// Derivation worker threads.
+    var derivationWorkers: Int
     var logLevel: String
     var logFormat: String
 }

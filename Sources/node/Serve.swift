@@ -6,7 +6,8 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// `loupe serve`: the archive, the DIMSE service and the HTTP service, until SIGINT or SIGTERM.
+/// `loupe serve`: the archive, the DIMSE service, the HTTP service and the derivation workers,
+/// until SIGINT or SIGTERM.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the node: DIMSE and DICOMweb on the archive.")
 
@@ -22,12 +23,16 @@ struct Serve: AsyncParsableCommand {
         let archive = try Archive(configuration: config.archive, logger: Logger(label: "loupe.archive"))
         let dimse = try DIMSEServer(configuration: config.dimse, archive: archive, logger: Logger(label: "loupe.dimse"))
         let web = DICOMwebService(archive: archive, configuration: config.web, logger: Logger(label: "loupe.web"))
+        let workers = DerivationWorkers(archive: archive, count: config.derivationWorkers, logger: Logger(label: "loupe.derivation"))
         logger.info("Loupe is running", metadata: [
             "data": "\(config.dataDirectory.path)", "ae": "\(config.dimse.aeTitle)", "dimse_port": "\(dimse.port)",
             "http": "\(config.web.host):\(config.web.port)\(DICOMwebConfiguration.rootPath)",
-            "peers": "\(config.dimse.peers.map(\.description).joined(separator: ","))"])
+            "peers": "\(config.dimse.peers.map(\.description).joined(separator: ","))",
+            "derivations": "\(config.archive.derivation.processors.joined(separator: ","))",
+            "derivation_workers": "\(config.derivationWorkers)"])
         let services = ServiceGroup(configuration: .init(
-            services: [web.application(), DIMSELifecycle(server: dimse, grace: shutdownGrace, logger: logger)],
+            services: [web.application(), DIMSELifecycle(server: dimse, grace: shutdownGrace, logger: logger),
+                       DerivationLifecycle(workers: workers, logger: logger)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         logger.info("stopped")

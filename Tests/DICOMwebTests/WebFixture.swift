@@ -22,7 +22,7 @@ final class WebFixture: @unchecked Sendable {
     let ctFile: URL, jpegFile: URL, rleFile: URL
 
     init(corsOrigins: [String] = []) throws {
-        store = try TemporaryArchive()
+        store = try TemporaryArchive(derivation: DerivationPolicy(processors: ["png"]))
         var a = Instance(patientID: "WEB1", patientName: "Müller^Jörg", studyDate: "20230115", accession: "A1", studyDescription: "CHEST, PA")
         a.modality = "CT"
         a1 = a

@@ -9,14 +9,16 @@ public final class TemporaryArchive: @unchecked Sendable {
     public let directory: URL
     public private(set) var archive: Archive
 
-    public init(policy: DuplicatePolicy = .keep) throws {
+    public init(policy: DuplicatePolicy = .keep, derivation: DerivationPolicy = DerivationPolicy()) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-archive-\(UUID().uuidString)")
-        archive = try Archive(configuration: ArchiveConfiguration(dataDirectory: directory, duplicatePolicy: policy))
+        archive = try Archive(configuration: ArchiveConfiguration(dataDirectory: directory, duplicatePolicy: policy,
+                                                                  derivation: derivation))
     }
 
     /// Closes and reopens the archive on the same directory (a restart).
-    public func reopen(policy: DuplicatePolicy = .keep) throws {
-        archive = try Archive(configuration: ArchiveConfiguration(dataDirectory: directory, duplicatePolicy: policy))
+    public func reopen(policy: DuplicatePolicy = .keep, derivation: DerivationPolicy = DerivationPolicy()) throws {
+        archive = try Archive(configuration: ArchiveConfiguration(dataDirectory: directory, duplicatePolicy: policy,
+                                                                  derivation: derivation))
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }

@@ -6,6 +6,8 @@ public struct ArchiveStatistics: Sendable, Equatable, Codable {
     public let studies: Int
     public let series: Int
     public let instances: Int
+    /// Derivation jobs per state: the queue depth is `pending` + `running`.
+    public let derivations: [String: Int]
 }
 
 /// A patient as the index knows it, with its counts.
@@ -36,7 +38,8 @@ extension Archive {
                     SELECT (SELECT count(*) FROM patient), (SELECT count(*) FROM study),
                            (SELECT count(*) FROM series), (SELECT count(*) FROM instance)
                     """)!
-                return ArchiveStatistics(patients: row[0], studies: row[1], series: row[2], instances: row[3])
+                return ArchiveStatistics(patients: row[0], studies: row[1], series: row[2], instances: row[3],
+                                         derivations: try Archive.derivationCounts(db))
             }
         } catch {
             throw QueryError(.database, "index query failed: \(error)")

@@ -226,12 +226,34 @@ typedef struct loupe_render_request {
     int quality;                  /* JPEG quality 1-100 */
 } loupe_render_request;
 
+/** Where the VOI transformation of a rendering came from. */
+typedef enum loupe_voi_source {
+    LOUPE_VOI_SOURCE_NONE = 0,        /* colour image: no VOI */
+    LOUPE_VOI_SOURCE_REQUEST = 1,     /* the request's window */
+    LOUPE_VOI_SOURCE_FILE_WINDOW = 2, /* the file's first Window Center/Width (and VOI LUT Function) */
+    LOUPE_VOI_SOURCE_FILE_LUT = 3,    /* the file's first VOI LUT Sequence item */
+    LOUPE_VOI_SOURCE_MIN_MAX = 4      /* a window over the frame's minimum and maximum value */
+} loupe_voi_source;
+
+/** What a rendering applied, for the record kept with a derived image. */
+typedef struct loupe_render_info {
+    loupe_voi_source voi_source;
+    double window_center;             /* the window applied (request, file or min/max); 0 otherwise */
+    double window_width;
+    int sigmoid;                      /* VOI LUT Function SIGMOID */
+    uint32_t columns;                 /* of the source image */
+    uint32_t rows;
+    uint32_t frames;
+} loupe_render_info;
+
 /**
  * Renders one frame of a stored image (DCMTK's DicomImage: modality LUT, VOI, photometric
  * interpretation) as an 8-bit PNG or JPEG. Returns 0 and a buffer to free with loupe_free, or -1
  * with a message (not an image, frame out of range, a transfer syntax DCMTK cannot decode).
+ * `info` (may be NULL) receives what was applied.
  */
-int loupe_render(const loupe_render_request *request, uint8_t **image, size_t *length, char *error, size_t error_size);
+int loupe_render(const loupe_render_request *request, uint8_t **image, size_t *length, loupe_render_info *info,
+                 char *error, size_t error_size);
 
 /**
  * The native (uncompressed) bytes of one frame (0-based) of a stored image, as Explicit VR Little

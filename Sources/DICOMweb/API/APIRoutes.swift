@@ -19,7 +19,7 @@ extension DICOMwebService {
             let stats = try await blocking { () throws -> ArchiveStatistics in
                 do throws(QueryError) { return try archive.statistics() } catch { throw error.httpError }
             }
-            return try json(stats)
+            return try jsonResponse(stats)
         }
         router.get("api/patients/:id") { _, context in
             let id = try context.parameters.require("id")
@@ -35,12 +35,12 @@ extension DICOMwebService {
             let studies = try await blocking { () throws -> [DataSet] in
                 do throws(QueryError) { return try archive.find(query) } catch { throw error.httpError }
             }
-            return try json(PatientDetail(patients: found, studies: studies.map(StudySummary.init)))
+            return try jsonResponse(PatientDetail(patients: found, studies: studies.map(StudySummary.init)))
         }
         router.get("api/patients/:id/counts") { _, context in
             let id = try context.parameters.require("id")
             let found = try await patients(id)
-            return try json(PatientCounts(studies: found.reduce(0) { $0 + $1.studies },
+            return try jsonResponse(PatientCounts(studies: found.reduce(0) { $0 + $1.studies },
                                           series: found.reduce(0) { $0 + $1.series },
                                           instances: found.reduce(0) { $0 + $1.instances }))
         }
@@ -107,7 +107,7 @@ extension DICOMwebService {
         return found
     }
 
-    private func json(_ value: some Encodable) throws -> Response {
+    func jsonResponse(_ value: some Encodable) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return Response(status: .ok, headers: [.contentType: "application/json"],

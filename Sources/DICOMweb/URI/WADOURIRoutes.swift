@@ -46,7 +46,7 @@ extension DICOMwebService {
         let render = RenderRequest(frame: frame, window: window, viewport: viewport,
                                    format: type == "image/png" ? .png : .jpeg(quality: quality))
         let image = try await blocking { () throws -> [UInt8] in
-            do throws(ImagingError) { return try Renderer.render(file: instance.fileURL, render) } catch {
+            do throws(ImagingError) { return try Renderer.render(file: instance.fileURL, render).bytes } catch {
                 throw Self.renderError(instance, frame: frame, error)
             }
         }

@@ -101,7 +101,7 @@ extension DICOMwebService {
     func rendered(_ request: Request, _ instance: StoredInstance, frame: Int, thumbnail: Bool) async throws -> Response {
         let render = try renderRequest(request, frame: frame, thumbnail: thumbnail)
         let image = try await blocking { () throws -> [UInt8] in
-            do throws(ImagingError) { return try Renderer.render(file: instance.fileURL, render) } catch {
+            do throws(ImagingError) { return try Renderer.render(file: instance.fileURL, render).bytes } catch {
                 throw Self.renderError(instance, frame: frame, error)
             }
         }
@@ -121,7 +121,7 @@ extension DICOMwebService {
         let render = try renderRequest(request, frame: 1, thumbnail: false, multipart: true)
         let images = try await blocking { [render] () throws -> [[UInt8]] in
             try found.map { instance in
-                do throws(ImagingError) { return try Renderer.render(file: instance.fileURL, render) } catch {
+                do throws(ImagingError) { return try Renderer.render(file: instance.fileURL, render).bytes } catch {
                     throw Self.renderError(instance, frame: 1, error)
                 }
             }

@@ -42,7 +42,7 @@ extension DICOMwebService {
         }
         let wanted = range.transferSyntax ?? Self.explicitVRLittleEndian
         let found = try await instances(study: study, series: series, instance: instance)
-        if let single, let only = found.first {
+        if single != nil, let only = found.first {
             let bytes = try await dicomBytes(only, transferSyntax: wanted)
             return Response(status: .ok, headers: [.contentType: "application/dicom; transfer-syntax=\(wanted == "*" ? only.transferSyntaxUID : wanted)"],
                             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))

@@ -1,0 +1,332 @@
+import Foundation
+import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A claimed set of due jobs: one instance, the processors to run on it (in policy order).
+public struct DerivationClaim: Sendable {
+    public let input: DerivationInput
+    public let processors: [String]
+    /// Attempts so far per processor, this one included.
+    public let attempts: [String: Int]
+    let instancePK: Int64
+    /// Identifies this claim: instance row ids can be reused after a replacement, tokens are not.
+    let token: Int64
+}
+
+/// Which jobs `requeueDerivations` puts back in the queue.
+public enum DerivationScope: Sendable, Equatable {
+    case all
+    case instance(sopInstanceUID: String)
+    case failed
+}
+
+/// A job's state as `/api/instances/{uid}/analysis` shows it.
+public struct DerivationStatus: Sendable, Equatable, Codable {
+    public let processor: String
+    public let state: String
+    public let attempts: Int
+    public let lastError: String?
+    public let updatedAt: String
+}
+
+/// A derived file's index row, with the instance it belongs to.
+public struct DerivedFileRecord: Sendable, Equatable {
+    public let kind: String
+    public let name: String
+    public let fileURL: URL
+    /// The JSON object the processor recorded.
+    public let parameters: String
+    public let createdAt: String
+    public let patientID: String
+    public let studyInstanceUID: String
+    public let studyDescription: String?
+    public let seriesInstanceUID: String
+    public let seriesDescription: String?
+    public let sopInstanceUID: String
+    public let instanceNumber: Int?
+}
+
+/// Why a derivation-queue call failed.
+public struct DerivationError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension Archive {
+    /// Claims the due jobs of the instance that has waited longest (jobs enqueued at ingest before
+    /// requeued and retried ones), marking them running. Nil when nothing is due.
+    public func claimDerivations(now: Date = Date()) throws(DerivationError) -> DerivationClaim? {
+        let clock = now.timeIntervalSince1970
+        let order = configuration.derivation.processors
+        let token = Int64.random(in: 1...Int64.max)
+        let claimed: (Int64, [String: Int])? = try derivationWrite { db in
+            guard let pk = try Int64.fetchOne(db.cachedStatement(sql: """
+                SELECT instance_pk FROM derivation_job WHERE state = 'pending' AND not_before <= ?
+                ORDER BY not_before, instance_pk LIMIT 1
+                """), arguments: [clock]) else { return nil }
+            let rows = try Row.fetchAll(db.cachedStatement(sql: """
+                UPDATE derivation_job SET state = 'running', attempts = attempts + 1, claim_token = ?, updated_at = \(Self.now)
+                WHERE instance_pk = ? AND state = 'pending' AND not_before <= ? RETURNING processor, attempts
+                """), arguments: [token, pk, clock])
+            return (pk, Dictionary(uniqueKeysWithValues: rows.map { ($0[0] as String, $0[1] as Int) }))
+        }
+        guard let (pk, attempts) = claimed else { return nil }
+        let row = try derivationRead { db in
+            try Row.fetchOne(db.cachedStatement(sql: """
+                SELECT i.SOPInstanceUID, i.SOPClassUID, st.StudyInstanceUID, se.SeriesInstanceUID, i.file_path,
+                       i.Rows, i.Columns, i.NumberOfFrames
+                FROM instance i JOIN series se ON se.id = i.series_pk JOIN study st ON st.id = se.study_pk
+                WHERE i.id = ?
+                """), arguments: [pk])
+        }
+        guard let row else { return try claimDerivations(now: now) }  // deleted meanwhile; jobs went with it
+        let input = DerivationInput(sopInstanceUID: row[0], sopClassUID: row[1], studyInstanceUID: row[2],
+                                    seriesInstanceUID: row[3], fileURL: fileURL(relativePath: row[4]),
+                                    rows: row[5], columns: row[6], numberOfFrames: row[7])
+        let processors = attempts.keys.sorted { (order.firstIndex(of: $0) ?? .max, $0) < (order.firstIndex(of: $1) ?? .max, $1) }
+        return DerivationClaim(input: input, processors: processors, attempts: attempts, instancePK: pk, token: token)
+    }
+
+    /// Records what a processor made of a claimed job: derived files are written (atomically,
+    /// replacing earlier ones of their kind) and indexed with the job marked done; a skip is
+    /// recorded with its reason; a failure is retried after back-off or, out of attempts or
+    /// permanent, recorded as failed.
+    public func completeDerivation(_ claim: DerivationClaim, processor: String,
+                                   _ result: Result<DerivationOutcome, DerivationFailure>, now: Date = Date()) throws(DerivationError) {
+        switch result {
+        case .success(.derived(let files)):
+            var written: [(DerivedFile, String)] = []
+            for file in files {
+                written.append((file, try writeDerived(file, claim: claim)))
+            }
+            let replacedPaths = try derivationWrite { db -> [String]? in
+                try db.cachedStatement(sql: """
+                    UPDATE derivation_job SET state = 'done', last_error = NULL, updated_at = \(Self.now)
+                    WHERE instance_pk = ? AND processor = ? AND claim_token = ?
+                    """).execute(arguments: [claim.instancePK, processor, claim.token])
+                guard db.changesCount > 0 else { return nil }
+                var replaced: [String] = []
+                for (file, path) in written {
+                    replaced += try String.fetchAll(db.cachedStatement(sql: """
+                        SELECT path FROM derived_file WHERE instance_pk = ? AND kind = ? AND path <> ?
+                        """), arguments: [claim.instancePK, file.kind, path])
+                    try db.cachedStatement(sql: """
+                        INSERT INTO derived_file (instance_pk, kind, name, path, parameters) VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT (instance_pk, kind) DO UPDATE SET name = excluded.name, path = excluded.path,
+                            parameters = excluded.parameters, created_at = \(Self.now)
+                        """).execute(arguments: [claim.instancePK, file.kind, file.name(sopInstanceUID: claim.input.sopInstanceUID),
+                                                 path, file.parameters])
+                }
+                return replaced
+            }
+            // Files of earlier derivations go; so do this one's when the claim went stale (the
+            // instance was removed or replaced while its job ran).
+            let obsolete = replacedPaths ?? written.map(\.1)
+            for path in obsolete { try? FileManager.default.removeItem(at: derivedURL(relativePath: path)) }
+        case .success(.skipped(let reason)):
+            try setJob(claim, processor, state: "skipped", error: reason, notBefore: 0)
+        case .failure(let failure):
+            let attempts = claim.attempts[processor] ?? 1
+            let policy = configuration.derivation
+            if failure.permanent || attempts >= policy.maxAttempts {
+                try setJob(claim, processor, state: "failed", error: failure.message, notBefore: 0)
+                logger.warning("derivation failed", metadata: [
+                    "processor": "\(processor)", "sop_instance_uid": "\(claim.input.sopInstanceUID)",
+                    "attempts": "\(attempts)", "error": "\(failure.message)"])
+            } else {
+                let due = now.timeIntervalSince1970 + policy.retryDelay(afterAttempt: attempts)
+                try setJob(claim, processor, state: "pending", error: failure.message, notBefore: due)
+            }
+        }
+    }
+
+    /// Puts jobs back in the queue (e.g. after a model update) and creates missing ones for the
+    /// registered processors; running jobs are left alone. `processors` limits it to some.
+    /// Returns how many jobs are now pending because of this call.
+    @discardableResult
+    public func requeueDerivations(_ scope: DerivationScope, processors: [String]? = nil, now: Date = Date()) throws(DerivationError) -> Int {
+        let names = processors ?? configuration.derivation.processors
+        let unknown = names.filter { !configuration.derivation.processors.contains($0) }
+        guard unknown.isEmpty else {
+            throw DerivationError("unknown processor \(unknown.joined(separator: ", ")); registered: \(configuration.derivation.processors.joined(separator: ", "))")
+        }
+        guard !names.isEmpty else { return 0 }
+        let count = try derivationWrite { db -> Int in
+            var instanceFilter = ""
+            var arguments: StatementArguments = [now.timeIntervalSince1970]
+            if case .instance(let uid) = scope {
+                guard let pk = try Int64.fetchOne(db, sql: "SELECT id FROM instance WHERE SOPInstanceUID = ?", arguments: [uid]) else {
+                    throw DerivationError("no instance with SOP Instance UID \(uid)")
+                }
+                instanceFilter = " AND instance_pk = \(pk)"
+                try Self.enqueueMissing(names, db: db, instancePK: pk)
+            } else if scope == .all {
+                try Self.enqueueMissing(names, db: db)
+            }
+            let placeholders = Array(repeating: "?", count: names.count).joined(separator: ", ")
+            let states = scope == .failed ? "state = 'failed'" : "state <> 'running'"
+            arguments += StatementArguments(names)
+            try db.execute(sql: """
+                UPDATE derivation_job SET state = 'pending', attempts = 0, not_before = ?, last_error = NULL,
+                    updated_at = \(Self.now)
+                WHERE \(states) AND processor IN (\(placeholders))\(instanceFilter)
+                """, arguments: arguments)
+            return db.changesCount
+        }
+        derivationSignal.signal()
+        return count
+    }
+
+    /// Jobs per state (`pending`, `running`, `done`, `failed`, `skipped`), every state present.
+    public func derivationCounts() throws(DerivationError) -> [String: Int] {
+        try derivationRead(Self.derivationCounts)
+    }
+
+    static func derivationCounts(_ db: Database) throws -> [String: Int] {
+        var counts = ["pending": 0, "running": 0, "done": 0, "failed": 0, "skipped": 0]
+        for row in try Row.fetchAll(db, sql: "SELECT state, count(*) FROM derivation_job GROUP BY state") {
+            counts[row[0]] = row[1]
+        }
+        return counts
+    }
+
+    /// When the earliest pending job becomes due (now or in the past if one is due); nil if none is pending.
+    public func nextDerivationDue() throws(DerivationError) -> Date? {
+        let next = try derivationRead { db in
+            try Double.fetchOne(db, sql: "SELECT min(not_before) FROM derivation_job WHERE state = 'pending'")
+        }
+        return next.map(Date.init(timeIntervalSince1970:))
+    }
+
+    /// The jobs and derived files of one instance; nil when the archive does not hold it.
+    public func derivations(sopInstanceUID: String) throws(DerivationError) -> (jobs: [DerivationStatus], files: [DerivedFileRecord])? {
+        try derivationRead { db in
+            guard let pk = try Int64.fetchOne(db, sql: "SELECT id FROM instance WHERE SOPInstanceUID = ?", arguments: [sopInstanceUID]) else {
+                return nil
+            }
+            let jobs = try Row.fetchAll(db, sql: """
+                SELECT processor, state, attempts, last_error, updated_at FROM derivation_job WHERE instance_pk = ? ORDER BY processor
+                """, arguments: [pk]).map { row in
+                DerivationStatus(processor: row[0], state: row[1], attempts: row[2], lastError: row[3], updatedAt: row[4])
+            }
+            let files = try Row.fetchAll(db, sql: Self.derivedFileQuery + " WHERE d.instance_pk = ? ORDER BY d.kind",
+                                         arguments: [pk]).map(derivedFileRecord)
+            return (jobs, files)
+        }
+    }
+
+    /// A derived file by its name (`<SOPInstanceUID>.png`).
+    public func derivedFile(name: String) throws(DerivationError) -> DerivedFileRecord? {
+        try derivationRead { db in
+            try Row.fetchOne(db, sql: Self.derivedFileQuery + " WHERE d.name = ?", arguments: [name]).map(derivedFileRecord)
+        }
+    }
+
+    // MARK: - Internals
+
+    /// Where derived files live: `derived/<kind>/xx/<SOPInstanceUID>.<claim token>.<ext>`.
+    var derivedDirectory: URL { configuration.dataDirectory.appendingPathComponent("derived", isDirectory: true) }
+
+    func derivedURL(relativePath: String) -> URL { derivedDirectory.appendingPathComponent(relativePath) }
+
+    static let now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+    private static let derivedFileQuery = """
+        SELECT d.kind, d.name, d.path, d.parameters, d.created_at, p.PatientID, st.StudyInstanceUID, st.StudyDescription,
+               se.SeriesInstanceUID, se.SeriesDescription, i.SOPInstanceUID, i.InstanceNumber
+        FROM derived_file d JOIN instance i ON i.id = d.instance_pk JOIN series se ON se.id = i.series_pk
+        JOIN study st ON st.id = se.study_pk JOIN patient p ON p.id = st.patient_pk
+        """
+
+    private func derivedFileRecord(_ row: Row) -> DerivedFileRecord {
+        DerivedFileRecord(kind: row[0], name: row[1], fileURL: derivedURL(relativePath: row[2]), parameters: row[3], createdAt: row[4],
+                          patientID: row[5], studyInstanceUID: row[6], studyDescription: row[7], seriesInstanceUID: row[8],
+                          seriesDescription: row[9], sopInstanceUID: row[10], instanceNumber: row[11])
+    }
+
+    /// Creates the jobs an instance (or every instance) lacks for `processors`: at ingest, when a
+    /// processor is registered on an existing archive, and on requeue.
+    static func enqueueMissing(_ processors: [String], db: Database, instancePK: Int64? = nil) throws {
+        for processor in processors {
+            if let instancePK {
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO derivation_job (instance_pk, processor) VALUES (?, ?)")
+                    .execute(arguments: [instancePK, processor])
+            } else {
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO derivation_job (instance_pk, processor) SELECT id, ? FROM instance
+                    """, arguments: [processor])
+            }
+        }
+    }
+
+    /// At open: jobs a previous run left running are due again, and instances archived before a
+    /// processor was registered get its jobs.
+    func recoverDerivations() throws {
+        try database.write { db in
+            try db.execute(sql: "UPDATE derivation_job SET state = 'pending' WHERE state = 'running'")
+            let recovered = db.changesCount
+            try Self.enqueueMissing(configuration.derivation.processors, db: db)
+            if recovered > 0 {
+                logger.info("resuming derivations interrupted by the last shutdown", metadata: ["jobs": "\(recovered)"])
+            }
+        }
+    }
+
+    private func setJob(_ claim: DerivationClaim, _ processor: String, state: String, error: String?, notBefore: Double) throws(DerivationError) {
+        try derivationWrite { db in
+            try db.cachedStatement(sql: """
+                UPDATE derivation_job SET state = ?, last_error = ?, not_before = ?, updated_at = \(Self.now)
+                WHERE instance_pk = ? AND processor = ? AND claim_token = ?
+                """).execute(arguments: [state, error, notBefore, claim.instancePK, processor, claim.token])
+        }
+    }
+
+    /// Writes a derived file next to its final place and renames it there (atomic; the path
+    /// carries the claim's token, so no two derivations share one). Returns the relative path.
+    private func writeDerived(_ file: DerivedFile, claim: DerivationClaim) throws(DerivationError) -> String {
+        let uid = claim.input.sopInstanceUID
+        var hash: UInt32 = 2_166_136_261  // FNV-1a
+        for byte in uid.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        let token = String(UInt64(claim.token), radix: 16)
+        let relative = "\(file.kind)/\(String(format: "%02x", hash >> 24))/\(uid).\(token).\(file.fileExtension)"
+        let target = derivedURL(relativePath: relative)
+        let staged = stagingURL(prefix: "derived")
+        do {
+            try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(file.bytes).write(to: staged)
+            let handle = try FileHandle(forWritingTo: staged)
+            defer { try? handle.close() }
+            try handle.synchronize()
+            guard rename(staged.path, target.path) == 0 else {
+                throw DerivationError("cannot move \(relative) into place: \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: staged)
+            throw error as? DerivationError ?? DerivationError("cannot write \(relative): \(error)")
+        }
+        return relative
+    }
+
+    /// Job bookkeeping shares group commits with ingest (one WAL fsync for both).
+    private func derivationWrite<T>(_ work: @escaping (Database) throws -> T) throws(DerivationError) -> T {
+        do {
+            return try indexWrites.write(work)
+        } catch let error as DerivationError {
+            throw error
+        } catch {
+            throw DerivationError("index update failed: \(error)")
+        }
+    }
+
+    private func derivationRead<T>(_ work: (Database) throws -> T) throws(DerivationError) -> T {
+        do {
+            return try database.read(work)
+        } catch let error as DerivationError {
+            throw error
+        } catch {
+            throw DerivationError("index query failed: \(error)")
+        }
+    }
+}

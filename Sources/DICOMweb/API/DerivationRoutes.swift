@@ -1,0 +1,121 @@
+import Archive
+import Foundation
+import Hummingbird
+
+/// What Loupe derived from instances: `/api/instances/{uid}/analysis` (job states and derived
+/// files), `/api/imageinfo/{name}` (a derived PNG's context) and `/api/derived/{name}` (the file).
+extension DICOMwebService {
+    func addDerivationRoutes(to router: Router<Context>) {
+        router.get("api/instances/:uid/analysis") { _, context in
+            let uid = try context.parameters.require("uid")
+            let archive = self.archive
+            let found = try await blocking { () throws -> (jobs: [DerivationStatus], files: [DerivedFileRecord])? in
+                do throws(DerivationError) { return try archive.derivations(sopInstanceUID: uid) } catch {
+                    throw WebError.internalError(error.description)
+                }
+            }
+            guard let found else { throw WebError.notFound("no instance with SOP Instance UID \(uid)") }
+            return try jsonResponse(Analysis(
+                SOPInstanceUID: uid, derivations: found.jobs,
+                derived: try found.files.map { DerivedSummary(kind: $0.kind, name: $0.name, url: "/api/derived/\($0.name)",
+                                                             parameters: try parameters($0), created: $0.createdAt) }))
+        }
+        router.get("api/imageinfo/:name") { _, context in
+            let record = try await derivedFile(try context.parameters.require("name"))
+            let p = try parameters(record)
+            return try jsonResponse(ImageInfo(
+                PatientID: record.patientID, StudyInstanceUID: record.studyInstanceUID, StudyDescription: record.studyDescription,
+                SeriesInstanceUID: record.seriesInstanceUID, SeriesDescription: record.seriesDescription,
+                SOPInstanceUID: record.sopInstanceUID, InstanceNumber: record.instanceNumber,
+                WindowCenter: p["windowCenter"]?.number, WindowWidth: p["windowWidth"]?.number,
+                VOILUTFunction: p["voiLUTFunction"]?.text, VOISource: p["voi"]?.text,
+                RescaleSlope: p["rescaleSlope"]?.number, RescaleIntercept: p["rescaleIntercept"]?.number,
+                Frame: p["frame"]?.number.map(Int.init)))
+        }
+        router.get("api/derived/:name") { _, context in
+            let record = try await derivedFile(try context.parameters.require("name"))
+            let bytes = try await blocking { () throws -> Data in
+                do { return try Data(contentsOf: record.fileURL) } catch {
+                    throw WebError.notFound("\(record.name) is indexed but its file is missing; `loupe reprocess --instance \(record.sopInstanceUID)` derives it again")
+                }
+            }
+            return Response(status: .ok, headers: [.contentType: record.name.hasSuffix(".png") ? "image/png" : "application/octet-stream"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+    }
+
+    private func derivedFile(_ name: String) async throws -> DerivedFileRecord {
+        let archive = self.archive
+        let record = try await blocking { () throws -> DerivedFileRecord? in
+            do throws(DerivationError) { return try archive.derivedFile(name: name) } catch {
+                throw WebError.internalError(error.description)
+            }
+        }
+        guard let record else { throw WebError.notFound("no derived file named \(name)") }
+        return record
+    }
+
+    private func parameters(_ record: DerivedFileRecord) throws -> [String: ParameterValue] {
+        do {
+            return try JSONDecoder().decode([String: ParameterValue].self, from: Data(record.parameters.utf8))
+        } catch {
+            throw WebError.internalError("the parameters recorded with \(record.name) are not a JSON object: \(error)")
+        }
+    }
+
+    /// A value of a derived file's recorded parameters (numbers and text; nulls left out).
+    enum ParameterValue: Codable, Sendable {
+        case number(Double), text(String), flag(Bool)
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let b = try? c.decode(Bool.self) { self = .flag(b) }
+            else if let n = try? c.decode(Double.self) { self = .number(n) }
+            else { self = .text(try c.decode(String.self)) }
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.singleValueContainer()
+            switch self {
+            case .number(let n): try c.encode(n)
+            case .text(let t): try c.encode(t)
+            case .flag(let b): try c.encode(b)
+            }
+        }
+
+        var number: Double? { if case .number(let n) = self { n } else { nil } }
+        var text: String? { if case .text(let t) = self { t } else { nil } }
+    }
+
+    struct Analysis: Encodable {
+        let SOPInstanceUID: String
+        let derivations: [DerivationStatus]
+        let derived: [DerivedSummary]
+    }
+
+    struct DerivedSummary: Encodable {
+        let kind: String
+        let name: String
+        let url: String
+        let parameters: [String: ParameterValue]
+        let created: String
+    }
+
+    /// Keys are DICOM keywords where there is one.
+    struct ImageInfo: Encodable {
+        let PatientID: String
+        let StudyInstanceUID: String
+        let StudyDescription: String?
+        let SeriesInstanceUID: String
+        let SeriesDescription: String?
+        let SOPInstanceUID: String
+        let InstanceNumber: Int?
+        let WindowCenter: Double?
+        let WindowWidth: Double?
+        let VOILUTFunction: String?
+        let VOISource: String?
+        let RescaleSlope: Double?
+        let RescaleIntercept: Double?
+        let Frame: Int?
+    }
+}

@@ -1,0 +1,110 @@
+import Archive
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The processors this build registers, in the order they run on an instance.
+enum Derivations {
+    static let processors: [any DerivationProcessor] = [PNGDerivation()]
+
+    static var policy: DerivationPolicy { DerivationPolicy(processors: processors.map(\.name)) }
+}
+
+/// Threads that take due jobs from the archive's queue and run the registered processors, off
+/// the ingest path. Idle workers sleep until ingest signals, a retry falls due, or the poll
+/// interval passes (jobs another process enqueued).
+final class DerivationWorkers: Sendable {
+    private let archive: Archive
+    private let processors: [String: any DerivationProcessor]
+    private let count: Int
+    private let pollInterval: TimeInterval
+    private let logger: Logger
+    private let stopping = Atomic<Bool>(false)
+    private let running = DispatchGroup()
+
+    init(archive: Archive, processors: [any DerivationProcessor] = Derivations.processors,
+         count: Int = ProcessInfo.processInfo.activeProcessorCount, pollInterval: TimeInterval = 5, logger: Logger) {
+        self.archive = archive
+        self.processors = Dictionary(uniqueKeysWithValues: processors.map { ($0.name, $0) })
+        self.count = max(1, count)
+        self.pollInterval = pollInterval
+        self.logger = logger
+    }
+
+    /// Starts the workers; they run until `stop`, or with `untilDrained` until no job is pending.
+    func start(untilDrained: Bool = false) {
+        for index in 0..<count {
+            running.enter()
+            Thread.detachNewThread { [self] in
+                work(untilDrained: untilDrained, worker: index)
+                running.leave()
+            }
+        }
+    }
+
+    /// Lets each worker finish the instance it is on, then returns.
+    func stop() {
+        stopping.store(true, ordering: .relaxed)
+        archive.derivationSignal.signal()
+        running.wait()
+    }
+
+    /// Blocks until every worker has returned (after `stop`, or drained).
+    func wait() { running.wait() }
+
+    private func work(untilDrained: Bool, worker: Int) {
+        while !stopping.load(ordering: .relaxed) {
+            let seen = archive.derivationSignal.current()
+            do {
+                if let claim = try archive.claimDerivations() {
+                    run(claim)
+                    continue
+                }
+                let due = try archive.nextDerivationDue()
+                if untilDrained && due == nil { return }
+                archive.derivationSignal.wait(after: seen, until: min(due ?? .distantFuture, Date(timeIntervalSinceNow: pollInterval)))
+            } catch {
+                logger.error("derivation queue unavailable", metadata: ["worker": "\(worker)", "error": "\(error)"])
+                archive.derivationSignal.wait(after: seen, until: Date(timeIntervalSinceNow: pollInterval))
+            }
+        }
+    }
+
+    private func run(_ claim: DerivationClaim) {
+        for name in claim.processors {
+            let result: Result<DerivationOutcome, DerivationFailure>
+            if let processor = processors[name] {
+                result = Result { () throws(DerivationFailure) in try processor.derive(claim.input) }
+            } else {
+                result = .failure(DerivationFailure("processor \(name) is not registered in this build", permanent: true))
+            }
+            do {
+                try archive.completeDerivation(claim, processor: name, result)
+            } catch {
+                logger.error("cannot record a derivation", metadata: [
+                    "processor": "\(name)", "sop_instance_uid": "\(claim.input.sopInstanceUID)", "error": "\(error)"])
+            }
+        }
+    }
+}
+
+/// The workers as a lifecycle service: started with the node, stopped (current jobs finished)
+/// on graceful shutdown. Unfinished jobs stay in the queue for the next start.
+struct DerivationLifecycle: Service {
+    let workers: DerivationWorkers
+    let logger: Logger
+
+    func run() async throws {
+        workers.start()
+        try? await gracefulShutdown()
+        logger.info("stopping derivation workers")
+        let workers = self.workers
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                workers.stop()
+                done.resume()
+            }
+        }
+    }
+}
