@@ -148,10 +148,12 @@ def storescp(work, sop_classes):
 
 
 @pytest.fixture(scope="session")
-def loupe(loupe_factory, storescp) -> LoupeNode:
+def loupe(loupe_factory, storescp, work) -> LoupeNode:
     """The main node, peer STORESCP (storescp +B). The Orthanc tests run their own node and
     Orthanc (fixture orthanc_pair), so that what Orthanc sends does not change this archive."""
-    return loupe_factory("loupe", peers={"STORESCP": storescp.address})
+    # Quick retries: an undecodable image's PNG job reaches "failed" within the suite's patience.
+    config = write_yaml(work / "loupe.yaml", "derivation:\n  max_attempts: 3\n  retry_delay: 0.2\n")
+    return loupe_factory("loupe", peers={"STORESCP": storescp.address}, config=config)
 
 
 @dataclass

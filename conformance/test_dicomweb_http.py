@@ -196,8 +196,12 @@ def test_api_stats_counts_the_archive(web):
     r = session().get(web.node.http_url + "/api/stats", timeout=30)
     assert r.status_code == 200 and media_type(r.headers["Content-Type"])[0] == "application/json", describe(r)
     stats = r.json()
+    derivations = stats.pop("derivations")
     assert stats == {"patients": len(web.model.groups("PATIENT")), "studies": len(web.model.groups("STUDY")),
                      "series": len(web.model.groups("SERIES")), "instances": len(web.model.records)}
+    # One PNG job per instance, in whatever state the workers have reached.
+    assert set(derivations) == {"pending", "running", "done", "failed", "skipped"}
+    assert sum(derivations.values()) == len(web.model.records)
 
 
 def test_api_patient_and_counts(web):

@@ -49,9 +49,15 @@ struct CommonOptions: ParsableArguments {
         let file = try config.map(ConfigurationFile.load) ?? ConfigurationFile()
         let dataPath = data ?? file.data ?? "./loupe-data"
         let dataDirectory = URL(fileURLWithPath: dataPath).standardizedFileURL
+        var derivation = Derivations.policy
+        derivation.maxAttempts = file.derivation?.max_attempts ?? derivation.maxAttempts
+        derivation.firstRetryDelay = file.derivation?.retry_delay ?? derivation.firstRetryDelay
+        guard derivation.maxAttempts >= 1, derivation.firstRetryDelay >= 0 else {
+            throw ValidationError("derivation max_attempts must be at least 1 and retry_delay not negative")
+        }
         let archive = ArchiveConfiguration(dataDirectory: dataDirectory,
                                            duplicatePolicy: duplicates ?? file.archive?.duplicates ?? .keep,
-                                           derivation: Derivations.policy)
+                                           derivation: derivation)
         let workers = derivationWorkers ?? file.derivation?.workers ?? ProcessInfo.processInfo.activeProcessorCount
         guard workers >= 1 else { throw ValidationError("derivation workers must be at least 1") }
         var peers: [DICOMPeer] = []

@@ -29,6 +29,8 @@ import Yams
 ///   duplicates: keep       # or replace
 /// derivation:
 ///   workers: 2             # threads deriving PNGs etc. after ingest; default: one per core
+///   max_attempts: 5        # a failing derivation is retried this often, then recorded as failed
+///   retry_delay: 1         # seconds before the first retry; each further one waits 4x longer
 /// peers:                   # NAME: AE@HOST:PORT (NAME is the move destination users give)
 ///   STORESCP: STORESCP@127.0.0.1:11113
 /// ```
@@ -71,6 +73,8 @@ struct ConfigurationFile: Decodable {
 
     struct DerivationSection: Decodable {
         var workers: Int?
+        var max_attempts: Int?
+        var retry_delay: Double?
     }
 
     static func load(_ path: String) throws -> ConfigurationFile {

@@ -25,12 +25,17 @@ struct PNGDerivation: DerivationProcessor {
 
     func derive(_ instance: DerivationInput) throws(DerivationFailure) -> DerivationOutcome {
         guard instance.rows != nil, instance.columns != nil else { return .skipped("no image pixel data") }
-        let header: DataSet
+        let file: DICOMFile
         do {
-            header = try DICOMReader.read(contentsOf: instance.fileURL, options: .headerOnly).dataSet
+            file = try DICOMReader.read(contentsOf: instance.fileURL, options: .headerOnly)
         } catch {
             throw DerivationFailure("cannot read \(instance.fileURL.lastPathComponent): \(error)")
         }
+        let pixelTags: Set<Tag> = [.pixelData, .floatPixelData, .doubleFloatPixelData]
+        guard file.skippedElements.contains(where: { pixelTags.contains($0.tag) }) || pixelTags.contains(where: file.dataSet.contains) else {
+            return .skipped("no pixel data")
+        }
+        let header = file.dataSet
         let rendered: RenderedImage
         do {
             rendered = try Renderer.render(file: instance.fileURL, RenderRequest(frame: 1, format: .png))

@@ -1,0 +1,86 @@
+"""Issue 4 (pipeline): derivation jobs are durable. Instances archived while no worker runs
+(`loupe import`) or while the node is killed get their PNG once a node runs; `loupe reprocess`
+re-runs derivations for all instances, one instance or the failed ones, itself or through a
+running node (`--no-wait`)."""
+
+import re
+import signal
+import time
+
+import requests
+
+from loupe_support import run
+from test_derived_png import analysis, wait_for_derivations
+
+
+def base(node) -> str:
+    return f"http://127.0.0.1:{node.http_port}"
+
+
+def png_state(node, uid) -> tuple:
+    info = analysis(base(node), uid)
+    [job] = info["derivations"]
+    return job["state"], [d["created"] for d in info["derived"]]
+
+
+def test_jobs_survive_import_and_a_killed_node(loupe_factory, loupe_bin, generated):
+    node = loupe_factory("loupe-resume", start=False, extra_args=["--derivation-workers", "1"])
+    files = generated.files()
+    imported = run([loupe_bin, "import", "--data", node.data_dir, *files[:6]], timeout=300)
+    assert imported.returncode == 0, str(imported)
+
+    node.start()
+    counts = wait_for_derivations(base(node), timeout=120)
+    assert counts["done"] == 6 and counts["failed"] == 0, counts
+
+    # Store the rest and kill the node at once: acknowledged instances whose PNG was not made yet
+    # must get it after the restart.
+    sent = node.send(files[6:])
+    assert sent.returncode == 0, str(sent)
+    node.stop(sig=signal.SIGKILL)
+    node.start()
+    counts = wait_for_derivations(base(node), timeout=120)
+    assert counts["done"] == len(files) and counts["pending"] == 0, counts
+    for instance in generated.instances:
+        state, created = png_state(node, instance["SOPInstanceUID"])
+        assert state == "done" and len(created) == 1, instance["path"]
+
+
+def test_reprocess(loupe_factory, loupe_bin, generated):
+    node = loupe_factory("loupe-reprocess", start=False)
+    files = generated.files()[:4]
+    assert run([loupe_bin, "import", "--data", node.data_dir, *files], timeout=300).returncode == 0
+    uids = [i["SOPInstanceUID"] for i in generated.instances if str(i["path"]) in map(str, files)]
+    assert len(uids) == 4
+
+    # Without a node: reprocess runs the jobs itself (here the first derivation of each).
+    done = run([loupe_bin, "reprocess", "--data", node.data_dir, "--all"], timeout=300)
+    assert done.returncode == 0, str(done)
+    assert "requeued 4 derivation jobs" in done.output and "done 4," in done.output, done.output
+
+    one = run([loupe_bin, "reprocess", "--data", node.data_dir, "--instance", uids[0]], timeout=300)
+    assert one.returncode == 0 and "requeued 1 derivation job\n" in one.output, str(one)
+    failed = run([loupe_bin, "reprocess", "--data", node.data_dir, "--failed"], timeout=300)
+    assert failed.returncode == 0 and "requeued 0 derivation jobs" in failed.output, str(failed)
+
+    unknown = run([loupe_bin, "reprocess", "--data", node.data_dir, "--instance", "1.2.3.4"], timeout=60)
+    assert unknown.returncode != 0 and "no instance with SOP Instance UID 1.2.3.4" in unknown.output, str(unknown)
+    neither = run([loupe_bin, "reprocess", "--data", node.data_dir], timeout=60)
+    assert neither.returncode != 0 and "exactly one of --all, --instance UID, --failed" in neither.output, str(neither)
+    wrong = run([loupe_bin, "reprocess", "--data", node.data_dir, "--all", "--processor", "embedding"], timeout=60)
+    assert wrong.returncode != 0 and "unknown processor embedding" in wrong.output, str(wrong)
+
+    # With a node running: --no-wait only requeues; the node's workers derive again.
+    node.start()
+    before = png_state(node, uids[1])[1]
+    queued = run([loupe_bin, "reprocess", "--data", node.data_dir, "--instance", uids[1], "--no-wait"], timeout=60)
+    assert queued.returncode == 0 and "requeued 1" in queued.output and "done" not in queued.output, str(queued)
+    deadline = time.monotonic() + 30
+    while png_state(node, uids[1]) == ("done", before):
+        assert time.monotonic() < deadline, "the running node did not pick up the requeued job"
+        time.sleep(0.3)
+    wait_for_derivations(base(node), timeout=60)
+    state, after = png_state(node, uids[1])
+    assert state == "done" and after != before
+    png = requests.get(f"{base(node)}/api/derived/{uids[1]}.png", timeout=10)
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
