@@ -58,7 +58,7 @@ let package = Package(
         ),
         .testTarget(name: "DICOMTests", dependencies: ["DICOM"], exclude: ["Support"]),
         .target(name: "LoupeTestSupport", dependencies: ["Archive", "DICOM"], path: "Tests/LoupeTestSupport"),
-        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "DICOM", "LoupeTestSupport"]),
+        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "DICOM", "LoupeTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DIMSETests", dependencies: ["DIMSE", "Archive", "DICOM", "LoupeTestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "LoupeTestSupport"]),
         .testTarget(

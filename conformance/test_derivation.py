@@ -84,3 +84,20 @@ def test_reprocess(loupe_factory, loupe_bin, generated):
     assert state == "done" and after != before
     png = requests.get(f"{base(node)}/api/derived/{uids[1]}.png", timeout=10)
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+
+
+def test_paused_derivations_queue_until_workers_run(loupe_factory, generated):
+    """--derivation-workers 0: instances are acknowledged and their jobs wait in the queue; the next
+    start with workers derives them."""
+    node = loupe_factory("loupe-paused", extra_args=["--derivation-workers", "0"])
+    files = generated.files()[:3]
+    sent = node.send(files)
+    assert sent.returncode == 0, str(sent)
+    time.sleep(1)
+    counts = requests.get(f"{base(node)}/api/stats", timeout=10).json()["derivations"]
+    assert counts["pending"] == 3 and counts["done"] == 0, counts
+    node.stop()
+    node.extra_args = []
+    node.start()
+    counts = wait_for_derivations(base(node), timeout=60)
+    assert counts["done"] == 3, counts

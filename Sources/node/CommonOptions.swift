@@ -36,7 +36,7 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: "What to do with an instance already archived: keep or replace.")
     var duplicates: DuplicatePolicy?
 
-    @Option(name: .long, help: "Derivation worker threads (PNG rendering after ingest). Default: one per core.")
+    @Option(name: .long, help: "Derivation worker threads (PNG rendering after ingest); 0 pauses derivations (jobs still queue). Default: one per core.")
     var derivationWorkers: Int?
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
@@ -59,7 +59,7 @@ struct CommonOptions: ParsableArguments {
                                            duplicatePolicy: duplicates ?? file.archive?.duplicates ?? .keep,
                                            derivation: derivation)
         let workers = derivationWorkers ?? file.derivation?.workers ?? ProcessInfo.processInfo.activeProcessorCount
-        guard workers >= 1 else { throw ValidationError("derivation workers must be at least 1") }
+        guard workers >= 0 else { throw ValidationError("derivation workers must not be negative") }
         var peers: [DICOMPeer] = []
         for (name, address) in (file.peers ?? [:]).sorted(by: { $0.key < $1.key }) {
             peers.append(try DICOMPeer(parsing: "\(name)=\(address)"))

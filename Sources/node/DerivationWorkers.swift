@@ -1,5 +1,8 @@
 import Archive
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -19,16 +22,19 @@ final class DerivationWorkers: Sendable {
     private let processors: [String: any DerivationProcessor]
     private let count: Int
     private let pollInterval: TimeInterval
+    private let niceness: Int32
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
     private let running = DispatchGroup()
 
     init(archive: Archive, processors: [any DerivationProcessor] = Derivations.processors,
-         count: Int = ProcessInfo.processInfo.activeProcessorCount, pollInterval: TimeInterval = 5, logger: Logger) {
+         count: Int = ProcessInfo.processInfo.activeProcessorCount, pollInterval: TimeInterval = 5, niceness: Int32 = 10,
+         logger: Logger) {
         self.archive = archive
         self.processors = Dictionary(uniqueKeysWithValues: processors.map { ($0.name, $0) })
         self.count = max(1, count)
         self.pollInterval = pollInterval
+        self.niceness = niceness
         self.logger = logger
     }
 
@@ -37,6 +43,9 @@ final class DerivationWorkers: Sendable {
         for index in 0..<count {
             running.enter()
             Thread.detachNewThread { [self] in
+                // Below ingest and serving: on a busy machine the queue waits, not the modalities.
+                // (On Linux, who = 0 is the calling thread: nice values are per thread.)
+                setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
                 work(untilDrained: untilDrained, worker: index)
                 running.leave()
             }

@@ -28,7 +28,7 @@ import Yams
 /// archive:
 ///   duplicates: keep       # or replace
 /// derivation:
-///   workers: 2             # threads deriving PNGs etc. after ingest; default: one per core
+///   workers: 2             # threads deriving PNGs etc. after ingest; default: one per core; 0: paused
 ///   max_attempts: 5        # a failing derivation is retried this often, then recorded as failed
 ///   retry_delay: 1         # seconds before the first retry; each further one waits 4x longer
 /// peers:                   # NAME: AE@HOST:PORT (NAME is the move destination users give)
@@ -89,7 +89,7 @@ struct NodeConfiguration {
     var archive: ArchiveConfiguration
     var dimse: DIMSEConfiguration
     var web: DICOMwebConfiguration
-    /// Derivation worker threads.
+    /// Derivation worker threads; 0: jobs queue up until a node with workers (or `loupe reprocess`) runs.
     var derivationWorkers: Int
     var logLevel: String
     var logFormat: String

@@ -45,7 +45,7 @@ struct Reprocess: ParsableCommand {
         }
         print("requeued \(requeued) derivation job\(requeued == 1 ? "" : "s")")
         guard !noWait else { return }
-        let workers = DerivationWorkers(archive: archive, count: config.derivationWorkers, logger: Logger(label: "loupe.derivation"))
+        let workers = DerivationWorkers(archive: archive, count: max(1, config.derivationWorkers), logger: Logger(label: "loupe.derivation"))
         workers.start(untilDrained: true)
         workers.wait()
         let counts = try archive.derivationCounts()

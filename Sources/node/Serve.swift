@@ -23,18 +23,23 @@ struct Serve: AsyncParsableCommand {
         let archive = try Archive(configuration: config.archive, logger: Logger(label: "loupe.archive"))
         let dimse = try DIMSEServer(configuration: config.dimse, archive: archive, logger: Logger(label: "loupe.dimse"))
         let web = DICOMwebService(archive: archive, configuration: config.web, logger: Logger(label: "loupe.web"))
-        let workers = DerivationWorkers(archive: archive, count: config.derivationWorkers, logger: Logger(label: "loupe.derivation"))
+        var services: [any Service] = [web.application(), DIMSELifecycle(server: dimse, grace: shutdownGrace, logger: logger)]
+        if config.derivationWorkers > 0 {
+            let workers = DerivationWorkers(archive: archive, count: config.derivationWorkers, logger: Logger(label: "loupe.derivation"))
+            services.append(DerivationLifecycle(workers: workers, logger: logger))
+        } else {
+            logger.notice("derivations paused (0 workers): jobs queue up for a later start or `loupe reprocess`")
+        }
         logger.info("Loupe is running", metadata: [
             "data": "\(config.dataDirectory.path)", "ae": "\(config.dimse.aeTitle)", "dimse_port": "\(dimse.port)",
             "http": "\(config.web.host):\(config.web.port)\(DICOMwebConfiguration.rootPath)",
             "peers": "\(config.dimse.peers.map(\.description).joined(separator: ","))",
             "derivations": "\(config.archive.derivation.processors.joined(separator: ","))",
             "derivation_workers": "\(config.derivationWorkers)"])
-        let services = ServiceGroup(configuration: .init(
-            services: [web.application(), DIMSELifecycle(server: dimse, grace: shutdownGrace, logger: logger),
-                       DerivationLifecycle(workers: workers, logger: logger)],
+        let group = ServiceGroup(configuration: .init(
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await services.run()
+        try await group.run()
         logger.info("stopped")
     }
 }

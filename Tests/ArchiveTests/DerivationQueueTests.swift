@@ -1,6 +1,7 @@
-import Archive
+@testable import Archive
 import DICOM
 import Foundation
+import GRDB
 import LoupeTestSupport
 import Testing
 
@@ -82,6 +83,15 @@ import Testing
         // --failed puts it back with fresh attempts.
         #expect(try store.archive.requeueDerivations(.failed) == 1)
         #expect(try store.archive.claimDerivations()?.attempts["png"] == 1)
+    }
+
+    @Test func bookkeepingLeavesIngestCommitsFullySynchronous() throws {
+        let store = try TemporaryArchive(derivation: DerivationPolicy(processors: ["png"]))
+        try store.store(Instance().bytes)
+        let claim = try #require(try store.archive.claimDerivations())
+        try store.archive.completeDerivation(claim, processor: "png", .failure(DerivationFailure("x", permanent: true)))
+        // 2 = FULL: an acknowledged instance's commit is flushed before the response.
+        #expect(try store.archive.database.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } == 2)
     }
 
     @Test func permanentFailuresAreRecordedAtOnce() throws {

@@ -145,8 +145,10 @@ class LoupeWeb:
     def start(self):
         self.dimse_port = servers.free_port()
         self.http_port = servers.free_port()
+        # Derivations paused: the 100k imported instances would otherwise be rendered to PNG in the
+        # background while latencies are measured (a state a node is in only after a bulk import).
         args = [self.binary, "serve", "--data", self.data, "--ae", "LOUPE", "--dimse-port", str(self.dimse_port),
-                "--http-port", str(self.http_port), "--log-level", "warning"]
+                "--http-port", str(self.http_port), "--log-level", "warning", "--derivation-workers", "0"]
         self.process = servers.start(args, os.path.join(self.wd, "loupe.log"))
         self.url = f"http://127.0.0.1:{self.http_port}"
         wait_http(self.url + "/healthz", self.process)

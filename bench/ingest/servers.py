@@ -232,17 +232,18 @@ class Loupe(Receiver):
     name = "loupe"
     ae = "LOUPE"
 
-    def __init__(self, workdir, binary, data=None):
+    def __init__(self, workdir, binary, data=None, extra_args=()):
         super().__init__(workdir)
         self.binary = binary
         self.data = data or os.path.join(workdir, "data")
+        self.extra_args = list(extra_args)
 
     def start(self):
         os.makedirs(self.workdir, exist_ok=True)
         self.port = free_port()
         self.http_port = free_port()
         args = [self.binary, "serve", "--data", self.data, "--ae", self.ae, "--dimse-port", str(self.port),
-                "--http-port", str(self.http_port), "--log-level", "warning"]
+                "--http-port", str(self.http_port), "--log-level", "warning", *self.extra_args]
         self.command = " ".join(args)
         self.process = start(args, os.path.join(self.workdir, "loupe.log"))
         wait_port(self.port, self.process, timeout=60)

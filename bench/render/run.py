@@ -10,7 +10,8 @@
    `dcmj2pnm +on -il +Wi 1`, one process per file (the way a script would use DCMTK), W at a time.
 2. Lag: a fresh `loupe serve` receives the corpus over 4 storescu associations at full speed; each
    instance's lag is from its index row (received_at) to its PNG job done (updated_at), both recorded
-   by Loupe in milliseconds. The ingest rate is compared with storescp's on the same files.
+   by Loupe in milliseconds. The ingest rate is compared, on the same files, with storescp's and with
+   Loupe's own when derivations are paused (`--derivation-workers 0`): what the pipeline costs ingest.
 
 See bench/README.md ("Render") for details.
 """
@@ -163,6 +164,15 @@ def lag(args, scratch):
     if failures:
         raise SystemExit(f"storescp run failed: {failures}")
 
+    paused = servers.Loupe(os.path.join(scratch, "paused"), args.loupe_bin, extra_args=["--derivation-workers", "0"])
+    paused.start()
+    try:
+        paused_seconds, failures = ingest_run.send(paused, dirs, 3600, logdir, "paused")
+    finally:
+        paused.stop()
+    if failures:
+        raise SystemExit(f"sending to Loupe (derivations paused) failed: {failures}")
+
     node = servers.Loupe(os.path.join(scratch, "lag"), args.loupe_bin)
     node.start()
     try:
@@ -187,11 +197,14 @@ def lag(args, scratch):
     if len(lags) != args.ingest:
         raise SystemExit(f"{len(lags)} PNGs for {args.ingest} instances")
     result = {"instances": args.ingest, "ingest_per_s": args.ingest / seconds, "storescp_per_s": args.ingest / scp_seconds,
-              "ingest_vs_storescp": scp_seconds / seconds, "drain_after_last_ack_s": drained - acked,
+              "ingest_vs_storescp": scp_seconds / seconds, "paused_per_s": args.ingest / paused_seconds,
+              "ingest_vs_paused": paused_seconds / seconds, "drain_after_last_ack_s": drained - acked,
               "pipeline_png_per_s": args.ingest / (drained - t0),
-              "lag_p50_s": percentile(lags, 50), "lag_p95_s": percentile(lags, 95), "lag_max_s": max(lags)}
-    log(f"  ingest {result['ingest_per_s']:.1f}/s ({result['ingest_vs_storescp']:.2f}x storescp's "
-        f"{result['storescp_per_s']:.1f}/s); all PNGs {result['drain_after_last_ack_s']:.1f} s after the last ack")
+              "lag_p50_s": percentile(lags, 0.5), "lag_p95_s": percentile(lags, 0.95), "lag_max_s": max(lags)}
+    log(f"  ingest {result['ingest_per_s']:.1f}/s: {result['ingest_vs_paused']:.2f}x Loupe with derivations paused "
+        f"({result['paused_per_s']:.1f}/s), {result['ingest_vs_storescp']:.2f}x storescp ({result['storescp_per_s']:.1f}/s)")
+    log(f"  all PNGs {result['drain_after_last_ack_s']:.1f} s after the last ack "
+        f"({result['pipeline_png_per_s']:.1f} PNG/s from first instance to last PNG)")
     log(f"  lag from index row to PNG: p50 {result['lag_p50_s']:.2f} s, p95 {result['lag_p95_s']:.2f} s, "
         f"max {result['lag_max_s']:.2f} s")
     return result
@@ -201,10 +214,12 @@ def main():
     args = parse_args()
     scratch = os.path.join(args.work, "tmp", f"render-{os.getpid()}")
     os.makedirs(scratch, exist_ok=True)
-    log(f"Loupe render bench, {datetime.datetime.now().isoformat(timespec='seconds')}, "
-        f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}, {args.loupe_bin}")
+    env = ingest_run.environment(args.loupe_bin, args.work)
+    env.pop("orthanc")
+    for key, value in env.items():
+        log(f"  {key:<17} {value}")
     try:
-        results = {"throughput": throughput(args, scratch), "lag": lag(args, scratch)}
+        results = {"environment": env, "throughput": throughput(args, scratch), "lag": lag(args, scratch)}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)  # processes: servers' atexit stops what it started
     log(f"load at end {os.getloadavg()[0]:.2f}")

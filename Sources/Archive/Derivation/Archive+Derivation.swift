@@ -309,10 +309,24 @@ extension Archive {
         return relative
     }
 
-    /// Job bookkeeping shares group commits with ingest (one WAL fsync for both).
+    /// Job bookkeeping commits without waiting for a WAL fsync (`synchronous=NORMAL`): losing the
+    /// last few state changes to a power cut only means deriving again, and ingest commits (FULL)
+    /// do not queue behind bookkeeping flushes. The next FULL commit makes these durable too.
     private func derivationWrite<T>(_ work: @escaping (Database) throws -> T) throws(DerivationError) -> T {
         do {
-            return try indexWrites.write(work)
+            return try database.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                var value: T?
+                let committed = Result {
+                    try db.inTransaction {
+                        value = try work(db)
+                        return .commit
+                    }
+                }
+                try db.execute(sql: "PRAGMA synchronous = FULL")  // before any ingest commit runs again
+                try committed.get()
+                return value!
+            }
         } catch let error as DerivationError {
             throw error
         } catch {
