@@ -102,7 +102,7 @@ extension Archive {
         }
         switch written {
         case .inserted:
-            derivationSignal.signal()
+            derivationSignal.signal(all: false)
             return result(.stored, attributes, file)
         case .keptExisting:
             blobs.remove(relativePath: relativePath)
@@ -110,7 +110,7 @@ extension Archive {
         case .replaced(let oldPath, let oldDerived):
             if oldPath != relativePath { blobs.remove(relativePath: oldPath) }
             for path in oldDerived { try? FileManager.default.removeItem(at: derivedURL(relativePath: path)) }
-            derivationSignal.signal()
+            derivationSignal.signal(all: false)
             return result(.replaced, attributes, file)
         }
     }

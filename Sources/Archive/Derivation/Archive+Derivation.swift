@@ -60,6 +60,13 @@ extension Archive {
     public func claimDerivations(now: Date = Date()) throws(DerivationError) -> DerivationClaim? {
         let clock = now.timeIntervalSince1970
         let order = configuration.derivation.processors
+        // Idle workers woken by ingest look on a reader first: no write lock taken for nothing.
+        let due = try derivationRead { db in
+            try Int64.fetchOne(db.cachedStatement(sql: """
+                SELECT instance_pk FROM derivation_job WHERE state = 'pending' AND not_before <= ? LIMIT 1
+                """), arguments: [clock])
+        }
+        guard due != nil else { return nil }
         let token = Int64.random(in: 1...Int64.max)
         let claimed: (Int64, [String: Int])? = try derivationWrite { db in
             guard let pk = try Int64.fetchOne(db.cachedStatement(sql: """

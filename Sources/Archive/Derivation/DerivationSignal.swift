@@ -7,10 +7,11 @@ public final class DerivationSignal: @unchecked Sendable {
     private let condition = NSCondition()
     private var generation = 0
 
-    public func signal() {
+    /// Wakes one idle worker (one instance arrived), or all (many jobs became due, or stop).
+    public func signal(all: Bool = true) {
         condition.lock()
         generation &+= 1
-        condition.broadcast()
+        if all { condition.broadcast() } else { condition.signal() }
         condition.unlock()
     }
 
