@@ -259,3 +259,50 @@ def test_any_frame_renders_as_dcmtk(voi_node, tmp_path):
         result = run([DCMJ2PNM, "+on", "-il", "+Wi", "1", "+F", str(frame), path, reference], timeout=60)
         assert result.returncode == 0, result.output
         assert np.array_equal(pixels(r.content), pixels(reference.read_bytes())), f"frame {frame}"
+
+
+COLOUR = {"RGB", "YBR_FULL", "YBR_FULL_422", "PALETTE COLOR", "YBR_RCT", "YBR_ICT"}
+
+
+def rgb_reference(ds) -> np.ndarray:
+    """Frame 1 as 8-bit RGB by pydicom's own colour conversion (YBR -> RGB, palette lookup), an
+    engine independent of DCMTK."""
+    from pydicom.pixels import apply_color_lut
+    frames = ds.pixel_array                                     # YBR comes out as RGB (as_rgb)
+    frame = frames[0] if int(ds.get("NumberOfFrames", 1) or 1) > 1 else frames
+    if ds.PhotometricInterpretation == "PALETTE COLOR":
+        frame = apply_color_lut(frame, ds)
+        bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
+    else:
+        bits = int(ds.BitsStored)
+    return np.rint(frame.astype(float) * 255 / (2 ** bits - 1))
+
+
+def test_colour_images_have_the_right_colours(web, derived):
+    """Every colour image's derived PNG against pydicom's conversion: mean channel error ≤ 1.5 and
+    99 % of the values within 3 of it (rounding of the YCbCr matrix differs between the two). A
+    missing or doubled YBR conversion, swapped channels or an unapplied palette are off by tens."""
+    base, _ = derived
+    checked, problems = 0, []
+    for uid, path in sorted(web.stored.items()):
+        ds = read(path)
+        if str(ds.get("PhotometricInterpretation", "")) not in COLOUR:
+            continue
+        info = analysis(base, uid)
+        if not info["derived"]:
+            continue
+        try:
+            reference = rgb_reference(ds)
+        except (RuntimeError, ValueError, NotImplementedError):
+            continue          # pydicom cannot decode it here (JPEG-LS, 12-bit JPEG): dcmj2pnm covers it
+        ours = pixels(requests.get(f"{base}{info['derived'][0]['url']}", timeout=10).content).astype(float)
+        if ours.shape != reference.shape:
+            problems.append(f"{path.name}: {ours.shape} vs {reference.shape}")
+            continue
+        error = np.abs(ours - reference)
+        checked += 1
+        if error.mean() > 1.5 or np.percentile(error, 99) > 3:
+            problems.append(f"{path.name} ({ds.PhotometricInterpretation}): mean error {error.mean():.2f}, "
+                            f"99th percentile {np.percentile(error, 99):.1f}")
+    assert not problems, "\n".join(problems)
+    assert checked >= 10
