@@ -1,0 +1,2 @@
+// OpenBLAS (libopenblas-dev): GEMM for the Featurizer's convolutions.
+#include <cblas.h>
