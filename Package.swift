@@ -36,7 +36,7 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(
             name: "Featurizer",
-            dependencies: ["COpenBLAS"],
+            dependencies: ["Imaging", "COpenBLAS"],
             // The depthwise loops are the hot path: optimised and unchecked in debug builds too, or
             // the tests' forward passes take seconds.
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]
@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "DICOM", "LoupeTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DIMSETests", dependencies: ["DIMSE", "Archive", "DICOM", "LoupeTestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "LoupeTestSupport"]),
-        .testTarget(name: "FeaturizerTests", dependencies: ["Featurizer"]),
+        .testTarget(name: "FeaturizerTests", dependencies: ["Featurizer", "Imaging", "LoupeTestSupport"]),
         .testTarget(
             name: "DICOMwebTests",
             dependencies: [

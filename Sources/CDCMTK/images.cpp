@@ -92,6 +92,30 @@ extern "C" int loupe_render(const loupe_render_request *request, uint8_t **image
         }
         dicom.reset(scaled);
     }
+    applied.output_columns = static_cast<uint32_t>(dicom->getWidth());
+    applied.output_rows = static_cast<uint32_t>(dicom->getHeight());
+    if (request->format == LOUPE_IMAGE_RGB8) {
+        const size_t pixels = size_t(applied.output_columns) * applied.output_rows;
+        const Uint8 *data = static_cast<const Uint8 *>(dicom->getOutputData(8, 0, 0));
+        if (data == nullptr) {
+            setError(error, error_size, "the image could not be rendered");
+            return -1;
+        }
+        uint8_t *rgb = static_cast<uint8_t *>(malloc(pixels * 3));
+        if (rgb == nullptr) {
+            setError(error, error_size, "out of memory");
+            return -1;
+        }
+        if (dicom->isMonochrome()) {
+            for (size_t i = 0; i < pixels; ++i) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = data[i];
+        } else {
+            memcpy(rgb, data, pixels * 3);  // colour output is interleaved RGB
+        }
+        *image = rgb;
+        *length = pixels * 3;
+        if (info != nullptr) *info = applied;
+        return 0;
+    }
     char *buffer = nullptr;
     size_t size = 0;
     FILE *stream = open_memstream(&buffer, &size);

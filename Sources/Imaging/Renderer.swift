@@ -6,11 +6,14 @@ import Foundation
 public enum ImageFormat: Sendable, Equatable {
     case png
     case jpeg(quality: Int)
+    /// Raw 8-bit RGB, row-major and interleaved (grey replicated), for models.
+    case rgb8
 
     public var mediaType: String {
         switch self {
         case .png: "image/png"
         case .jpeg: "image/jpeg"
+        case .rgb8: "application/octet-stream"
         }
     }
 }
@@ -91,6 +94,9 @@ public struct RenderedImage: Sendable {
     public let columns: Int
     public let rows: Int
     public let frames: Int
+    /// Size of the result (the viewport fit).
+    public let outputColumns: Int
+    public let outputRows: Int
 }
 
 /// An image that could not be rendered or decoded.
@@ -140,6 +146,7 @@ public enum Renderer {
             case .jpeg(let quality):
                 c.format = LOUPE_IMAGE_JPEG
                 c.quality = Int32(quality)
+            case .rgb8: c.format = LOUPE_IMAGE_RGB8
             }
             return loupe_render(&c, &output, &length, &info, &error, error.count)
         }
@@ -152,7 +159,8 @@ public enum Renderer {
         case LOUPE_VOI_SOURCE_MIN_MAX: .minMaxWindow(window)
         default: .none
         }
-        return RenderedImage(bytes: bytes, voi: voi, columns: Int(info.columns), rows: Int(info.rows), frames: Int(info.frames))
+        return RenderedImage(bytes: bytes, voi: voi, columns: Int(info.columns), rows: Int(info.rows), frames: Int(info.frames),
+                             outputColumns: Int(info.output_columns), outputRows: Int(info.output_rows))
     }
 
     /// The native bytes (little endian) of one frame (1-based), decoding compressed pixel data.

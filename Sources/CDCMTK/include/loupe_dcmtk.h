@@ -203,7 +203,8 @@ void loupe_free(void *pointer);
 
 typedef enum loupe_image_format {
     LOUPE_IMAGE_PNG = 1,
-    LOUPE_IMAGE_JPEG = 2
+    LOUPE_IMAGE_JPEG = 2,
+    LOUPE_IMAGE_RGB8 = 3          /* raw 8-bit RGB, row-major, interleaved; grey replicated */
 } loupe_image_format;
 
 /** VOI LUT Function (0028,1056) for an explicit window. */
@@ -244,11 +245,13 @@ typedef struct loupe_render_info {
     uint32_t columns;                 /* of the source image */
     uint32_t rows;
     uint32_t frames;
+    uint32_t output_columns;          /* of the result (after fitting a viewport) */
+    uint32_t output_rows;
 } loupe_render_info;
 
 /**
  * Renders one frame of a stored image (DCMTK's DicomImage: modality LUT, VOI, photometric
- * interpretation) as an 8-bit PNG or JPEG. Returns 0 and a buffer to free with loupe_free, or -1
+ * interpretation) as an 8-bit PNG, JPEG or raw RGB. Returns 0 and a buffer to free with loupe_free, or -1
  * with a message (not an image, frame out of range, a transfer syntax DCMTK cannot decode).
  * `info` (may be NULL) receives what was applied.
  */

@@ -1,0 +1,46 @@
+import Foundation
+import Imaging
+
+/// Image → embedding: frame 1 rendered by DCMTK with the file's own VOI (as the derived PNG),
+/// scaled to fit 224×224 (aspect kept) and centred on black, EfficientNet-Lite0's pooled
+/// 1280 features, L2-normalised so that inner product is cosine similarity.
+public struct Embedder: Sendable {
+    public let network: EfficientNetLite0
+    /// Names the weights the vectors come from; stored with each vector.
+    public let modelID: String
+
+    public init(network: EfficientNetLite0, modelID: String = "efficientnet-lite0/imagenet") {
+        self.network = network
+        self.modelID = modelID
+    }
+
+    /// The unit-length embedding of frame `frame` of a stored image.
+    public func embed(file: URL, frame: Int = 1) throws(FeaturizerError) -> [Float] {
+        let size = EfficientNetLite0.inputSize
+        let rendered: RenderedImage
+        do {
+            rendered = try Renderer.render(file: file, RenderRequest(frame: frame, viewport: (size, size), format: .rgb8))
+        } catch {
+            throw FeaturizerError("cannot render \(file.lastPathComponent): \(error)")
+        }
+        return try embed(rgb: rendered.bytes, columns: rendered.outputColumns, rows: rendered.outputRows)
+    }
+
+    /// The unit-length embedding of an RGB image (8 bits per channel, interleaved) of at most
+    /// 224×224, centred on a black 224×224 canvas.
+    public func embed(rgb: [UInt8], columns: Int, rows: Int) throws(FeaturizerError) -> [Float] {
+        let size = EfficientNetLite0.inputSize
+        guard columns >= 1, rows >= 1, columns <= size, rows <= size, rgb.count == columns * rows * 3 else {
+            throw FeaturizerError("expected at most \(size)×\(size) RGB pixels, got \(columns)×\(rows) (\(rgb.count) bytes)")
+        }
+        var canvas = [UInt8](repeating: 0, count: size * size * 3)
+        let left = (size - columns) / 2, top = (size - rows) / 2
+        for y in 0..<rows {
+            let source = y * columns * 3, target = ((top + y) * size + left) * 3
+            canvas[target..<(target + columns * 3)] = rgb[source..<(source + columns * 3)]
+        }
+        let features = try network.features(rgb: canvas)
+        let norm = features.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return norm > 0 ? features.map { $0 / norm } : features
+    }
+}
