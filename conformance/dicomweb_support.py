@@ -12,6 +12,7 @@ import base64
 import io
 import math
 import re
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -32,7 +33,7 @@ JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
 JPEG_LOSSLESS = "1.2.840.10008.1.2.4.57"
 JPEG_LOSSLESS_SV1 = "1.2.840.10008.1.2.4.70"
 JPEG_LS = {"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"}
-JPEG_2000 = {"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"}
+JPEG_2000 = {"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.92", "1.2.840.10008.1.2.4.93"}
 NATIVE = {EXPLICIT_VR_LE, IMPLICIT_VR_LE, EXPLICIT_VR_BE, DEFLATED_LE}
 
 RETRIEVE_URL = "00081190"
@@ -40,6 +41,38 @@ INSTANCE_AVAILABILITY = "00080056"
 
 
 # ---- HTTP ----------------------------------------------------------------------------------------
+
+def decodable(ds) -> bool:
+    """False for JPEG 2000 pixel data that pylibjpeg-openjpeg (the OpenJPEG Loupe uses) cannot
+    decode either: corrupt, not renderable. Other syntaxes: DCMTK is the reference (pydicom's
+    plugins here lack 12-bit JPEG and JPEG-LS), and a malformed Number of Frames (badVR.dcm) is
+    no reason to refuse rendering."""
+    if str(ds.file_meta.TransferSyntaxUID) not in JPEG_2000:
+        return True
+    try:
+        ds.pixel_array
+    except RuntimeError:
+        return False
+    return True
+
+
+def wait_for_derivations(base: str, timeout: float = 600) -> dict:
+    """Polls /api/stats until no derivation is pending or running; returns the counts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = requests.get(f"{base}/api/stats", timeout=10).json()["derivations"]
+        if counts["pending"] == 0 and counts["running"] == 0:
+            return counts
+        assert time.monotonic() < deadline, f"derivations not drained after {timeout} s: {counts}"
+        time.sleep(0.5)
+
+
+def analysis(base: str, uid: str) -> dict:
+    """/api/instances/{uid}/analysis of a stored instance."""
+    r = requests.get(f"{base}/api/instances/{uid}/analysis", timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
 
 def session() -> requests.Session:
     """A requests session that never uses a proxy from the environment (the nodes are on loopback)."""

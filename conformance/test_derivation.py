@@ -3,14 +3,13 @@
 re-runs derivations for all instances, one instance or the failed ones, itself or through a
 running node (`--no-wait`)."""
 
-import re
 import signal
 import time
 
 import requests
 
+from dicomweb_support import analysis, wait_for_derivations
 from loupe_support import run
-from test_derived_png import analysis, wait_for_derivations
 
 
 def base(node) -> str:

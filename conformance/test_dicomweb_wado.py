@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from dicomweb_support import (EXPLICIT_VR_LE, IMPLICIT_VR_LE, JPEG_2000, JPEG_BASELINE, bulk_paths, compare_datasets,
-                              describe, from_json, media_type, multipart_response, pixel_frames,
+                              decodable, describe, from_json, media_type, multipart_response, pixel_frames,
                               read_dicom, session)
 from loupe_support import dataset_bytes, first_difference
 
@@ -255,20 +255,6 @@ def test_retrieve_of_jpeg_2000_in_the_default_syntax_is_decoded(web):
 
 
 # ---- rendered -----------------------------------------------------------------------------------------
-
-def decodable(ds) -> bool:
-    """False for JPEG 2000 pixel data that pylibjpeg-openjpeg (the OpenJPEG Loupe uses) cannot
-    decode either: corrupt, not renderable. Other syntaxes: DCMTK is the reference (pydicom's
-    plugins here lack 12-bit JPEG and JPEG-LS), and a malformed Number of Frames (badVR.dcm) is
-    no reason to refuse rendering."""
-    if str(ds.file_meta.TransferSyntaxUID) not in JPEG_2000:
-        return True
-    try:
-        ds.pixel_array
-    except RuntimeError:
-        return False
-    return True
-
 
 def renderable(web):
     out = []

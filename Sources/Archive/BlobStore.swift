@@ -34,11 +34,15 @@ struct BlobStore: Sendable {
     /// directories. `version` > 0 names a second copy (a replacement, or a concurrent arrival of
     /// the same instance) beside the first.
     func relativePath(studyInstanceUID: String, sopInstanceUID: String, version: Int = 0) -> String {
-        var hash: UInt32 = 2_166_136_261  // FNV-1a
-        for byte in studyInstanceUID.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
-        let bucket = String(format: "%02x", hash >> 24)
         let name = version == 0 ? "\(sopInstanceUID).dcm" : "\(sopInstanceUID).\(version).dcm"
-        return "\(bucket)/\(studyInstanceUID)/\(name)"
+        return "\(Self.bucket(studyInstanceUID))/\(studyInstanceUID)/\(name)"
+    }
+
+    /// One of 256 directory names (`00`…`ff`) for a UID: the top byte of its FNV-1a hash.
+    static func bucket(_ uid: String) -> String {
+        var hash: UInt32 = 2_166_136_261
+        for byte in uid.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        return String(format: "%02x", hash >> 24)
     }
 
     func url(forRelativePath path: String) -> URL { root.appendingPathComponent(path) }

@@ -127,6 +127,14 @@ enum Schema {
                 );
                 """)
         }
+        migrator.registerMigration("v3: registered derivation processors") { db in
+            // The processors whose jobs every instance has: at open, only a processor missing here
+            // makes the archive look for instances without its jobs (a scan of every instance).
+            try db.execute(sql: """
+                CREATE TABLE derivation_processor (name TEXT PRIMARY KEY) WITHOUT ROWID;
+                INSERT INTO derivation_processor (name) SELECT DISTINCT processor FROM derivation_job;
+                """)
+        }
         return migrator
     }
 }

@@ -120,6 +120,16 @@ import Testing
         #expect(try store.archive.derivationCounts()["pending"] == 4)
     }
 
+    @Test func aProcessorRegisteredAgainGetsJobsForWhatArrivedWithoutIt() throws {
+        let store = try TemporaryArchive(derivation: Self.policy)
+        try store.store(Instance().bytes)
+        try store.reopen(derivation: DerivationPolicy(processors: ["png"]))
+        try store.store(Instance().bytes)
+        #expect(try store.archive.derivationCounts()["pending"] == 3)
+        try store.reopen(derivation: Self.policy)
+        #expect(try store.archive.derivationCounts()["pending"] == 4)
+    }
+
     @Test func requeueByScopeAndProcessor() throws {
         let store = try TemporaryArchive(derivation: Self.policy)
         let first = Instance(), second = Instance()

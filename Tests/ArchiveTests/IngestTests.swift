@@ -143,7 +143,8 @@ import Testing
         try store.reopen()
         #expect(!FileManager.default.fileExists(atPath: leftover.path))
         #expect(try store.archive.instance(sopInstanceUID: instance.sopUID) != nil)
-        #expect(try store.archive.appliedMigrations() == ["v1: patient, study, series, instance", "v2: derivation jobs and derived files"])
+        #expect(try store.archive.appliedMigrations() == ["v1: patient, study, series, instance", "v2: derivation jobs and derived files",
+                                                               "v3: registered derivation processors"])
     }
 
     @Test func concurrentArrivalsOfOneInstanceIndexItOnce() async throws {

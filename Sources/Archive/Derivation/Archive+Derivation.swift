@@ -269,12 +269,23 @@ extension Archive {
     }
 
     /// At open: jobs a previous run left running are due again, and instances archived before a
-    /// processor was registered get its jobs.
+    /// processor was registered get its jobs (ingest gives every instance the jobs of the processors
+    /// registered then, so only newly registered processors need the scan).
     func recoverDerivations() throws {
+        let registered = configuration.derivation.processors
         try database.write { db in
             try db.execute(sql: "UPDATE derivation_job SET state = 'pending' WHERE state = 'running'")
             let recovered = db.changesCount
-            try Self.enqueueMissing(configuration.derivation.processors, db: db)
+            let known = Set(try String.fetchAll(db, sql: "SELECT name FROM derivation_processor"))
+            let added = registered.filter { !known.contains($0) }
+            try Self.enqueueMissing(added, db: db)
+            for name in added {
+                try db.execute(sql: "INSERT INTO derivation_processor (name) VALUES (?)", arguments: [name])
+            }
+            // A processor that is no longer registered misses the instances archived meanwhile.
+            for name in known where !registered.contains(name) {
+                try db.execute(sql: "DELETE FROM derivation_processor WHERE name = ?", arguments: [name])
+            }
             if recovered > 0 {
                 logger.info("resuming derivations interrupted by the last shutdown", metadata: ["jobs": "\(recovered)"])
             }
@@ -294,10 +305,8 @@ extension Archive {
     /// carries the claim's token, so no two derivations share one). Returns the relative path.
     private func writeDerived(_ file: DerivedFile, claim: DerivationClaim) throws(DerivationError) -> String {
         let uid = claim.input.sopInstanceUID
-        var hash: UInt32 = 2_166_136_261  // FNV-1a
-        for byte in uid.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
         let token = String(UInt64(claim.token), radix: 16)
-        let relative = "\(file.kind)/\(String(format: "%02x", hash >> 24))/\(uid).\(token).\(file.fileExtension)"
+        let relative = "\(file.kind)/\(BlobStore.bucket(uid))/\(uid).\(token).\(file.fileExtension)"
         let target = derivedURL(relativePath: relative)
         let staged = stagingURL(prefix: "derived")
         do {
