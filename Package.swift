@@ -1,8 +1,22 @@
 // swift-tools-version: 6.1
+import Foundation
 import PackageDescription
 
 /// DCMTK libraries the shim links (Debian's dcmtk.pc is unusable: it names a missing dependency).
 let dcmtkLibraries = ["dcmnet", "dcmdata", "dcmjpeg", "dcmjpls", "dcmimgle", "dcmimage", "oflog", "ofstd"]
+
+/// FAISS's headers include <omp.h>, which Debian keeps in GCC's private include directory only.
+let openMPIncludeFlags: [String] = {
+    let gcc = ["/usr/lib/gcc/x86_64-linux-gnu", "/usr/lib/gcc/aarch64-linux-gnu"]
+    for root in gcc {
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        for version in versions.sorted(by: { $0.compare($1, options: .numeric) == .orderedDescending })
+        where FileManager.default.fileExists(atPath: "\(root)/\(version)/include/omp.h") {
+            return ["-isystem", "\(root)/\(version)/include"]
+        }
+    }
+    return []
+}()
 
 let package = Package(
     name: "Loupe",
@@ -35,8 +49,14 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["DICOM", "CDCMTK"]),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(
+            name: "CFAISS",
+            cxxSettings: [.unsafeFlags(openMPIncludeFlags)],
+            // Debian's libfaiss-dev is a static library built with OpenMP over the system BLAS/LAPACK.
+            linkerSettings: [.linkedLibrary("faiss"), .linkedLibrary("gomp"), .linkedLibrary("openblas"), .linkedLibrary("stdc++")]
+        ),
+        .target(
             name: "Featurizer",
-            dependencies: ["Imaging", "COpenBLAS"],
+            dependencies: ["Imaging", "COpenBLAS", "CFAISS"],
             // The depthwise loops are the hot path: optimised and unchecked in debug builds too, or
             // the tests' forward passes take seconds.
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]
