@@ -46,7 +46,9 @@ let package = Package(
             name: "Archive",
             dependencies: ["DICOM", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]
         ),
-        .target(name: "Imaging", dependencies: ["DICOM", "CDCMTK"]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .target(name: "Imaging", dependencies: ["DICOM", "CDCMTK", "CPNG", "CTurboJPEG"]),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(
             name: "CFAISS",
@@ -64,7 +66,7 @@ let package = Package(
         .target(
             name: "DICOMweb",
             dependencies: [
-                "DICOM", "Archive", "Imaging",
+                "DICOM", "Archive", "Imaging", "Featurizer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -77,7 +79,7 @@ let package = Package(
         .executableTarget(
             name: "node",
             dependencies: [
-                "DICOM", "Archive", "DIMSE", "DICOMweb",
+                "DICOM", "Archive", "DIMSE", "DICOMweb", "Featurizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

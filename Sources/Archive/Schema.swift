@@ -135,6 +135,20 @@ enum Schema {
                 INSERT INTO derivation_processor (name) SELECT DISTINCT processor FROM derivation_job;
                 """)
         }
+        migrator.registerMigration("v4: embeddings") { db in
+            // One embedding per instance (the latest), as little-endian float16. `seq` grows with
+            // every write and is never reused, so a similarity index can catch up with
+            // `seq > last seen` and tell a replaced vector from the one it holds.
+            try db.execute(sql: """
+                CREATE TABLE embedding (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    instance_pk INTEGER NOT NULL UNIQUE REFERENCES instance (id) ON DELETE CASCADE,
+                    model TEXT NOT NULL,
+                    vector BLOB NOT NULL,
+                    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -9,11 +9,15 @@ public struct DICOMwebService: Sendable {
 
     let archive: Archive
     let configuration: DICOMwebConfiguration
+    let similarity: SimilarityProvider
     let logger: Logger
 
-    public init(archive: Archive, configuration: DICOMwebConfiguration, logger: Logger = Logger(label: "loupe.web")) {
+    public init(archive: Archive, configuration: DICOMwebConfiguration,
+                similarity: SimilarityProvider = SimilarityProvider(unavailable: "not configured"),
+                logger: Logger = Logger(label: "loupe.web")) {
         self.archive = archive
         self.configuration = configuration
+        self.similarity = similarity
         self.logger = logger
     }
 
@@ -32,6 +36,7 @@ public struct DICOMwebService: Sendable {
         addWADOURIRoutes(to: root)
         addAPIRoutes(to: router)
         addDerivationRoutes(to: router)
+        addSimilarityRoutes(to: router)
         return router
     }
 

@@ -1,3 +1,4 @@
+import DICOM
 import Foundation
 import Imaging
 
@@ -24,6 +25,25 @@ public struct Embedder: Sendable {
             throw FeaturizerError("cannot render \(file.lastPathComponent): \(error)")
         }
         return try embed(rgb: rendered.bytes, columns: rendered.outputColumns, rows: rendered.outputRows)
+    }
+
+    /// The unit-length embedding of a decoded picture (a PNG or JPEG query, a photo), through the
+    /// very path of stored images: wrapped as a Secondary Capture file and rendered by DCMTK.
+    /// (The network is sensitive to how a small image is scaled up: bilinear against DCMTK's
+    /// scaling moves a 64×64 MR's embedding to cosine 0.7 of itself.)
+    public func embed(image: RGBImage) throws(FeaturizerError) -> [Float] {
+        guard image.columns <= 65_535, image.rows <= 65_535 else {
+            throw FeaturizerError("a \(image.columns)×\(image.rows) image is larger than DICOM can hold")
+        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-embed-\(UUID().uuidString).dcm")
+        defer { try? FileManager.default.removeItem(at: file) }
+        do {
+            let dataSet = SecondaryCapture.rgb(columns: image.columns, rows: image.rows, pixels: image.pixels)
+            try Data(DICOMWriter.encodeFile(dataSet)).write(to: file)
+        } catch {
+            throw FeaturizerError("cannot stage the image for rendering: \(error)")
+        }
+        return try embed(file: file)
     }
 
     /// The unit-length embedding of an RGB image (8 bits per channel, interleaved) of at most

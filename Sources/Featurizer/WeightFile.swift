@@ -9,7 +9,7 @@ struct Tensor: Sendable {
 /// Why the model could not be loaded or run.
 public struct FeaturizerError: Error, Sendable, CustomStringConvertible {
     public let description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }
 
 /// Reads Loupe's weight file (`scripts/model/efficientnet.py` writes it): magic `LOUPEW01`, u32

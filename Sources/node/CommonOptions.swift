@@ -2,6 +2,7 @@ import ArgumentParser
 import Archive
 import DICOMweb
 import DIMSE
+import Featurizer
 import Foundation
 
 /// Options every subcommand shares: the configuration file and the overrides of its main keys.
@@ -36,8 +37,11 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: "What to do with an instance already archived: keep or replace.")
     var duplicates: DuplicatePolicy?
 
-    @Option(name: .long, help: "Derivation worker threads (PNG rendering after ingest); 0 pauses derivations (jobs still queue). Default: one per core.")
+    @Option(name: .long, help: "Derivation worker threads (PNG, embedding after ingest); 0 pauses derivations (jobs still queue). Default: one per core.")
     var derivationWorkers: Int?
+
+    @Option(name: .long, help: "EfficientNet-Lite0 weights (made by `make model`). Default: models/efficientnet-lite0.weights in the working directory or above the binary.")
+    var model: String?
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String?
@@ -86,8 +90,15 @@ struct CommonOptions: ParsableArguments {
             host: httpHost ?? file.http?.host ?? "127.0.0.1", port: Int(httpPort ?? file.http?.port ?? 8080),
             corsOrigins: corsOrigin.isEmpty ? (file.http?.cors_origins ?? []) : corsOrigin,
             baseURL: baseURL ?? file.http?.base_url, caseInsensitivePersonNames: dimse.caseInsensitivePersonNames)
+        var vectorIndex = VectorIndex.Configuration(dimension: EfficientNetLite0.featureCount)
+        vectorIndex.hnswThreshold = file.similarity?.hnsw_threshold ?? vectorIndex.hnswThreshold
+        vectorIndex.efSearch = file.similarity?.ef_search ?? vectorIndex.efSearch
+        guard vectorIndex.hnswThreshold >= 1, vectorIndex.efSearch >= 1 else {
+            throw ValidationError("similarity hnsw_threshold and ef_search must be at least 1")
+        }
         return NodeConfiguration(
             dataDirectory: dataDirectory, archive: archive, dimse: dimse, web: web, derivationWorkers: workers,
+            modelWeights: Models.weightsURL(configured: model ?? file.similarity?.model), vectorIndex: vectorIndex,
             logLevel: logLevel ?? file.log_level ?? "info", logFormat: logFormat ?? file.log_format ?? "text")
     }
 }

@@ -1,4 +1,5 @@
 import Archive
+import Featurizer
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -9,9 +10,15 @@ import Synchronization
 
 /// The processors this build registers, in the order they run on an instance.
 enum Derivations {
-    static let processors: [any DerivationProcessor] = [PNGDerivation()]
+    static let names = ["png", "embedding"]
 
-    static var policy: DerivationPolicy { DerivationPolicy(processors: processors.map(\.name)) }
+    static func processors(embedder: Result<Embedder, FeaturizerError>) -> [any DerivationProcessor] {
+        let processors: [any DerivationProcessor] = [PNGDerivation(), EmbeddingDerivation(embedder: embedder)]
+        assert(processors.map(\.name) == names)
+        return processors
+    }
+
+    static var policy: DerivationPolicy { DerivationPolicy(processors: names) }
 }
 
 /// Threads that take due jobs from the archive's queue and run the registered processors, off
@@ -27,7 +34,7 @@ final class DerivationWorkers: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let running = DispatchGroup()
 
-    init(archive: Archive, processors: [any DerivationProcessor] = Derivations.processors,
+    init(archive: Archive, processors: [any DerivationProcessor],
          count: Int = ProcessInfo.processInfo.activeProcessorCount, pollInterval: TimeInterval = 5, niceness: Int32 = 10,
          logger: Logger) {
         self.archive = archive

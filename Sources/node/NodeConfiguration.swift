@@ -1,6 +1,7 @@
 import Archive
 import DICOMweb
 import DIMSE
+import Featurizer
 import Foundation
 import Yams
 
@@ -31,6 +32,10 @@ import Yams
 ///   workers: 2             # threads deriving PNGs etc. after ingest; default: one per core; 0: paused
 ///   max_attempts: 5        # a failing derivation is retried this often, then recorded as failed
 ///   retry_delay: 1         # seconds before the first retry; each further one waits 4x longer
+/// similarity:
+///   model: ./models/efficientnet-lite0.weights   # default: models/ in the working directory or above the binary
+///   hnsw_threshold: 20000  # from this many vectors on, search is approximate (HNSW) instead of exact
+///   ef_search: 128         # HNSW candidates per query: recall against latency
 /// peers:                   # NAME: AE@HOST:PORT (NAME is the move destination users give)
 ///   STORESCP: STORESCP@127.0.0.1:11113
 /// ```
@@ -43,6 +48,7 @@ struct ConfigurationFile: Decodable {
     var http: HTTPSection?
     var archive: ArchiveSection?
     var derivation: DerivationSection?
+    var similarity: SimilaritySection?
     var peers: [String: String]?
 
     struct DIMSESection: Decodable {
@@ -77,6 +83,12 @@ struct ConfigurationFile: Decodable {
         var retry_delay: Double?
     }
 
+    struct SimilaritySection: Decodable {
+        var model: String?
+        var hnsw_threshold: Int?
+        var ef_search: Int?
+    }
+
     static func load(_ path: String) throws -> ConfigurationFile {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         return try YAMLDecoder().decode(ConfigurationFile.self, from: text)
@@ -91,6 +103,9 @@ struct NodeConfiguration {
     var web: DICOMwebConfiguration
     /// Derivation worker threads; 0: jobs queue up until a node with workers (or `loupe reprocess`) runs.
     var derivationWorkers: Int
+    /// EfficientNet-Lite0 weights (`make model`).
+    var modelWeights: URL
+    var vectorIndex: VectorIndex.Configuration
     var logLevel: String
     var logFormat: String
 }

@@ -7,7 +7,7 @@ import Logging
 /// failures). Jobs are requeued in the archive; a running node picks them up, and this command
 /// processes them itself until none is pending unless `--no-wait`.
 struct Reprocess: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Re-run derivations (PNG, ...) on archived instances.")
+    static let configuration = CommandConfiguration(abstract: "Re-run derivations (PNG, embedding) on archived instances.")
 
     @OptionGroup var options: CommonOptions
 
@@ -45,7 +45,9 @@ struct Reprocess: ParsableCommand {
         }
         print("requeued \(requeued) derivation job\(requeued == 1 ? "" : "s")")
         guard !noWait else { return }
-        let workers = DerivationWorkers(archive: archive, count: max(1, config.derivationWorkers), logger: Logger(label: "loupe.derivation"))
+        let registered = Derivations.processors(embedder: Models.embedder(weights: config.modelWeights))
+        let workers = DerivationWorkers(archive: archive, processors: registered, count: max(1, config.derivationWorkers),
+                                        logger: Logger(label: "loupe.derivation"))
         workers.start(untilDrained: true)
         workers.wait()
         let counts = try archive.derivationCounts()

@@ -2,6 +2,7 @@ import ArgumentParser
 import Archive
 import DICOMweb
 import DIMSE
+import Featurizer
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -22,10 +23,20 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "loupe")
         let archive = try Archive(configuration: config.archive, logger: Logger(label: "loupe.archive"))
         let dimse = try DIMSEServer(configuration: config.dimse, archive: archive, logger: Logger(label: "loupe.dimse"))
-        let web = DICOMwebService(archive: archive, configuration: config.web, logger: Logger(label: "loupe.web"))
-        var services: [any Service] = [web.application(), DIMSELifecycle(server: dimse, grace: shutdownGrace, logger: logger)]
+        let embedder = Models.embedder(weights: config.modelWeights)
+        if case .failure(let error) = embedder {
+            logger.warning("no embedding model: embedding jobs fail and similarity search is off", metadata: ["reason": "\(error)"])
+        }
+        let similarity = SimilarityProvider()
+        let web = DICOMwebService(archive: archive, configuration: config.web, similarity: similarity, logger: Logger(label: "loupe.web"))
+        var services: [any Service] = [
+            web.application(), DIMSELifecycle(server: dimse, grace: shutdownGrace, logger: logger),
+            SimilarityLifecycle(archive: archive, embedder: embedder, configuration: config.similarity, provider: similarity,
+                                logger: Logger(label: "loupe.similarity")),
+        ]
         if config.derivationWorkers > 0 {
-            let workers = DerivationWorkers(archive: archive, count: config.derivationWorkers, logger: Logger(label: "loupe.derivation"))
+            let workers = DerivationWorkers(archive: archive, processors: Derivations.processors(embedder: embedder),
+                                            count: config.derivationWorkers, logger: Logger(label: "loupe.derivation"))
             services.append(DerivationLifecycle(workers: workers, logger: logger))
         } else {
             logger.notice("derivations paused (0 workers): jobs queue up for a later start or `loupe reprocess`")

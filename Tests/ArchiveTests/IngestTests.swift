@@ -144,7 +144,7 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: leftover.path))
         #expect(try store.archive.instance(sopInstanceUID: instance.sopUID) != nil)
         #expect(try store.archive.appliedMigrations() == ["v1: patient, study, series, instance", "v2: derivation jobs and derived files",
-                                                               "v3: registered derivation processors"])
+                                                               "v3: registered derivation processors", "v4: embeddings"])
     }
 
     @Test func concurrentArrivalsOfOneInstanceIndexItOnce() async throws {

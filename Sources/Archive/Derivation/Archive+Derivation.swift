@@ -97,9 +97,9 @@ extension Archive {
     }
 
     /// Records what a processor made of a claimed job: derived files are written (atomically,
-    /// replacing earlier ones of their kind) and indexed with the job marked done; a skip is
-    /// recorded with its reason; a failure is retried after back-off or, out of attempts or
-    /// permanent, recorded as failed.
+    /// replacing earlier ones of their kind) and indexed with the job marked done; an embedding
+    /// replaces the instance's earlier one; a skip is recorded with its reason; a failure is
+    /// retried after back-off or, out of attempts or permanent, recorded as failed.
     public func completeDerivation(_ claim: DerivationClaim, processor: String,
                                    _ result: Result<DerivationOutcome, DerivationFailure>, now: Date = Date()) throws(DerivationError) {
         switch result {
@@ -109,11 +109,7 @@ extension Archive {
                 written.append((file, try writeDerived(file, claim: claim)))
             }
             let replacedPaths = try derivationWrite { db -> [String]? in
-                try db.cachedStatement(sql: """
-                    UPDATE derivation_job SET state = 'done', last_error = NULL, updated_at = \(Self.now)
-                    WHERE instance_pk = ? AND processor = ? AND claim_token = ?
-                    """).execute(arguments: [claim.instancePK, processor, claim.token])
-                guard db.changesCount > 0 else { return nil }
+                guard try Self.markDone(claim, processor, db: db) else { return nil }
                 var replaced: [String] = []
                 for (file, path) in written {
                     replaced += try String.fetchAll(db.cachedStatement(sql: """
@@ -132,6 +128,13 @@ extension Archive {
             // instance was removed or replaced while its job ran).
             let obsolete = replacedPaths ?? written.map(\.1)
             for path in obsolete { try? FileManager.default.removeItem(at: derivedURL(relativePath: path)) }
+        case .success(.embedded(let embedding)):
+            try derivationWrite { db in
+                guard try Self.markDone(claim, processor, db: db) else { return }
+                // REPLACE deletes the old row: the new one gets a new `seq`.
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO embedding (instance_pk, model, vector) VALUES (?, ?, ?)")
+                    .execute(arguments: [claim.instancePK, embedding.model, EmbeddingCoding.encode(embedding.vector)])
+            }
         case .success(.skipped(let reason)):
             try setJob(claim, processor, state: "skipped", error: reason, notBefore: 0)
         case .failure(let failure):
@@ -292,6 +295,16 @@ extension Archive {
         }
     }
 
+    /// Marks a claimed job done; false when the claim went stale (the instance was removed or
+    /// replaced while its job ran), and then nothing of it may be recorded.
+    private static func markDone(_ claim: DerivationClaim, _ processor: String, db: Database) throws -> Bool {
+        try db.cachedStatement(sql: """
+            UPDATE derivation_job SET state = 'done', last_error = NULL, updated_at = \(now)
+            WHERE instance_pk = ? AND processor = ? AND claim_token = ?
+            """).execute(arguments: [claim.instancePK, processor, claim.token])
+        return db.changesCount > 0
+    }
+
     private func setJob(_ claim: DerivationClaim, _ processor: String, state: String, error: String?, notBefore: Double) throws(DerivationError) {
         try derivationWrite { db in
             try db.cachedStatement(sql: """
@@ -350,7 +363,7 @@ extension Archive {
         }
     }
 
-    private func derivationRead<T>(_ work: (Database) throws -> T) throws(DerivationError) -> T {
+    func derivationRead<T>(_ work: (Database) throws -> T) throws(DerivationError) -> T {
         do {
             return try database.read(work)
         } catch let error as DerivationError {

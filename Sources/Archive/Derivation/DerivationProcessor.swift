@@ -26,6 +26,8 @@ public struct DerivationInput: Sendable {
 public enum DerivationOutcome: Sendable {
     /// Files to keep for the instance (replacing earlier ones of the same kind).
     case derived([DerivedFile])
+    /// A vector describing the image, kept in the index (one per instance, the latest).
+    case embedded(Embedding)
     /// Nothing to derive for this instance (e.g. a structured report has no image); the reason is kept.
     case skipped(String)
 }
@@ -51,6 +53,18 @@ public struct DerivedFile: Sendable {
 
     func name(sopInstanceUID: String) -> String {
         kind == fileExtension ? "\(sopInstanceUID).\(fileExtension)" : "\(sopInstanceUID)-\(kind).\(fileExtension)"
+    }
+}
+
+/// An image's feature vector and the model that produced it (vectors of different models are
+/// not comparable).
+public struct Embedding: Sendable, Equatable {
+    public let model: String
+    public let vector: [Float]
+
+    public init(model: String, vector: [Float]) {
+        self.model = model
+        self.vector = vector
     }
 }
 

@@ -1,0 +1,2 @@
+// libpng's simplified API: decodes PNG bodies (similarity queries, photos) to RGB.
+#include <png.h>

@@ -1,0 +1,69 @@
+import CPNG
+import CTurboJPEG
+import Foundation
+
+/// An 8-bit RGB image, interleaved, row by row.
+public struct RGBImage: Sendable, Equatable {
+    public let columns: Int
+    public let rows: Int
+    public let pixels: [UInt8]
+}
+
+/// Why a PNG or JPEG could not be decoded.
+public struct PhotoDecodingError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+}
+
+/// Decodes PNG (libpng) and JPEG (libjpeg-turbo) images, as clients send them, to RGB:
+/// grey is replicated, alpha is composited on black.
+public enum PhotoDecoder {
+    /// Images larger than this many pixels are refused (a decompression bomb guard).
+    public static let maximumPixels = 100_000_000
+
+    public static func decode(_ bytes: [UInt8]) throws(PhotoDecodingError) -> RGBImage {
+        if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try decodePNG(bytes) }
+        if bytes.starts(with: [0xFF, 0xD8]) { return try decodeJPEG(bytes) }
+        throw PhotoDecodingError(description: "neither a PNG nor a JPEG image")
+    }
+
+    static func decodePNG(_ bytes: [UInt8]) throws(PhotoDecodingError) -> RGBImage {
+        var image = png_image()
+        image.version = png_uint_32(PNG_IMAGE_VERSION)
+        defer { png_image_free(&image) }
+        func failure(_ what: String) -> PhotoDecodingError {
+            let message = withUnsafeBytes(of: image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            return PhotoDecodingError(description: "\(what) PNG: \(message)")
+        }
+        guard bytes.withUnsafeBytes({ png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }) != 0 else {
+            throw failure("unreadable")
+        }
+        guard Int(image.width) * Int(image.height) <= maximumPixels else {
+            throw PhotoDecodingError(description: "PNG of \(image.width)×\(image.height) pixels is too large")
+        }
+        image.format = png_uint_32(PNG_FORMAT_RGB)
+        var pixels = [UInt8](repeating: 0, count: Int(image.width) * Int(image.height) * 3)
+        var black = png_color(red: 0, green: 0, blue: 0)
+        guard png_image_finish_read(&image, &black, &pixels, 0, nil) != 0 else { throw failure("corrupt") }
+        return RGBImage(columns: Int(image.width), rows: Int(image.height), pixels: pixels)
+    }
+
+    static func decodeJPEG(_ bytes: [UInt8]) throws(PhotoDecodingError) -> RGBImage {
+        guard let handle = tjInitDecompress() else { throw PhotoDecodingError(description: "cannot start the JPEG decoder") }
+        defer { tjDestroy(handle) }
+        func failure(_ what: String) -> PhotoDecodingError {
+            PhotoDecodingError(description: "\(what) JPEG: \(String(cString: tjGetErrorStr2(handle)))")
+        }
+        var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
+        guard tjDecompressHeader3(handle, bytes, UInt(bytes.count), &width, &height, &subsampling, &colorspace) == 0 else {
+            throw failure("unreadable")
+        }
+        guard Int(width) * Int(height) <= maximumPixels else {
+            throw PhotoDecodingError(description: "JPEG of \(width)×\(height) pixels is too large")
+        }
+        var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 3)
+        guard tjDecompress2(handle, bytes, UInt(bytes.count), &pixels, width, 0, height, Int32(TJPF_RGB.rawValue), TJFLAG_ACCURATEDCT) == 0 else {
+            throw failure("corrupt")
+        }
+        return RGBImage(columns: Int(width), rows: Int(height), pixels: pixels)
+    }
+}

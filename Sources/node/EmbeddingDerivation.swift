@@ -1,0 +1,26 @@
+import Archive
+import Featurizer
+import Foundation
+
+/// The embedding of every image: frame 1 through EfficientNet-Lite0 (`Featurizer.Embedder`),
+/// kept in the index for similarity search.
+struct EmbeddingDerivation: DerivationProcessor {
+    let name = "embedding"
+    /// The loaded model, or why there is none (then every job fails, permanently, with that reason:
+    /// `loupe reprocess --failed` runs them again once the model is in place).
+    let embedder: Result<Embedder, FeaturizerError>
+
+    func derive(_ instance: DerivationInput) throws(DerivationFailure) -> DerivationOutcome {
+        guard instance.rows != nil, instance.columns != nil else { return .skipped("no image pixel data") }
+        let embedder: Embedder
+        switch self.embedder {
+        case .success(let loaded): embedder = loaded
+        case .failure(let error): throw DerivationFailure("no embedding model: \(error)", permanent: true)
+        }
+        do {
+            return .embedded(Embedding(model: embedder.modelID, vector: try embedder.embed(file: instance.fileURL)))
+        } catch {
+            throw DerivationFailure("cannot embed: \(error)")
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Archive
+import DICOMweb
+import Featurizer
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The similarity index as a lifecycle service: opened beside serving (queries get 503 until
+/// it is ready), brought up to date every second (embeddings derived by this node's workers or
+/// by `loupe reprocess`), saved every minute when it changed and at shutdown.
+struct SimilarityLifecycle: Service {
+    let archive: Archive
+    let embedder: Result<Embedder, FeaturizerError>
+    let configuration: SimilarityConfiguration.Factory
+    let provider: SimilarityProvider
+    let logger: Logger
+
+    func run() async throws {
+        let embedder: Embedder
+        switch self.embedder {
+        case .success(let loaded): embedder = loaded
+        case .failure(let error):
+            provider.unavailable(error.description)
+            logger.warning("similarity search unavailable", metadata: ["reason": "\(error)"])
+            try? await gracefulShutdown()  // a service that returns would stop the node
+            return
+        }
+        let archive = self.archive, logger = self.logger
+        let configuration = self.configuration(embedder.modelID)
+        let opened = await Task.detached { () -> Result<SimilaritySearch, any Error> in
+            Result { try SimilaritySearch(archive: archive, embedder: embedder, configuration: configuration, logger: logger) }
+        }.value
+        guard case .success(let search) = opened else {
+            if case .failure(let error) = opened {
+                provider.unavailable("\(error)")
+                logger.error("cannot open the similarity index", metadata: ["error": "\(error)"])
+            }
+            try? await gracefulShutdown()
+            return
+        }
+        provider.ready(search)
+        var lastSave = ContinuousClock.now
+        while !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: .seconds(1))
+            await Task.detached {
+                do { try search.synchronize() } catch {
+                    logger.error("similarity index update failed", metadata: ["error": "\(error)"])
+                }
+            }.value
+            if ContinuousClock.now - lastSave > .seconds(60) {
+                lastSave = .now
+                await Task.detached { save(search) }.value
+            }
+        }
+        await Task.detached { save(search) }.value
+    }
+
+    private func save(_ search: SimilaritySearch) {
+        do { try search.saveIfChanged() } catch {
+            logger.error("cannot save the similarity index", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+extension SimilarityConfiguration {
+    /// Builds the configuration once the model (and so the index file's name) is known.
+    typealias Factory = @Sendable (String) -> SimilarityConfiguration
+}
+
+extension NodeConfiguration {
+    var similarity: SimilarityConfiguration.Factory {
+        let data = dataDirectory, index = vectorIndex
+        return { model in SimilarityConfiguration(dataDirectory: data, model: model, index: index) }
+    }
+}
