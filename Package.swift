@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(
             name: "DICOMwebTests",
             dependencies: [
-                "DICOMweb", "Archive", "DICOM", "LoupeTestSupport",
+                "DICOMweb", "Archive", "DICOM", "Featurizer", "Imaging", "LoupeTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
