@@ -1,5 +1,5 @@
 """Issue 4 (pipeline): derivation jobs are durable. Instances archived while no worker runs
-(`loupe import`) or while the node is killed get their PNG once a node runs; `loupe reprocess`
+(`loupe import`) or while the node is killed get their PNG and embedding once a node runs; `loupe reprocess`
 re-runs derivations for all instances, one instance or the failed ones, itself or through a
 running node (`--no-wait`)."""
 
@@ -16,10 +16,14 @@ def base(node) -> str:
     return f"http://127.0.0.1:{node.http_port}"
 
 
+# Jobs per instance: the PNG and the embedding.
+PROCESSORS = 2
+
+
 def png_state(node, uid) -> tuple:
     info = analysis(base(node), uid)
-    [job] = info["derivations"]
-    return job["state"], [d["created"] for d in info["derived"]]
+    [job] = [j for j in info["derivations"] if j["processor"] == "png"]
+    return job["state"], [d["created"] for d in info["derived"] if d["kind"] == "png"]
 
 
 def test_jobs_survive_import_and_a_killed_node(loupe_factory, loupe_bin, generated):
@@ -30,7 +34,7 @@ def test_jobs_survive_import_and_a_killed_node(loupe_factory, loupe_bin, generat
 
     node.start()
     counts = wait_for_derivations(base(node), timeout=120)
-    assert counts["done"] == 6 and counts["failed"] == 0, counts
+    assert counts["done"] == 6 * PROCESSORS and counts["failed"] == 0, counts
 
     # Store the rest and kill the node at once: acknowledged instances whose PNG was not made yet
     # must get it after the restart.
@@ -39,7 +43,7 @@ def test_jobs_survive_import_and_a_killed_node(loupe_factory, loupe_bin, generat
     node.stop(sig=signal.SIGKILL)
     node.start()
     counts = wait_for_derivations(base(node), timeout=120)
-    assert counts["done"] == len(files) and counts["pending"] == 0, counts
+    assert counts["done"] == len(files) * PROCESSORS and counts["pending"] == 0, counts
     for instance in generated.instances:
         state, created = png_state(node, instance["SOPInstanceUID"])
         assert state == "done" and len(created) == 1, instance["path"]
@@ -55,10 +59,12 @@ def test_reprocess(loupe_factory, loupe_bin, generated):
     # Without a node: reprocess runs the jobs itself (here the first derivation of each).
     done = run([loupe_bin, "reprocess", "--data", node.data_dir, "--all"], timeout=300)
     assert done.returncode == 0, str(done)
-    assert "requeued 4 derivation jobs" in done.output and "done 4," in done.output, done.output
+    assert "requeued 8 derivation jobs" in done.output and "done 8," in done.output, done.output
 
     one = run([loupe_bin, "reprocess", "--data", node.data_dir, "--instance", uids[0]], timeout=300)
-    assert one.returncode == 0 and "requeued 1 derivation job\n" in one.output, str(one)
+    assert one.returncode == 0 and "requeued 2 derivation jobs\n" in one.output, str(one)
+    only = run([loupe_bin, "reprocess", "--data", node.data_dir, "--instance", uids[0], "--processor", "embedding"], timeout=300)
+    assert only.returncode == 0 and "requeued 1 derivation job\n" in only.output, str(only)
     failed = run([loupe_bin, "reprocess", "--data", node.data_dir, "--failed"], timeout=300)
     assert failed.returncode == 0 and "requeued 0 derivation jobs" in failed.output, str(failed)
 
@@ -66,14 +72,14 @@ def test_reprocess(loupe_factory, loupe_bin, generated):
     assert unknown.returncode != 0 and "no instance with SOP Instance UID 1.2.3.4" in unknown.output, str(unknown)
     neither = run([loupe_bin, "reprocess", "--data", node.data_dir], timeout=60)
     assert neither.returncode != 0 and "exactly one of --all, --instance UID, --failed" in neither.output, str(neither)
-    wrong = run([loupe_bin, "reprocess", "--data", node.data_dir, "--all", "--processor", "embedding"], timeout=60)
-    assert wrong.returncode != 0 and "unknown processor embedding" in wrong.output, str(wrong)
+    wrong = run([loupe_bin, "reprocess", "--data", node.data_dir, "--all", "--processor", "thumbnail"], timeout=60)
+    assert wrong.returncode != 0 and "unknown processor thumbnail" in wrong.output, str(wrong)
 
     # With a node running: --no-wait only requeues; the node's workers derive again.
     node.start()
     before = png_state(node, uids[1])[1]
     queued = run([loupe_bin, "reprocess", "--data", node.data_dir, "--instance", uids[1], "--no-wait"], timeout=60)
-    assert queued.returncode == 0 and "requeued 1" in queued.output and "done" not in queued.output, str(queued)
+    assert queued.returncode == 0 and "requeued 2" in queued.output and "done" not in queued.output, str(queued)
     deadline = time.monotonic() + 30
     while png_state(node, uids[1]) == ("done", before):
         assert time.monotonic() < deadline, "the running node did not pick up the requeued job"
@@ -94,9 +100,9 @@ def test_paused_derivations_queue_until_workers_run(loupe_factory, generated):
     assert sent.returncode == 0, str(sent)
     time.sleep(1)
     counts = requests.get(f"{base(node)}/api/stats", timeout=10).json()["derivations"]
-    assert counts["pending"] == 3 and counts["done"] == 0, counts
+    assert counts["pending"] == 3 * PROCESSORS and counts["done"] == 0, counts
     node.stop()
     node.extra_args = []
     node.start()
     counts = wait_for_derivations(base(node), timeout=60)
-    assert counts["done"] == 3, counts
+    assert counts["done"] == 3 * PROCESSORS, counts

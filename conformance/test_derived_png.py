@@ -59,25 +59,28 @@ def is_image(ds) -> bool:
 
 
 def test_every_image_has_a_png_and_everything_else_a_reason(web, derived):
-    """Images: done (or failed with the error after its retries, for pixel data no decoder
-    reads); other instances: skipped with a reason. Counts in /api/stats add up to the instances."""
+    """Images: PNG and embedding done (or failed with the error after its retries, for pixel data
+    no decoder reads); other instances: skipped with a reason. Counts in /api/stats add up to the instances."""
     base, counts = derived
-    assert sum(counts.values()) == len(web.stored)
-    problems = []
+    jobs = {uid: analysis(base, uid)["derivations"] for uid in web.stored}
+    assert sum(counts.values()) == sum(len(j) for j in jobs.values()) == 2 * len(web.stored)
+    problems, pngs = [], 0
     for uid, path in sorted(web.stored.items()):
         ds = read(path)
-        [job] = analysis(base, uid)["derivations"]
         name = path.name
-        if not is_image(ds):
-            if job["state"] != "skipped" or not job.get("lastError"):
-                problems.append(f"{name}: no image, but {job}")
-        elif job["state"] == "failed":
-            if decodable(ds) or not job.get("lastError") or job["attempts"] != 3:
-                problems.append(f"{name}: failed {job}")
-        elif job["state"] != "done":
-            problems.append(f"{name}: {job}")
+        assert sorted(j["processor"] for j in jobs[uid]) == ["embedding", "png"], name
+        for job in jobs[uid]:
+            if not is_image(ds):
+                if job["state"] != "skipped" or not job.get("lastError"):
+                    problems.append(f"{name}: no image, but {job}")
+            elif job["state"] == "failed":
+                if decodable(ds) or not job.get("lastError") or job["attempts"] != 3:
+                    problems.append(f"{name}: failed {job}")
+            elif job["state"] != "done":
+                problems.append(f"{name}: {job}")
+            pngs += job["processor"] == "png" and job["state"] == "done"
     assert not problems, "\n".join(problems)
-    assert counts["done"] >= 50
+    assert pngs >= 50
 
 
 def test_derived_png_pixels_equal_dcmtk(web, derived, tmp_path):

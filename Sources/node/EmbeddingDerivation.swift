@@ -11,7 +11,7 @@ struct EmbeddingDerivation: DerivationProcessor {
     let embedder: Result<Embedder, FeaturizerError>
 
     func derive(_ instance: DerivationInput) throws(DerivationFailure) -> DerivationOutcome {
-        guard instance.rows != nil, instance.columns != nil else { return .skipped("no image pixel data") }
+        if case .none(let reason) = try ImageHeader.read(instance) { return .skipped(reason) }
         let embedder: Embedder
         switch self.embedder {
         case .success(let loaded): embedder = loaded

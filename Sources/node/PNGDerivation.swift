@@ -3,6 +3,27 @@ import DICOM
 import Foundation
 import Imaging
 
+/// An instance's header when it holds an image, else why it holds none (then processors skip it).
+enum ImageHeader {
+    case image(DataSet)
+    case none(String)
+
+    static func read(_ instance: DerivationInput) throws(DerivationFailure) -> ImageHeader {
+        guard instance.rows != nil, instance.columns != nil else { return .none("no image pixel data") }
+        let file: DICOMFile
+        do {
+            file = try DICOMReader.read(contentsOf: instance.fileURL, options: .headerOnly)
+        } catch {
+            throw DerivationFailure("cannot read \(instance.fileURL.lastPathComponent): \(error)")
+        }
+        let pixelTags: Set<Tag> = [.pixelData, .floatPixelData, .doubleFloatPixelData]
+        guard file.skippedElements.contains(where: { pixelTags.contains($0.tag) }) || pixelTags.contains(where: file.dataSet.contains) else {
+            return .none("no pixel data")
+        }
+        return .image(file.dataSet)
+    }
+}
+
 /// The derived PNG of every image: frame 1, 8-bit, rendered by DCMTK with the file's own VOI
 /// (first window, else first VOI LUT, else min/max), as `dcmj2pnm +on -il` would.
 struct PNGDerivation: DerivationProcessor {
@@ -24,18 +45,11 @@ struct PNGDerivation: DerivationProcessor {
     }
 
     func derive(_ instance: DerivationInput) throws(DerivationFailure) -> DerivationOutcome {
-        guard instance.rows != nil, instance.columns != nil else { return .skipped("no image pixel data") }
-        let file: DICOMFile
-        do {
-            file = try DICOMReader.read(contentsOf: instance.fileURL, options: .headerOnly)
-        } catch {
-            throw DerivationFailure("cannot read \(instance.fileURL.lastPathComponent): \(error)")
+        let header: DataSet
+        switch try ImageHeader.read(instance) {
+        case .image(let read): header = read
+        case .none(let reason): return .skipped(reason)
         }
-        let pixelTags: Set<Tag> = [.pixelData, .floatPixelData, .doubleFloatPixelData]
-        guard file.skippedElements.contains(where: { pixelTags.contains($0.tag) }) || pixelTags.contains(where: file.dataSet.contains) else {
-            return .skipped("no pixel data")
-        }
-        let header = file.dataSet
         let rendered: RenderedImage
         do {
             rendered = try Renderer.render(file: instance.fileURL, RenderRequest(frame: 1, format: .png))
