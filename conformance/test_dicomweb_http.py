@@ -199,9 +199,9 @@ def test_api_stats_counts_the_archive(web):
     derivations = stats.pop("derivations")
     assert stats == {"patients": len(web.model.groups("PATIENT")), "studies": len(web.model.groups("STUDY")),
                      "series": len(web.model.groups("SERIES")), "instances": len(web.model.records)}
-    # One PNG job per instance, in whatever state the workers have reached.
+    # A PNG and an embedding job per instance, in whatever state the workers have reached.
     assert set(derivations) == {"pending", "running", "done", "failed", "skipped"}
-    assert sum(derivations.values()) == len(web.model.records)
+    assert sum(derivations.values()) == 2 * len(web.model.records)
 
 
 def test_api_patient_and_counts(web):
