@@ -12,7 +12,7 @@ let openMPIncludeFlags: [String] = {
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
         for version in versions.sorted(by: { $0.compare($1, options: .numeric) == .orderedDescending })
         where FileManager.default.fileExists(atPath: "\(root)/\(version)/include/omp.h") {
-            return ["-isystem", "\(root)/\(version)/include"]
+            return ["-idirafter", "\(root)/\(version)/include"]  // after clang's own headers (intrinsics)
         }
     }
     return []
@@ -23,6 +23,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "loupe", targets: ["node"]),
+        .executable(name: "IndexBench", targets: ["IndexBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -52,7 +53,8 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(
             name: "CFAISS",
-            cxxSettings: [.unsafeFlags(openMPIncludeFlags)],
+            // Optimised in debug builds too: the tests build real HNSW graphs.
+            cxxSettings: [.unsafeFlags(openMPIncludeFlags + ["-O2"])],
             // Debian's libfaiss-dev is a static library built with OpenMP over the system BLAS/LAPACK.
             linkerSettings: [.linkedLibrary("faiss"), .linkedLibrary("gomp"), .linkedLibrary("openblas"), .linkedLibrary("stdc++")]
         ),
@@ -86,6 +88,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // bench/similarity: Loupe's vector index timed against FAISS from Python and hnswlib.
+        .executableTarget(name: "IndexBench", dependencies: ["Featurizer"], path: "bench/similarity/IndexBench"),
         .testTarget(name: "DICOMTests", dependencies: ["DICOM"], exclude: ["Support"]),
         .target(name: "LoupeTestSupport", dependencies: ["Archive", "DICOM"], path: "Tests/LoupeTestSupport"),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "DICOM", "LoupeTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -19,7 +19,7 @@ public final class VectorIndex: Sendable {
         public var efSearch: Int
 
         public init(dimension: Int, hnswThreshold: Int = 20_000, hnswNeighbors: Int = 32, efConstruction: Int = 64,
-                    efSearch: Int = 128) {
+                    efSearch: Int = 64) {
             self.dimension = dimension
             self.hnswThreshold = hnswThreshold
             self.hnswNeighbors = hnswNeighbors
@@ -86,8 +86,10 @@ public final class VectorIndex: Sendable {
         precondition(ids.count == vectors.count)
         try state.withLock { state throws(FeaturizerError) in
             var newIDs: [Int64] = []
+            var seen: Set<Int64> = []
             var flat: [Float] = []
-            for (id, vector) in zip(ids, vectors) where state.positions[id] == nil && !newIDs.contains(id) {
+            flat.reserveCapacity(ids.count * configuration.dimension)
+            for (id, vector) in zip(ids, vectors) where state.positions[id] == nil && seen.insert(id).inserted {
                 guard vector.count == configuration.dimension else {
                     throw FeaturizerError("expected \(configuration.dimension)-d vectors, got \(vector.count)")
                 }

@@ -76,15 +76,16 @@ def files_under(directory):
     return sorted(os.path.join(root, name) for root, _d, names in os.walk(directory) for name in names)
 
 
-def loupe_pipeline(args, directory, workers, scratch):
-    """Imports the files (not timed), then times `loupe reprocess --all` deriving every PNG."""
+def loupe_pipeline(args, directory, workers, scratch, extra=()):
+    """Imports the files (not timed), then times `loupe reprocess --all` deriving every PNG (`extra`:
+    further reprocess options, e.g. another processor)."""
     data = os.path.join(scratch, f"loupe-{workers}")
     shutil.rmtree(data, ignore_errors=True)
     imported = subprocess.run([args.loupe_bin, "import", "--data", data, directory], capture_output=True, text=True)
     if imported.returncode != 0:
         raise SystemExit(f"loupe import failed: {imported.stdout}{imported.stderr}")
     t0 = time.perf_counter()
-    run = subprocess.run([args.loupe_bin, "reprocess", "--data", data, "--all", "--derivation-workers", str(workers)],
+    run = subprocess.run([args.loupe_bin, "reprocess", "--data", data, "--all", "--derivation-workers", str(workers), *extra],
                          capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
     if run.returncode != 0 or "failed 0" not in run.stdout:

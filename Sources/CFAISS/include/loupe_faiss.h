@@ -35,7 +35,7 @@ void loupe_faiss_ids(const loupe_faiss_index *index, int64_t *ids);
 int loupe_faiss_vectors(const loupe_faiss_index *index, int64_t first, int64_t count, float *out, char **error);
 
 /* The k best inner products with one query; missing results have id -1. ef_search applies to
-   HNSW (at least k is used). */
+   HNSW (at least k is used; it is set on the index: calls must not overlap). */
 int loupe_faiss_search(const loupe_faiss_index *index, const float *query, int64_t k, int ef_search,
                        float *scores, int64_t *ids, char **error);
 /* Exact inner products of one query with the vectors at the given storage positions. */

@@ -60,42 +60,63 @@ public final class SimilaritySearch: Sendable {
     /// The largest embedding sequence applied to the index; guards synchronisation.
     private let applied: Mutex<Int64>
     /// Whether the index changed since it was last saved.
-    private let dirty = Atomic<Bool>(false)
+    private let dirty: Atomic<Bool>
     private let logger: Logger
 
     /// Loads the saved index and brings it up to date with the archive (may take a while on a
     /// large archive whose index must be rebuilt).
     public init(archive: Archive, embedder: Embedder, configuration: SimilarityConfiguration,
                 logger: Logger = Logger(label: "loupe.similarity")) throws {
+        // Everything that can throw happens before any stored property is set.
+        let loaded = try Self.load(archive: archive, model: embedder.modelID, configuration: configuration, logger: logger)
+        let index = try loaded ?? VectorIndex(configuration: configuration.index)
+        var through = loaded?.largestID ?? 0
+        let added = try Self.catchUp(index, archive: archive, model: embedder.modelID, through: &through)
         self.archive = archive
         self.embedder = embedder
         self.configuration = configuration
         self.logger = logger
-        let stored = Set(try archive.embeddingSequences(model: embedder.modelID))
-        var loaded: VectorIndex?
-        if FileManager.default.fileExists(atPath: configuration.indexURL.path) {
-            do {
-                let candidate = try VectorIndex(contentsOf: configuration.indexURL, configuration: configuration.index)
-                // Everything the saved index was built from must still be there or be gone
-                // (deleted instances): an embedding it should have but lacks means it is stale.
-                let through = candidate.largestID ?? 0
-                let held = Set(candidate.ids)
-                if stored.contains(where: { $0 <= through && !held.contains($0) }) {
-                    logger.notice("similarity index is stale; rebuilding it from the stored embeddings")
-                } else {
-                    try candidate.remove(ids: held.subtracting(stored))
-                    loaded = candidate
-                }
-            } catch {
-                logger.warning("similarity index unreadable; rebuilding it from the stored embeddings", metadata: ["error": "\(error)"])
-            }
-        }
-        index = try loaded ?? VectorIndex(configuration: configuration.index)
-        applied = Mutex(loaded?.largestID ?? 0)
-        dirty.store(loaded == nil, ordering: .relaxed)
-        try synchronize()
+        self.index = index
+        applied = Mutex(through)
+        dirty = Atomic(loaded == nil || added)
         logger.info("similarity index ready", metadata: [
             "vectors": "\(index.count)", "search": "\(index.isApproximate ? "hnsw" : "exact")", "model": "\(embedder.modelID)"])
+    }
+
+    /// The saved index reconciled with the stored embeddings; nil when it must be rebuilt.
+    private static func load(archive: Archive, model: String, configuration: SimilarityConfiguration,
+                             logger: Logger) throws -> VectorIndex? {
+        guard FileManager.default.fileExists(atPath: configuration.indexURL.path) else { return nil }
+        let saved: VectorIndex
+        do {
+            saved = try VectorIndex(contentsOf: configuration.indexURL, configuration: configuration.index)
+        } catch {
+            logger.warning("similarity index unreadable; rebuilding it from the stored embeddings", metadata: ["error": "\(error)"])
+            return nil
+        }
+        // Everything the saved index was built from must still be there or be gone (deleted
+        // instances): an embedding it should have but lacks means it is stale.
+        let stored = Set(try archive.embeddingSequences(model: model))
+        let through = saved.largestID ?? 0
+        let held = Set(saved.ids)
+        if stored.contains(where: { $0 <= through && !held.contains($0) }) {
+            logger.notice("similarity index is stale; rebuilding it from the stored embeddings")
+            return nil
+        }
+        try saved.remove(ids: held.subtracting(stored))
+        return saved
+    }
+
+    /// Adds the embeddings written after `through` and advances it; true when any was added.
+    private static func catchUp(_ index: VectorIndex, archive: Archive, model: String, through: inout Int64) throws -> Bool {
+        var added = false
+        while true {
+            let page = try archive.embeddings(model: model, after: through, limit: 10_000)
+            guard let last = page.last else { return added }
+            try index.add(ids: page.map(\.sequence), vectors: page.map(\.vector))
+            through = last.sequence
+            added = true
+        }
     }
 
     /// Vectors in the index.
@@ -103,15 +124,10 @@ public final class SimilaritySearch: Sendable {
 
     /// Adds the embeddings written since the last call.
     public func synchronize() throws {
-        try applied.withLock { through in
-            while true {
-                let page = try archive.embeddings(model: embedder.modelID, after: through, limit: 10_000)
-                guard let last = page.last else { return }
-                try index.add(ids: page.map(\.sequence), vectors: page.map(\.vector))
-                through = last.sequence
-                dirty.store(true, ordering: .relaxed)
-            }
+        let added = try applied.withLock { through in
+            try Self.catchUp(index, archive: archive, model: embedder.modelID, through: &through)
         }
+        if added { dirty.store(true, ordering: .relaxed) }
     }
 
     /// Saves the index if it changed since it was last saved.
