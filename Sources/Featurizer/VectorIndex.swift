@@ -125,19 +125,25 @@ public final class VectorIndex: Sendable {
         }
         return try state.withLock { state throws(FeaturizerError) -> [Match] in
             let stored = Int(loupe_faiss_count(state.handle))
-            let wanted = min(stored, k + state.dead.count)  // enough for k live ones (exact search)
+            // Dead vectors take places among the results: ask for a few more, and for twice as
+            // many while fewer than k live ones come back and more are stored.
+            var wanted = min(stored, k + min(state.dead.count, k))
             guard wanted > 0, k > 0 else { return [] }
-            var scores = [Float](repeating: 0, count: wanted)
-            var found = [Int64](repeating: -1, count: wanted)
-            _ = try Self.call { error in
-                loupe_faiss_search(state.handle, query, Int64(wanted), Int32(configuration.efSearch), &scores, &found, &error) == 0 ? true : nil
+            while true {
+                var scores = [Float](repeating: 0, count: wanted)
+                var found = [Int64](repeating: -1, count: wanted)
+                let asked = wanted
+                _ = try Self.call { error in
+                    loupe_faiss_search(state.handle, query, Int64(asked), Int32(configuration.efSearch), &scores, &found, &error) == 0 ? true : nil
+                }
+                var matches: [Match] = []
+                for (id, score) in zip(found, scores) where id >= 0 && state.positions[id] != nil {
+                    matches.append(Match(id: id, score: score))
+                    if matches.count == k { break }
+                }
+                if matches.count == k || wanted >= stored || state.dead.isEmpty { return matches }
+                wanted = min(stored, wanted * 2)
             }
-            var matches: [Match] = []
-            for (id, score) in zip(found, scores) where id >= 0 && state.positions[id] != nil {
-                matches.append(Match(id: id, score: score))
-                if matches.count == k { break }
-            }
-            return matches
         }
     }
 

@@ -7,7 +7,7 @@ import ServiceLifecycle
 
 /// The similarity index as a lifecycle service: opened beside serving (queries get 503 until
 /// it is ready), brought up to date every second (embeddings derived by this node's workers or
-/// by `loupe reprocess`), saved every minute when it changed and at shutdown.
+/// by `loupe reprocess`), saved every ten minutes when it changed and at shutdown.
 struct SimilarityLifecycle: Service {
     let archive: Archive
     let embedder: Result<Embedder, FeaturizerError>
@@ -47,7 +47,9 @@ struct SimilarityLifecycle: Service {
                     logger.error("similarity index update failed", metadata: ["error": "\(error)"])
                 }
             }.value
-            if ContinuousClock.now - lastSave > .seconds(60) {
+            // Saving writes every vector (5 GB at a million): rarely. What a crash loses since
+            // is caught up from the stored embeddings at the next start.
+            if ContinuousClock.now - lastSave > .seconds(600) {
                 lastSave = .now
                 await Task.detached { save(search) }.value
             }

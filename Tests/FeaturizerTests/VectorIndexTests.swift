@@ -75,6 +75,17 @@ import Testing
         }
     }
 
+    @Test func manyDeadNeighboursStillLeaveKResults() throws {
+        let data = Self.vectors(2000, dimension: 16)
+        for threshold in [10_000, 500] {
+            let index = try VectorIndex(configuration: .init(dimension: 16, hnswThreshold: threshold))
+            try index.add(ids: Array(0..<2000), vectors: data)
+            try index.remove(ids: Array(0..<900))  // below the compaction minimum: all still stored
+            let matches = try index.search(data[0], k: 10)
+            #expect(matches.count == 10 && matches.allSatisfy { $0.id >= 900 }, "threshold \(threshold)")
+        }
+    }
+
     @Test func filteredSearchIsExactOverTheCandidates() throws {
         let data = Self.vectors(1000, dimension: 16)
         let index = try VectorIndex(configuration: .init(dimension: 16, hnswThreshold: 100))
