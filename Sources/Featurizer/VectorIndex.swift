@@ -19,7 +19,7 @@ public final class VectorIndex: Sendable {
         public var efSearch: Int
 
         public init(dimension: Int, hnswThreshold: Int = 20_000, hnswNeighbors: Int = 32, efConstruction: Int = 64,
-                    efSearch: Int = 64) {
+                    efSearch: Int = 256) {
             self.dimension = dimension
             self.hnswThreshold = hnswThreshold
             self.hnswNeighbors = hnswNeighbors
@@ -118,8 +118,9 @@ public final class VectorIndex: Sendable {
         }
     }
 
-    /// The `k` live vectors with the largest inner product with `query`, best first.
-    public func search(_ query: [Float], k: Int) throws(FeaturizerError) -> [Match] {
+    /// The `k` live vectors with the largest inner product with `query`, best first. `efSearch`
+    /// overrides the configured HNSW candidate count for this query.
+    public func search(_ query: [Float], k: Int, efSearch: Int? = nil) throws(FeaturizerError) -> [Match] {
         guard query.count == configuration.dimension else {
             throw FeaturizerError("expected a \(configuration.dimension)-d query, got \(query.count)")
         }
@@ -134,7 +135,7 @@ public final class VectorIndex: Sendable {
                 var found = [Int64](repeating: -1, count: wanted)
                 let asked = wanted
                 _ = try Self.call { error in
-                    loupe_faiss_search(state.handle, query, Int64(asked), Int32(configuration.efSearch), &scores, &found, &error) == 0 ? true : nil
+                    loupe_faiss_search(state.handle, query, Int64(asked), Int32(efSearch ?? configuration.efSearch), &scores, &found, &error) == 0 ? true : nil
                 }
                 var matches: [Match] = []
                 for (id, score) in zip(found, scores) where id >= 0 && state.positions[id] != nil {

@@ -35,7 +35,7 @@ import Yams
 /// similarity:
 ///   model: ./models/efficientnet-lite0.weights   # default: models/ in the working directory or above the binary
 ///   hnsw_threshold: 20000  # from this many vectors on, search is approximate (HNSW) instead of exact
-///   ef_search: 64          # HNSW candidates per query: recall against latency
+///   ef_search: 256         # HNSW candidates per query: recall against latency
 /// peers:                   # NAME: AE@HOST:PORT (NAME is the move destination users give)
 ///   STORESCP: STORESCP@127.0.0.1:11113
 /// ```

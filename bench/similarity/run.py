@@ -193,9 +193,11 @@ def worker_main(argv):
     p.add_argument("engine", choices=["faiss-hnsw", "faiss-flat", "hnswlib"])
     for name in ("--base", "--queries", "--out"):
         p.add_argument(name, required=True)
-    for name in ("--dimension", "--k", "--neighbors", "--ef-construction", "--ef-search", "--build-threads"):
+    for name in ("--dimension", "--k", "--neighbors", "--ef-construction", "--build-threads"):
         p.add_argument(name, type=int, required=True)
+    p.add_argument("--ef-search", required=True, help="comma-separated: one search pass each")
     a = p.parse_args(argv)
+    ef_searches = [int(x) for x in a.ef_search.split(",")]
     base = read_vectors(a.base, a.dimension, mmap=True)
     queries = [np.ascontiguousarray(q[None, :]) for q in read_vectors(a.queries, a.dimension)]
     n = len(base)
@@ -208,8 +210,8 @@ def worker_main(argv):
         def add(batch, ids):
             index.add_items(batch, ids, num_threads=a.build_threads)
 
-        def prepare_search():
-            index.set_ef(a.ef_search)
+        def prepare_search(ef):
+            index.set_ef(ef)
             index.set_num_threads(1)
 
         def search(q):
@@ -239,10 +241,10 @@ def worker_main(argv):
             faiss.omp_set_num_threads(a.build_threads)
             index.add(batch)  # ids are positions: 0..n-1 in order
 
-        def prepare_search():
+        def prepare_search(ef):
             faiss.omp_set_num_threads(1)
             if a.engine == "faiss-hnsw":
-                index.hnsw.efSearch = a.ef_search
+                index.hnsw.efSearch = ef
 
         def search(q):
             _, labels = index.search(q, a.k)
@@ -267,15 +269,18 @@ def worker_main(argv):
         building += time.perf_counter() - t0
     count = stored()
 
-    prepare_search()
-    found = np.full((len(queries), a.k), -1, dtype=np.int64)
-    milliseconds = []
-    for row, q in enumerate(queries):
-        t0 = time.perf_counter_ns()
-        labels = search(q)
-        milliseconds.append((time.perf_counter_ns() - t0) / 1e6)
-        found[row, :len(labels)] = labels.astype(np.int64)
-    found.astype("<i8").tofile(a.out)
+    passes = []
+    for ef in ef_searches:
+        prepare_search(ef)
+        found = np.full((len(queries), a.k), -1, dtype=np.int64)
+        milliseconds = []
+        for row, q in enumerate(queries):
+            t0 = time.perf_counter_ns()
+            labels = search(q)
+            milliseconds.append((time.perf_counter_ns() - t0) / 1e6)
+            found[row, :len(labels)] = labels.astype(np.int64)
+        found.astype("<i8").tofile(f"{a.out}.ef{ef}")
+        passes.append((ef, milliseconds))
 
     floor = call_floor()
     floor_ms = []
@@ -283,20 +288,23 @@ def worker_main(argv):
         t0 = time.perf_counter_ns()
         floor()
         floor_ms.append((time.perf_counter_ns() - t0) / 1e6)
-    result = {"build_s": building, **latency_stats(milliseconds), "approximate": approximate, "count": int(count),
-              "queries": len(queries), "call_floor_ms": percentile(sorted(floor_ms), 0.5)}
-    if a.engine != "hnswlib":
-        import faiss
-        result["simd"] = faiss.SIMDConfig.get_level_name() if hasattr(faiss, "SIMDConfig") else "?"
-    print(json.dumps(result), flush=True)
+    for ef, milliseconds in passes:
+        result = {"ef": ef, "build_s": building, **latency_stats(milliseconds), "approximate": approximate,
+                  "count": int(count), "queries": len(queries), "call_floor_ms": percentile(sorted(floor_ms), 0.5)}
+        if a.engine != "hnswlib":
+            import faiss
+            result["simd"] = faiss.SIMDConfig.get_level_name() if hasattr(faiss, "SIMDConfig") else "?"
+        print(json.dumps(result), flush=True)
 
 
 # ---- running the engines ----------------------------------------------------------------------
 
 def engine_plan(args, n):
     """(name, kind, command, extra environment) of each engine to run at size n."""
-    params = ["--dimension", str(args.dimension), "--k", str(args.k), "--neighbors", str(args.neighbors),
-              "--ef-construction", str(args.ef_construction), "--ef-search", str(args.ef_search)]
+    common = ["--dimension", str(args.dimension), "--k", str(args.k), "--neighbors", str(args.neighbors),
+              "--ef-construction", str(args.ef_construction)]
+    params = [*common, "--ef-search", ",".join(map(str, args.ef_search))]
+    flat_params = [*common, "--ef-search", str(args.ef_search[0])]   # exact search: one pass
     exact = n <= args.exact_max
     threads = {"OMP_NUM_THREADS": str(args.build_threads)}
     plan = []
@@ -309,8 +317,8 @@ def engine_plan(args, n):
     plan.append(("hnswlib", "hnsw", ["--worker", "hnswlib", *params], {}))
     if exact:
         if not args.skip_loupe:
-            plan.append(("loupe-flat", "exact", [args.index_bench, *params, "--hnsw-threshold", str(n + 1)], threads))
-        plan.append(("faiss-flat", "exact", ["--worker", "faiss-flat", *params], {}))
+            plan.append(("loupe-flat", "exact", [args.index_bench, *flat_params, "--hnsw-threshold", str(n + 1)], threads))
+        plan.append(("faiss-flat", "exact", ["--worker", "faiss-flat", *flat_params], {}))
     return plan
 
 
@@ -327,9 +335,10 @@ def run_engine(args, name, command, extra_env, base_path, queries_path, out_path
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if not lines:
         raise SystemExit(f"{name} printed no JSON line:\n{done.stdout}{done.stderr}")
-    result = json.loads(lines[-1])
-    result["wall_s"] = wall
-    return result
+    results = [json.loads(line) for line in lines]   # one per efSearch pass
+    for result in results:
+        result["wall_s"] = wall
+    return results
 
 
 def run_size(args, n, scratch):
@@ -341,41 +350,46 @@ def run_size(args, n, scratch):
     rows = []
     for name, kind, command, env in engine_plan(args, n):
         out_path = os.path.join(scratch, f"{name}-{n}.i64")
-        result = run_engine(args, name, command, env, base_path, queries_path, out_path)
-        found = np.fromfile(out_path, dtype="<i8").reshape(-1, args.k)
-        problems = []
-        if len(found) != len(truth):
-            problems.append(f"{len(found)} result rows for {len(truth)} queries")
-        if result["count"] != n:
-            problems.append(f"count {result['count']} != {n}")
-        if result["approximate"] != (kind == "hnsw"):
-            problems.append(f"approximate={result['approximate']} for a {kind} run")
-        row = {"engine": name, "kind": kind, "n": n, **result,
-               "recall": recall(found, truth) if not problems else None, "problems": problems}
-        rows.append(row)
-        os.remove(out_path)
-        floor = f", call floor {row['call_floor_ms'] * 1000:.0f} us" if "call_floor_ms" in row else ""
-        simd = f", SIMD {row['simd']}" if "simd" in row else ""
-        log(f"  {name:<18} build {row['build_s']:8.2f} s  p50 {row['p50_ms']:7.3f} ms  p99 {row['p99_ms']:7.3f} ms  "
-            f"recall@{args.k} {row['recall'] if row['recall'] is not None else float('nan'):.4f}{floor}{simd}"
-            + (f"  PROBLEM: {'; '.join(problems)}" if problems else ""))
-    loupe = {r["kind"]: r for r in rows if r["engine"].startswith("loupe-")}
+        for result in run_engine(args, name, command, env, base_path, queries_path, out_path):
+            rows.append(check(args, name, kind, n, result, f"{out_path}.ef{result['ef']}", truth))
+    loupe = {(r["kind"], r["ef"] if r["kind"] == "hnsw" else None): r for r in rows if r["engine"].startswith("loupe-")}
     for row in rows:
-        mine = loupe.get(row["kind"])
+        mine = loupe.get((row["kind"], row["ef"] if row["kind"] == "hnsw" else None))
         row["p50_vs_loupe"] = row["p50_ms"] / mine["p50_ms"] if mine and mine is not row else None
         row["build_vs_loupe"] = row["build_s"] / mine["build_s"] if mine and mine is not row else None
     return rows
 
 
+def check(args, name, kind, n, result, out_path, truth):
+    """One engine's pass as a table row: its recall, and what is wrong with it, if anything."""
+    found = np.fromfile(out_path, dtype="<i8").reshape(-1, args.k)
+    problems = []
+    if len(found) != len(truth):
+        problems.append(f"{len(found)} result rows for {len(truth)} queries")
+    if result["count"] != n:
+        problems.append(f"count {result['count']} != {n}")
+    if result["approximate"] != (kind == "hnsw"):
+        problems.append(f"approximate={result['approximate']} for a {kind} run")
+    row = {"engine": name, "kind": kind, "n": n, **result,
+           "recall": recall(found, truth) if not problems else None, "problems": problems}
+    os.remove(out_path)
+    floor = f", call floor {row['call_floor_ms'] * 1000:.0f} us" if "call_floor_ms" in row else ""
+    simd = f", SIMD {row['simd']}" if "simd" in row else ""
+    log(f"  {name:<18} ef {row['ef']:>4}  build {row['build_s']:8.2f} s  p50 {row['p50_ms']:7.3f} ms  "
+        f"p99 {row['p99_ms']:7.3f} ms  recall@{args.k} {row['recall'] if row['recall'] is not None else float('nan'):.4f}"
+        f"{floor}{simd}" + (f"  PROBLEM: {'; '.join(problems)}" if problems else ""))
+    return row
+
+
 # ---- report -----------------------------------------------------------------------------------
 
-COLUMNS = ["engine", "n", "build s", "p50 ms", "p99 ms", "mean ms", "recall@{k}", "p50 / Loupe p50", "build / Loupe build"]
+COLUMNS = ["engine", "n", "efSearch", "build s", "p50 ms", "p99 ms", "mean ms", "recall@{k}", "p50 / Loupe p50", "build / Loupe build"]
 
 
 def table_cells(row):
     def ratio(value):
         return "-" if value is None else f"{value:.2f}x"
-    return [row["engine"], f"{row['n']:,}", f"{row['build_s']:.2f}", f"{row['p50_ms']:.3f}", f"{row['p99_ms']:.3f}",
+    return [row["engine"], f"{row['n']:,}", str(row["ef"]) if row["kind"] == "hnsw" else "-", f"{row['build_s']:.2f}", f"{row['p50_ms']:.3f}", f"{row['p99_ms']:.3f}",
             f"{row['mean_ms']:.3f}", "VOID" if row["recall"] is None else f"{row['recall']:.4f}",
             ratio(row["p50_vs_loupe"]), ratio(row["build_vs_loupe"])]
 
@@ -452,7 +466,8 @@ def parse_args():
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--neighbors", type=int, default=32, help="HNSW M (FAISS and hnswlib: 2*M links on layer 0)")
     p.add_argument("--ef-construction", type=int, default=64)
-    p.add_argument("--ef-search", type=int, default=64)
+    p.add_argument("--ef-search", default="64",
+                   help="HNSW efSearch, comma-separated for a recall/latency curve over one build (default 64)")
     p.add_argument("--exact-max", type=int, default=100_000, help="exact (flat) runs only at sizes up to this")
     p.add_argument("--build-threads", type=int, default=len(os.sched_getaffinity(0)),
                    help="threads for building the indexes (default: cores); searches use one")
@@ -467,6 +482,7 @@ def parse_args():
     args.sizes = [int(s) for s in (args.sizes or ("20000" if args.quick else "100000")).split(",") if s.strip()]
     args.queries = args.queries or (200 if args.quick else 1000)
     args.faiss_simd = [s.strip() for s in args.faiss_simd.split(",") if s.strip()]
+    args.ef_search = [int(s) for s in args.ef_search.split(",") if s.strip()]
     args.work = os.path.abspath(args.work)
     args.out_dir = os.path.join(args.work, "similarity")
     args.data_dir = os.path.join(args.out_dir, "data")

@@ -6,9 +6,10 @@
 // Both files are little-endian float32, row-major, D values a row. The base vectors are added in
 // batches of 10,000 under ids 0..<n; the add calls are timed together (the build; reading the file
 // is not). Then every query is searched alone, one after the other on this thread, each timed.
-// The ids found go to --out as little-endian int64, k per query in query order (-1 where fewer than
-// k came back), and one JSON line goes to stdout:
-//   {"build_s":…,"p50_ms":…,"p99_ms":…,"mean_ms":…,"approximate":…,"count":…,"queries":…}
+// --ef-search may list several values (64,128,256): one search pass each over the same build. The ids
+// found go to <--out>.ef<N> as little-endian int64, k per query in query order (-1 where fewer than
+// k came back), and one JSON line per pass goes to stdout:
+//   {"ef":…,"build_s":…,"p50_ms":…,"p99_ms":…,"mean_ms":…,"approximate":…,"count":…,"queries":…}
 // Options left out keep VectorIndex.Configuration's defaults (HNSW from 20,000 vectors on).
 // FAISS builds the HNSW graph with OpenMP (OMP_NUM_THREADS threads, default one per core); a
 // single-query search runs on the calling thread. bench/similarity/run.py drives this.
@@ -100,7 +101,12 @@ func run(_ arguments: [String]) throws {
         hnswThreshold: integer(values, "hnsw-threshold", fallback: defaults.hnswThreshold),
         hnswNeighbors: integer(values, "neighbors", fallback: defaults.hnswNeighbors),
         efConstruction: integer(values, "ef-construction", fallback: defaults.efConstruction),
-        efSearch: integer(values, "ef-search", fallback: defaults.efSearch))
+        efSearch: defaults.efSearch)
+    // One search pass per efSearch value (a comma-separated list), over the same build.
+    let efSearches = (values["ef-search"] ?? "\(defaults.efSearch)").split(separator: ",").map { text -> Int in
+        guard let value = Int(text), value > 0 else { fail("--ef-search takes positive integers, not \(text)") }
+        return value
+    }
     let rowBytes = dimension * MemoryLayout<Float>.size
 
     // Queries first, so that a bad file fails before a long build.
@@ -137,22 +143,24 @@ func run(_ arguments: [String]) throws {
     }
     guard index.count == n else { fail("the index holds \(index.count) vectors after adding \(n)") }
 
-    // Search: one query at a time, each timed alone.
-    var found = [Int64](repeating: -1, count: queries.count * k)
-    var milliseconds: [Double] = []
-    milliseconds.reserveCapacity(queries.count)
-    for (row, query) in queries.enumerated() {
-        let start = clock.now
-        let matches = try index.search(query, k: k)
-        milliseconds.append(seconds(start.duration(to: clock.now)) * 1_000)
-        for (column, match) in matches.prefix(k).enumerated() { found[row * k + column] = match.id }
+    // Search: one query at a time, each timed alone; a pass per efSearch, results to <out>.ef<N>.
+    for efSearch in efSearches {
+        var found = [Int64](repeating: -1, count: queries.count * k)
+        var milliseconds: [Double] = []
+        milliseconds.reserveCapacity(queries.count)
+        for (row, query) in queries.enumerated() {
+            let start = clock.now
+            let matches = try index.search(query, k: k, efSearch: efSearch)
+            milliseconds.append(seconds(start.duration(to: clock.now)) * 1_000)
+            for (column, match) in matches.prefix(k).enumerated() { found[row * k + column] = match.id }
+        }
+        try found.withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: "\(outPath).ef\(efSearch)"))
+        let sorted = milliseconds.sorted()
+        let mean = milliseconds.reduce(0, +) / Double(milliseconds.count)
+        print("{\"ef\":\(efSearch),\"build_s\":\(seconds(building)),\"p50_ms\":\(percentile(sorted, 0.5)),"
+            + "\"p99_ms\":\(percentile(sorted, 0.99)),\"mean_ms\":\(mean),\"approximate\":\(index.isApproximate),"
+            + "\"count\":\(index.count),\"queries\":\(queries.count)}")
     }
-    try found.withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: outPath))
-
-    let sorted = milliseconds.sorted()
-    let mean = milliseconds.reduce(0, +) / Double(milliseconds.count)
-    print("{\"build_s\":\(seconds(building)),\"p50_ms\":\(percentile(sorted, 0.5)),\"p99_ms\":\(percentile(sorted, 0.99)),"
-        + "\"mean_ms\":\(mean),\"approximate\":\(index.isApproximate),\"count\":\(index.count),\"queries\":\(queries.count)}")
 }
 
 do {
