@@ -57,13 +57,14 @@ def test_similar_to_an_archived_instance(web):
     png = requests.get(base(web.node) + results[0]["derived"], timeout=30)
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
 
-    for result in similar(web.node, instance=query, k=20, modality="CT"):
-        assert result["Modality"] == "CT"
+    cts = similar(web.node, instance=query, k=20, modality="CT")
+    assert cts and all(r["Modality"] == "CT" for r in cts)
     patient = web.record(query)["PatientID"]
-    for result in similar(web.node, instance=query, k=20, patient=patient):
-        assert result["PatientID"] == patient
+    own = similar(web.node, instance=query, k=20, patient=patient)
+    assert all(r["PatientID"] == patient for r in own)
     series = web.record(query)["SeriesInstanceUID"]
-    assert all(r["SeriesInstanceUID"] != series for r in similar(web.node, instance=query, k=30, **{"exclude-same-series": "true"}))
+    others = similar(web.node, instance=query, k=30, **{"exclude-same-series": "true"})
+    assert len(others) == 30 and all(r["SeriesInstanceUID"] != series for r in others)
 
     missing = requests.get(f"{base(web.node)}/api/similar", params={"instance": "1.2.3.4"}, timeout=10)
     assert missing.status_code == 404 and "message" in missing.json()["error"]

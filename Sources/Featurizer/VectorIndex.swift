@@ -110,9 +110,9 @@ public final class VectorIndex: Sendable {
     public func remove(ids: some Sequence<Int64>) throws(FeaturizerError) {
         try state.withLock { state throws(FeaturizerError) in
             for id in ids {
-                if let position = state.positions.removeValue(forKey: id) { state.dead.insert(position) }
+                state.positions.removeValue(forKey: id)
             }
-            if state.dead.count > 1_000 && state.dead.count * 4 > Int(loupe_faiss_count(state.handle)) {
+            if state.deadCount > 1_000 && state.deadCount * 4 > Int(loupe_faiss_count(state.handle)) {
                 try rebuild(&state, hnsw: state.positions.count >= configuration.hnswThreshold)
             }
         }
@@ -128,7 +128,7 @@ public final class VectorIndex: Sendable {
             let stored = Int(loupe_faiss_count(state.handle))
             // Dead vectors take places among the results: ask for a few more, and for twice as
             // many while fewer than k live ones come back and more are stored.
-            var wanted = min(stored, k + min(state.dead.count, k))
+            var wanted = min(stored, k + min(state.deadCount, k))
             guard wanted > 0, k > 0 else { return [] }
             while true {
                 var scores = [Float](repeating: 0, count: wanted)
@@ -142,7 +142,7 @@ public final class VectorIndex: Sendable {
                     matches.append(Match(id: id, score: score))
                     if matches.count == k { break }
                 }
-                if matches.count == k || wanted >= stored || state.dead.isEmpty { return matches }
+                if matches.count == k || wanted >= stored || state.deadCount == 0 { return matches }
                 wanted = min(stored, wanted * 2)
             }
         }
@@ -167,12 +167,13 @@ public final class VectorIndex: Sendable {
 
     // MARK: - Internals
 
-    /// The FAISS index, which of its storage positions hold live ids, and which are dead.
+    /// The FAISS index and the storage positions of its live ids; the other positions are dead.
     private struct State: ~Copyable {
         var handle: OpaquePointer
         var positions: [Int64: Int] = [:]
-        var dead: Set<Int> = []
         var largestID: Int64?
+
+        var deadCount: Int { Int(loupe_faiss_count(handle)) - positions.count }
 
         init(handle: OpaquePointer, ids: [Int64]) {
             self.handle = handle

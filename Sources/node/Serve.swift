@@ -31,7 +31,7 @@ struct Serve: AsyncParsableCommand {
         let web = DICOMwebService(archive: archive, configuration: config.web, similarity: similarity, logger: Logger(label: "loupe.web"))
         var services: [any Service] = [
             web.application(), DIMSELifecycle(server: dimse, grace: shutdownGrace, logger: logger),
-            SimilarityLifecycle(archive: archive, embedder: embedder, configuration: config.similarity, provider: similarity,
+            SimilarityLifecycle(archive: archive, embedder: embedder, configuration: config, provider: similarity,
                                 logger: Logger(label: "loupe.similarity")),
         ]
         if config.derivationWorkers > 0 {

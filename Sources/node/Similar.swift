@@ -26,15 +26,14 @@ struct Similar: ParsableCommand {
     func run() throws {
         let config = try options.resolve()
         LogSetup.bootstrap(level: "warning", format: config.logFormat)
-        guard let bytes = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
         let embedder = try Models.embedder(weights: config.modelWeights).get()
         let archive = try Archive(configuration: config.archive, logger: Logger(label: "loupe.archive"))
-        let search = try SimilaritySearch(archive: archive, embedder: embedder, configuration: config.similarity(embedder.modelID),
+        let search = try SimilaritySearch(archive: archive, embedder: embedder, configuration: config.similarity(model: embedder.modelID),
                                           logger: Logger(label: "loupe.similarity"))
         let filter = SimilarityFilter(archive: EmbeddingFilter(modality: modality, patientID: patient))
         let matches: [SimilarityMatch]
         do {
-            matches = try search.similar(toUpload: [UInt8](bytes), mediaType: "application/octet-stream", k: k, filter: filter)
+            matches = try search.similar(toFileAt: URL(fileURLWithPath: file), k: k, filter: filter)
         } catch {
             throw ValidationError(error.description)
         }

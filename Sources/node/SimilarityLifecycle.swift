@@ -11,7 +11,7 @@ import ServiceLifecycle
 struct SimilarityLifecycle: Service {
     let archive: Archive
     let embedder: Result<Embedder, FeaturizerError>
-    let configuration: SimilarityConfiguration.Factory
+    let configuration: NodeConfiguration
     let provider: SimilarityProvider
     let logger: Logger
 
@@ -20,13 +20,12 @@ struct SimilarityLifecycle: Service {
         switch self.embedder {
         case .success(let loaded): embedder = loaded
         case .failure(let error):
-            provider.unavailable(error.description)
-            logger.warning("similarity search unavailable", metadata: ["reason": "\(error)"])
+            provider.unavailable(error.description)  // Serve has logged why
             try? await gracefulShutdown()  // a service that returns would stop the node
             return
         }
         let archive = self.archive, logger = self.logger
-        let configuration = self.configuration(embedder.modelID)
+        let configuration = self.configuration.similarity(model: embedder.modelID)
         let opened = await Task.detached { () -> Result<SimilaritySearch, any Error> in
             Result { try SimilaritySearch(archive: archive, embedder: embedder, configuration: configuration, logger: logger) }
         }.value
@@ -64,14 +63,9 @@ struct SimilarityLifecycle: Service {
     }
 }
 
-extension SimilarityConfiguration {
-    /// Builds the configuration once the model (and so the index file's name) is known.
-    typealias Factory = @Sendable (String) -> SimilarityConfiguration
-}
-
 extension NodeConfiguration {
-    var similarity: SimilarityConfiguration.Factory {
-        let data = dataDirectory, index = vectorIndex
-        return { model in SimilarityConfiguration(dataDirectory: data, model: model, index: index) }
+    /// The similarity index's configuration, once the model (and so the index file's name) is known.
+    func similarity(model: String) -> SimilarityConfiguration {
+        SimilarityConfiguration(dataDirectory: dataDirectory, model: model, index: vectorIndex)
     }
 }

@@ -76,20 +76,21 @@ def files_under(directory):
     return sorted(os.path.join(root, name) for root, _d, names in os.walk(directory) for name in names)
 
 
-def loupe_pipeline(args, directory, workers, scratch, extra=()):
-    """Imports the files (not timed), then times `loupe reprocess --all` deriving every PNG (`extra`:
-    further reprocess options, e.g. another processor)."""
+def loupe_pipeline(args, directory, workers, scratch, processor="png", extra=()):
+    """Imports the files and derives everything (not timed: the workers drain every processor's
+    jobs), then times `loupe reprocess --all --processor P`: that processor's derivations alone."""
     data = os.path.join(scratch, f"loupe-{workers}")
     shutil.rmtree(data, ignore_errors=True)
     imported = subprocess.run([args.loupe_bin, "import", "--data", data, directory], capture_output=True, text=True)
     if imported.returncode != 0:
         raise SystemExit(f"loupe import failed: {imported.stdout}{imported.stderr}")
-    t0 = time.perf_counter()
-    run = subprocess.run([args.loupe_bin, "reprocess", "--data", data, "--all", "--derivation-workers", str(workers), *extra],
-                         capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
-    if run.returncode != 0 or "failed 0" not in run.stdout:
-        raise SystemExit(f"loupe reprocess failed: {run.stdout}{run.stderr}")
+    reprocess = [args.loupe_bin, "reprocess", "--data", data, "--all", "--derivation-workers", str(workers), *extra]
+    for timed in (False, True):
+        t0 = time.perf_counter()
+        run = subprocess.run([*reprocess, *(["--processor", processor] if timed else [])], capture_output=True, text=True)
+        elapsed = time.perf_counter() - t0
+        if run.returncode != 0 or "failed 0" not in run.stdout:
+            raise SystemExit(f"loupe reprocess failed: {run.stdout}{run.stderr}")
     return elapsed, data
 
 
@@ -192,7 +193,7 @@ def lag(args, scratch):
         db = sqlite3.connect(f"file:{os.path.join(node.data, 'index.sqlite')}?mode=ro", uri=True)
         lags = [row[0] for row in db.execute(
             "SELECT (julianday(j.updated_at) - julianday(i.received_at)) * 86400 FROM derivation_job j "
-            "JOIN instance i ON i.id = j.instance_pk WHERE j.state = 'done'")]
+            "JOIN instance i ON i.id = j.instance_pk WHERE j.state = 'done' AND j.processor = 'png'")]
     finally:
         node.stop()
     if len(lags) != args.ingest:

@@ -36,7 +36,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BENCH = os.path.dirname(HERE)
 REPO = os.path.dirname(BENCH)
 MODEL = os.path.join(REPO, "models", "efficientnet-lite0.weights")
-DCMJ2PNM = "/usr/bin/dcmj2pnm"
 
 _spec = importlib.util.spec_from_file_location("render_run", os.path.join(BENCH, "render", "run.py"))
 render_run = importlib.util.module_from_spec(_spec)
@@ -61,19 +60,6 @@ def parse_args():
     return args
 
 
-def loupe_embeddings(args, directory, workers, scratch):
-    """Imports and derives everything (not timed), then times `loupe reprocess --all --processor
-    embedding`: the embeddings alone."""
-    _, data = render_run.loupe_pipeline(args, directory, workers, scratch, ["--model", MODEL])
-    t0 = time.perf_counter()
-    run = subprocess.run([args.loupe_bin, "reprocess", "--data", data, "--all", "--processor", "embedding",
-                          "--derivation-workers", str(workers), "--model", MODEL], capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
-    if run.returncode != 0 or "failed 0" not in run.stdout:
-        raise SystemExit(f"loupe reprocess failed: {run.stdout}{run.stderr}")
-    return elapsed, data
-
-
 def rendered_224(files, scratch):
     out = os.path.join(scratch, "dcmj2pnm-224")
     os.makedirs(out, exist_ok=True)
@@ -81,7 +67,7 @@ def rendered_224(files, scratch):
     for i, path in enumerate(files):
         target = os.path.join(out, f"{i:08d}.png")
         if not os.path.exists(target):
-            r = subprocess.run([DCMJ2PNM, "+on", "-il", "+Wi", "1", "+Sxv", "224", path, target], capture_output=True)
+            r = subprocess.run([render_run.DCMJ2PNM, "+on", "-il", "+Wi", "1", "+Sxv", "224", path, target], capture_output=True)
             if r.returncode != 0:
                 raise SystemExit(f"dcmj2pnm {path}: {r.stderr!r}")
         paths.append(target)
@@ -143,7 +129,8 @@ def main():
     log(f"== Embeddings: {len(files)} x CT 512x512")
     rows = []
     for workers in sorted({1, args.workers}):
-        loupe_s, data = min(loupe_embeddings(args, directory, workers, scratch) for _ in range(args.repeat))
+        loupe_s, data = min(render_run.loupe_pipeline(args, directory, workers, scratch, "embedding", ["--model", MODEL])
+                            for _ in range(args.repeat))
         numpy_s, numpy_times, numpy_vectors = numpy_reference(pngs, workers)
         row = {"workers": workers, "loupe_per_s": len(files) / loupe_s, "numpy_per_s": len(files) / numpy_s,
                "loupe_ms_per_image": 1000 * loupe_s * workers / len(files),

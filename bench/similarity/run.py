@@ -58,20 +58,7 @@ GENERATE_CHUNK = 10_000  # rows generated per seeded chunk: a smaller base is a 
 TRUTH_CHUNK = 50_000  # base rows per matmul of the ground truth
 
 
-def log(msg=""):
-    print(msg, flush=True)
-
-
-# ---- statistics -------------------------------------------------------------------------------
-
-def percentile(sorted_values, q):
-    """Linear interpolation between closest ranks (as bench/ingest and IndexBench)."""
-    if not len(sorted_values):
-        return float("nan")
-    k = (len(sorted_values) - 1) * q
-    lo = int(k)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+log, percentile = ingest_run.log, ingest_run.percentile   # percentile: as IndexBench's
 
 
 def latency_stats(milliseconds):

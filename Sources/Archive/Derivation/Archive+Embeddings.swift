@@ -1,11 +1,10 @@
 import Foundation
 import GRDB
 
-/// An embedding as the index holds it. `instanceID` is the instance's row id (row ids can be
-/// reused after a replacement; `sequence` is not: it identifies this very vector).
+/// An embedding as the index holds it. `sequence` identifies this very vector (instance row ids
+/// can be reused after a replacement; sequences are not).
 public struct StoredEmbedding: Sendable, Equatable {
     public let sequence: Int64
-    public let instanceID: Int64
     public let vector: [Float]
 }
 
@@ -73,16 +72,8 @@ extension Archive {
     public func embeddings(model: String, after sequence: Int64, limit: Int = 10_000) throws(DerivationError) -> [StoredEmbedding] {
         try derivationRead { db in
             try Row.fetchAll(db.cachedStatement(sql: """
-                SELECT seq, instance_pk, vector FROM embedding WHERE seq > ? AND model = ? ORDER BY seq LIMIT ?
+                SELECT seq, vector FROM embedding WHERE seq > ? AND model = ? ORDER BY seq LIMIT ?
                 """), arguments: [sequence, model, limit]).map(Self.storedEmbedding)
-        }
-    }
-
-    /// The sequence numbers of every embedding of `model`: which vectors a similarity index
-    /// should hold, nothing more.
-    public func embeddingSequences(model: String) throws(DerivationError) -> [Int64] {
-        try derivationRead { db in
-            try Int64.fetchAll(db, sql: "SELECT seq FROM embedding WHERE model = ? ORDER BY seq", arguments: [model])
         }
     }
 
@@ -90,9 +81,9 @@ extension Archive {
     public func embedding(sopInstanceUID: String) throws(DerivationError) -> (model: String, embedding: StoredEmbedding)? {
         try derivationRead { db in
             try Row.fetchOne(db, sql: """
-                SELECT e.seq, e.instance_pk, e.vector, e.model FROM embedding e JOIN instance i ON i.id = e.instance_pk
+                SELECT e.seq, e.vector, e.model FROM embedding e JOIN instance i ON i.id = e.instance_pk
                 WHERE i.SOPInstanceUID = ?
-                """, arguments: [sopInstanceUID]).map { ($0[3], Self.storedEmbedding($0)) }
+                """, arguments: [sopInstanceUID]).map { ($0[2], Self.storedEmbedding($0)) }
         }
     }
 
@@ -113,9 +104,13 @@ extension Archive {
         }
     }
 
-    /// The sequence numbers of the current embeddings of `model` whose instances pass `filter`.
-    public func embeddingSequences(model: String, matching filter: EmbeddingFilter) throws(DerivationError) -> [Int64] {
+    /// The sequence numbers of the current embeddings of `model` whose instances pass `filter`
+    /// (without one: which vectors a similarity index should hold, nothing more).
+    public func embeddingSequences(model: String, matching filter: EmbeddingFilter = EmbeddingFilter()) throws(DerivationError) -> [Int64] {
         try derivationRead { db in
+            guard !filter.isEmpty else {
+                return try Int64.fetchAll(db, sql: "SELECT seq FROM embedding WHERE model = ? ORDER BY seq", arguments: [model])
+            }
             var conditions = ["e.model = ?"]
             var arguments: StatementArguments = [model]
             if let modality = filter.modality {
@@ -148,6 +143,6 @@ extension Archive {
     }
 
     private static func storedEmbedding(_ row: Row) -> StoredEmbedding {
-        StoredEmbedding(sequence: row[0], instanceID: row[1], vector: EmbeddingCoding.decode(row[2]))
+        StoredEmbedding(sequence: row[0], vector: EmbeddingCoding.decode(row[1]))
     }
 }

@@ -64,11 +64,7 @@ extension DICOMwebService {
             throw WebError.unsupportedMediaType("send the image with its Content-Type: application/dicom, image/png or image/jpeg")
         }
         guard range.mediaType.hasPrefix("multipart/") else { return (range.mediaType, Array(buffer: body)) }
-        guard let boundary = range.parameters["boundary"], !boundary.isEmpty else {
-            throw WebError.badRequest("the Content-Type has no boundary")
-        }
-        let parts: [Multipart.Part]
-        do { parts = try Multipart.parse(body, boundary: boundary) } catch { throw WebError.badRequest("\(error)") }
+        let parts = try Multipart.requestParts(body, boundary: try Multipart.requiredBoundary(range))
         guard let part = parts.first(where: { $0.body.readableBytes > 0 }) else { throw WebError.badRequest("the form holds no image") }
         let type = part.contentType.flatMap { MediaRange.parse($0).first?.mediaType } ?? "application/octet-stream"
         return (type, Array(buffer: part.body))

@@ -30,12 +30,9 @@ extension DICOMwebService {
         if let type = range.partType, type != "application/dicom" {
             throw WebError.unsupportedMediaType("STOW-RS here takes application/dicom parts, not \(type)")
         }
-        guard let boundary = range.parameters["boundary"], !boundary.isEmpty else {
-            throw WebError.badRequest("the Content-Type has no boundary")
-        }
+        let boundary = try Multipart.requiredBoundary(range)
         let body = try await request.body.collect(upTo: configuration.maxUploadBytes)
-        let parts: [Multipart.Part]
-        do { parts = try Multipart.parse(body, boundary: boundary) } catch { throw WebError.badRequest("\(error)") }
+        let parts = try Multipart.requestParts(body, boundary: boundary)
         guard !parts.isEmpty else { throw WebError.badRequest("the request has no parts") }
 
         let archive = self.archive

@@ -23,17 +23,12 @@ public final class SimilarityProvider: Sendable {
 
     /// The search, or the error a query gets while there is none.
     public func search() throws(SimilarityError) -> SimilaritySearch {
-        let current: SimilaritySearch? = state.withLock { state in
-            if case .ready(let search) = state { return search }
-            return nil
-        }
-        if let current { return current }
-        throw state.withLock { state -> SimilarityError in
+        try state.withLock { state -> Result<SimilaritySearch, SimilarityError> in
             switch state {
-            case .loading: SimilarityError(status: 503, "the similarity index is loading; try again shortly")
-            case .unavailable(let reason): SimilarityError(status: 503, "similarity search is unavailable: \(reason)")
-            case .ready: SimilarityError(status: 500, "similarity search state changed during the call")
+            case .ready(let search): .success(search)
+            case .loading: .failure(SimilarityError(status: 503, "the similarity index is loading; try again shortly"))
+            case .unavailable(let reason): .failure(SimilarityError(status: 503, "similarity search is unavailable: \(reason)"))
             }
-        }
+        }.get()
     }
 }

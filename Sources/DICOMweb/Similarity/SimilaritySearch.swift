@@ -147,7 +147,7 @@ public final class SimilaritySearch: Sendable {
         let found: (model: String, embedding: StoredEmbedding)?
         do { found = try archive.embedding(sopInstanceUID: uid) } catch { throw SimilarityError(status: 500, error.description) }
         guard let (model, embedding) = found else {
-            let known = (try? archive.derivations(sopInstanceUID: uid)) != nil
+            let known = (try? archive.instance(sopInstanceUID: uid)) != nil
             throw SimilarityError(status: 404, known
                 ? "instance \(uid) has no embedding yet (see /api/instances/\(uid)/analysis)"
                 : "no instance with SOP Instance UID \(uid)")
@@ -155,9 +155,8 @@ public final class SimilaritySearch: Sendable {
         guard model == embedder.modelID else {
             throw SimilarityError(status: 409, "instance \(uid) was embedded by \(model), not \(embedder.modelID): `loupe reprocess --all --processor embedding`")
         }
-        let series = try instances([embedding.sequence])[embedding.sequence]?.seriesInstanceUID
-        return try similar(to: embedding.vector, k: k, filter: filter, excluding: embedding.sequence,
-                           series: filter.excludeSameSeries ? series : nil)
+        let series = filter.excludeSameSeries ? try instances([embedding.sequence])[embedding.sequence]?.seriesInstanceUID : nil
+        return try similar(to: embedding.vector, k: k, filter: filter, excluding: embedding.sequence, series: series)
     }
 
     /// Instances most like an image that is not archived: a DICOM file (frame 1, rendered as
@@ -178,9 +177,8 @@ public final class SimilaritySearch: Sendable {
     /// or by its bytes when that is `application/octet-stream`).
     public func similar(toUpload bytes: [UInt8], mediaType type: String, k: Int,
                         filter: SimilarityFilter) throws(SimilarityError) -> [SimilarityMatch] {
-        let isDICOM = type == "application/dicom" || (bytes.count > 132 && bytes[128..<132].elementsEqual("DICM".utf8))
-        if isDICOM {
-            let file = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-similar-\(UUID().uuidString).dcm")
+        if type == "application/dicom" || Self.isPart10(bytes) {
+            let file = archive.stagingURL(prefix: "similar")
             defer { try? FileManager.default.removeItem(at: file) }
             do { try Data(bytes).write(to: file) } catch { throw SimilarityError(status: 500, "cannot stage the upload: \(error)") }
             return try similar(toFile: file, k: k, filter: filter)
@@ -191,6 +189,20 @@ public final class SimilaritySearch: Sendable {
         let image: RGBImage
         do { image = try PhotoDecoder.decode(bytes) } catch { throw SimilarityError(status: 422, error.description) }
         return try similar(toImage: image, k: k, filter: filter)
+    }
+
+    /// Instances most like the image in a file: a DICOM file is rendered where it is, a PNG or
+    /// JPEG decoded.
+    public func similar(toFileAt url: URL, k: Int, filter: SimilarityFilter) throws(SimilarityError) -> [SimilarityMatch] {
+        guard let bytes = FileManager.default.contents(atPath: url.path) else {
+            throw SimilarityError(status: 404, "cannot read \(url.path)")
+        }
+        if Self.isPart10(bytes) { return try similar(toFile: url, k: k, filter: filter) }
+        return try similar(toUpload: [UInt8](bytes), mediaType: "application/octet-stream", k: k, filter: filter)
+    }
+
+    static func isPart10(_ bytes: some Collection<UInt8>) -> Bool {
+        bytes.count > 132 && bytes.dropFirst(128).prefix(4).elementsEqual("DICM".utf8)
     }
 
     /// The ranked matches of a unit vector: exact over the instances a modality/patient filter

@@ -55,6 +55,19 @@ enum Multipart {
         }
     }
 
+    /// The boundary of a request's multipart Content-Type; a 400 when it has none.
+    static func requiredBoundary(_ range: MediaRange) throws -> String {
+        guard let boundary = range.parameters["boundary"], !boundary.isEmpty else {
+            throw WebError.badRequest("the Content-Type has no boundary")
+        }
+        return boundary
+    }
+
+    /// The parts of a request body; a 400 when it is malformed.
+    static func requestParts(_ body: ByteBuffer, boundary: String) throws -> [Part] {
+        do { return try parse(body, boundary: boundary) } catch { throw WebError.badRequest("\(error)") }
+    }
+
     /// The boundary parameter of a multipart Content-Type.
     static func boundary(of contentType: String) -> String? {
         MediaRange.parse(contentType).first?.parameters["boundary"]
