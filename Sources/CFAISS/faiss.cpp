@@ -1,10 +1,10 @@
 #include "loupe_faiss.h"
 
-#include <faiss/IndexFlat.h>
+#include <faiss/IndexScalarQuantizer.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
 #include <faiss/index_io.h>
-#include <faiss/utils/distances.h>
+#include <faiss/utils/fp16.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -19,65 +19,88 @@
 namespace {
 
 using idx_t = faiss::Index::idx_t;
+using faiss::ScalarQuantizer;
 
-// Inner products of 1280-d float vectors are nearly all the work of a search or an HNSW build.
-// Debian builds libfaiss for baseline x86-64 (no AVX), several times slower than FAISS's own
-// AVX2 kernels; this one is chosen at run time when the CPU has AVX2 and FMA.
-__attribute__((target("avx2,fma"))) float dot_avx2(const float *x, const float *y, size_t d) {
+// Inner products of 1280-d vectors are nearly all the work of a search or an HNSW build, and at
+// a million vectors a search is bound by memory: vectors are stored as float16 (as the archive
+// stores embeddings), half the bytes of float32. Debian builds libfaiss for baseline x86-64 (no
+// AVX, no F16C), several times slower than FAISS's own AVX2 kernels; these are chosen at run
+// time when the CPU has AVX2, FMA and F16C.
+__attribute__((target("avx2,fma,f16c"))) inline __m256 load8(const float *x) { return _mm256_loadu_ps(x); }
+__attribute__((target("avx2,fma,f16c"))) inline __m256 load8(const uint16_t *x) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(x)));
+}
+inline float scalar(float x) { return x; }
+inline float scalar(uint16_t x) { return faiss::decode_fp16(x); }
+
+template <typename X, typename Y>
+__attribute__((target("avx2,fma,f16c"))) float dot_avx2(const X *x, const Y *y, size_t d) {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
     size_t i = 0;
     for (; i + 32 <= d; i += 32) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), a3);
+        a0 = _mm256_fmadd_ps(load8(x + i), load8(y + i), a0);
+        a1 = _mm256_fmadd_ps(load8(x + i + 8), load8(y + i + 8), a1);
+        a2 = _mm256_fmadd_ps(load8(x + i + 16), load8(y + i + 16), a2);
+        a3 = _mm256_fmadd_ps(load8(x + i + 24), load8(y + i + 24), a3);
     }
-    for (; i + 8 <= d; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+    for (; i + 8 <= d; i += 8) a0 = _mm256_fmadd_ps(load8(x + i), load8(y + i), a0);
     __m256 sum = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
     __m128 half = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
     half = _mm_add_ps(half, _mm_movehl_ps(half, half));
     half = _mm_add_ss(half, _mm_shuffle_ps(half, half, 1));
     float result = _mm_cvtss_f32(half);
-    for (; i < d; i++) result += x[i] * y[i];
+    for (; i < d; i++) result += scalar(x[i]) * scalar(y[i]);
     return result;
 }
 
-float dot_portable(const float *x, const float *y, size_t d) { return faiss::fvec_inner_product(x, y, d); }
-
-using Dot = float (*)(const float *, const float *, size_t);
-
-Dot pick_dot() {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? dot_avx2 : dot_portable;
+template <typename X, typename Y>
+float dot_portable(const X *x, const Y *y, size_t d) {
+    float result = 0;
+    for (size_t i = 0; i < d; i++) result += scalar(x[i]) * scalar(y[i]);
+    return result;
 }
 
-const Dot dot = pick_dot();
+template <typename X>
+using Dot = float (*)(const X *, const uint16_t *, size_t);
 
-// Flat inner-product storage whose distances (HNSW's traversal and build) and exact search use `dot`.
-// Saved and read as a plain IndexFlatIP.
-struct FastFlatIP : faiss::IndexFlatIP {
-    explicit FastFlatIP(idx_t d) : faiss::IndexFlatIP(d) {}
+template <typename X>
+Dot<X> pick_dot() {
+    __builtin_cpu_init();
+    const bool fast = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    return fast ? dot_avx2<X, uint16_t> : dot_portable<X, uint16_t>;
+}
+
+// A float32 query against a stored vector, and two stored vectors (HNSW's build).
+const Dot<float> dot = pick_dot<float>();
+const Dot<uint16_t> dot_stored = pick_dot<uint16_t>();
+
+// Float16 inner-product storage whose distances (HNSW's traversal and build) and exact search
+// use `dot`. Saved and read as FAISS's own IndexScalarQuantizer (QT_fp16).
+struct Float16IP : faiss::IndexScalarQuantizer {
+    explicit Float16IP(idx_t d) : faiss::IndexScalarQuantizer(d, ScalarQuantizer::QT_fp16, faiss::METRIC_INNER_PRODUCT) {}
+
+    const uint16_t *vector(idx_t i) const { return reinterpret_cast<const uint16_t *>(codes.data()) + i * d; }
 
     struct Computer : faiss::FlatCodesDistanceComputer {
-        const float *base;
-        size_t d;
+        const Float16IP &index;
         const float *query = nullptr;
-        Computer(const FastFlatIP &index)
-                : faiss::FlatCodesDistanceComputer(index.codes.data(), index.code_size), base(index.get_xb()), d(index.d) {}
+        explicit Computer(const Float16IP &index)
+                : faiss::FlatCodesDistanceComputer(index.codes.data(), index.code_size), index(index) {}
         void set_query(const float *x) override { query = x; }
-        float distance_to_code(const uint8_t *code) override { return dot(query, reinterpret_cast<const float *>(code), d); }
-        float symmetric_dis(idx_t i, idx_t j) override { return dot(base + i * d, base + j * d, d); }
+        float distance_to_code(const uint8_t *code) override {
+            return dot(query, reinterpret_cast<const uint16_t *>(code), index.d);
+        }
+        float symmetric_dis(idx_t i, idx_t j) override { return dot_stored(index.vector(i), index.vector(j), index.d); }
     };
 
     faiss::FlatCodesDistanceComputer *get_FlatCodesDistanceComputer() const override { return new Computer(*this); }
 
     void search(idx_t n, const float *x, idx_t k, float *distances, idx_t *labels,
                 const faiss::SearchParameters * = nullptr) const override {
-        const float *base = get_xb();
         std::vector<std::pair<float, idx_t>> scored(ntotal);
         for (idx_t q = 0; q < n; q++) {
             const float *query = x + q * d;
-            for (idx_t i = 0; i < ntotal; i++) scored[i] = {dot(query, base + i * d, d), i};
+            for (idx_t i = 0; i < ntotal; i++) scored[i] = {dot(query, vector(i), d), i};
             const idx_t kept = std::min<idx_t>(k, ntotal);
             std::partial_sort(scored.begin(), scored.begin() + kept, scored.end(),
                               [](const auto &a, const auto &b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
@@ -89,28 +112,34 @@ struct FastFlatIP : faiss::IndexFlatIP {
     }
 };
 
-// A FastFlatIP holding the vectors of `flat` (which is deleted).
-FastFlatIP *faster(faiss::IndexFlat *flat) {
-    auto *fast = new FastFlatIP(flat->d);
-    fast->codes = std::move(flat->codes);
-    fast->ntotal = flat->ntotal;
-    delete flat;
+bool isFloat16IP(const faiss::Index *index) {
+    auto *sq = dynamic_cast<const faiss::IndexScalarQuantizer *>(index);
+    return sq && sq->sq.qtype == ScalarQuantizer::QT_fp16 && sq->metric_type == faiss::METRIC_INNER_PRODUCT;
+}
+
+// A Float16IP holding the vectors of `read` (a float16 IndexScalarQuantizer, which is deleted).
+Float16IP *faster(faiss::Index *read) {
+    auto *sq = dynamic_cast<faiss::IndexScalarQuantizer *>(read);
+    auto *fast = new Float16IP(sq->d);
+    fast->codes = std::move(sq->codes);
+    fast->ntotal = sq->ntotal;
+    delete sq;
     return fast;
 }
 
 }  // namespace
 
-// The wrapper owns an IndexIDMap over either a FastFlatIP or an IndexHNSWFlat whose storage is
-// one. Searches go to the inner index (so HNSW's efSearch applies) and ids are translated here.
+// The wrapper owns an IndexIDMap over either a Float16IP or an IndexHNSW whose storage is one.
+// Searches go to the inner index (so HNSW's efSearch applies) and ids are translated here.
 struct loupe_faiss_index {
     std::unique_ptr<faiss::IndexIDMap> map;
 
-    faiss::IndexHNSWFlat *hnsw() const { return dynamic_cast<faiss::IndexHNSWFlat *>(map->index); }
+    faiss::IndexHNSW *hnsw() const { return dynamic_cast<faiss::IndexHNSW *>(map->index); }
 
-    // Flat storage of the vectors, in storage order, for both kinds.
-    const faiss::IndexFlat *flat() const {
-        if (auto *h = hnsw()) return dynamic_cast<const faiss::IndexFlat *>(h->storage);
-        return dynamic_cast<const faiss::IndexFlat *>(map->index);
+    // The vectors, in storage order, for both kinds.
+    const Float16IP &storage() const {
+        if (auto *h = hnsw()) return *static_cast<const Float16IP *>(h->storage);
+        return *static_cast<const Float16IP *>(map->index);
     }
 };
 
@@ -142,12 +171,13 @@ loupe_faiss_index *loupe_faiss_new(int dimension, int hnsw_neighbors, int ef_con
     guarded(error, [&] {
         faiss::Index *inner;
         if (hnsw_neighbors > 0) {
-            auto *h = new faiss::IndexHNSWFlat(dimension, hnsw_neighbors, faiss::METRIC_INNER_PRODUCT);
+            auto *h = new faiss::IndexHNSWSQ(dimension, ScalarQuantizer::QT_fp16, hnsw_neighbors, faiss::METRIC_INNER_PRODUCT);
             h->hnsw.efConstruction = std::max(ef_construction, hnsw_neighbors);
-            h->storage = faster(dynamic_cast<faiss::IndexFlat *>(h->storage));
+            h->storage = faster(h->storage);
+            h->is_trained = true;  // float16 needs no training
             inner = h;
         } else {
-            inner = new FastFlatIP(dimension);
+            inner = new Float16IP(dimension);
         }
         auto map = std::make_unique<faiss::IndexIDMap>(inner);
         map->own_fields = true;
@@ -161,15 +191,15 @@ loupe_faiss_index *loupe_faiss_read(const char *path, char **error) {
     guarded(error, [&] {
         std::unique_ptr<faiss::Index> read(faiss::read_index(path));
         auto *map = dynamic_cast<faiss::IndexIDMap *>(read.get());
-        if (!map || map->metric_type != faiss::METRIC_INNER_PRODUCT ||
-            !(dynamic_cast<faiss::IndexFlat *>(map->index) || dynamic_cast<faiss::IndexHNSWFlat *>(map->index))) {
-            throw std::runtime_error("not a Loupe similarity index (an id map over inner-product flat or HNSW storage)");
+        auto *h = map ? dynamic_cast<faiss::IndexHNSW *>(map->index) : nullptr;
+        if (!map || map->metric_type != faiss::METRIC_INNER_PRODUCT || !isFloat16IP(h ? h->storage : map->index)) {
+            throw std::runtime_error("not a Loupe similarity index (an id map over float16 inner-product flat or HNSW storage)");
         }
         read.release();
-        if (auto *h = dynamic_cast<faiss::IndexHNSWFlat *>(map->index)) {
-            h->storage = faster(dynamic_cast<faiss::IndexFlat *>(h->storage));
+        if (h) {
+            h->storage = faster(h->storage);
         } else {
-            map->index = faster(dynamic_cast<faiss::IndexFlat *>(map->index));
+            map->index = faster(map->index);
         }
         result = new loupe_faiss_index{std::unique_ptr<faiss::IndexIDMap>(map)};
     });
@@ -204,8 +234,8 @@ void loupe_faiss_ids(const loupe_faiss_index *index, int64_t *ids) {
 int loupe_faiss_vectors(const loupe_faiss_index *index, int64_t first, int64_t count, float *out, char **error) {
     return guarded(error, [&] {
         if (first < 0 || count < 0 || first + count > index->map->ntotal) throw std::runtime_error("vector range out of bounds");
-        const float *base = index->flat()->get_xb();
-        std::memcpy(out, base + first * index->map->d, sizeof(float) * count * index->map->d);
+        const auto &storage = index->storage();
+        storage.sa_decode(count, reinterpret_cast<const uint8_t *>(storage.vector(first)), out);
     });
 }
 
@@ -226,11 +256,10 @@ int loupe_faiss_search(const loupe_faiss_index *index, const float *query, int64
 int loupe_faiss_score_positions(const loupe_faiss_index *index, const float *query, const int64_t *positions,
                                 int64_t count, float *scores, char **error) {
     return guarded(error, [&] {
-        const float *base = index->flat()->get_xb();
-        const size_t d = index->map->d;
+        const auto &storage = index->storage();
         for (int64_t i = 0; i < count; i++) {
             if (positions[i] < 0 || positions[i] >= index->map->ntotal) throw std::runtime_error("position out of bounds");
-            scores[i] = dot(query, base + positions[i] * d, d);
+            scores[i] = dot(query, storage.vector(positions[i]), storage.d);
         }
     });
 }

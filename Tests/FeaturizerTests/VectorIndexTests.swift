@@ -115,6 +115,25 @@ import Testing
         #expect(throws: FeaturizerError.self) { try VectorIndex(contentsOf: url, configuration: configuration) }
         #expect(throws: FeaturizerError.self) { try VectorIndex(contentsOf: directory.appendingPathComponent("missing"), configuration: configuration) }
     }
+
+    /// Vectors are held as float16 (as the archive stores them): half the memory of float32, and
+    /// scores are those of the rounded vectors.
+    @Test func storesFloat16() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("vector-index-\(UUID().uuidString).faiss")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let data = Self.vectors(1000, dimension: 64)
+        let index = try VectorIndex(configuration: .init(dimension: 64))
+        try index.add(ids: Array(0..<1000), vectors: data)
+        try index.save(to: url)
+        let size = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as! Int
+        #expect(size > 1000 * 64 * 2 && size < 1000 * 64 * 3)
+
+        let query = (0..<64).map { Float($0 % 5) / 10 - 0.2 }
+        let rounded = zip(query, data[3]).reduce(Float(0)) { $0 + $1.0 * Float(Float16($1.1)) }
+        let unrounded = zip(query, data[3]).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+        let score = try index.search(query, k: 1000).first { $0.id == 3 }!.score
+        #expect(abs(score - rounded) < 1e-6 && abs(rounded - unrounded) > 1e-5)
+    }
 }
 
 /// SplitMix64: reproducible test vectors.

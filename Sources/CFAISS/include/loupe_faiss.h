@@ -4,7 +4,7 @@
 /* The part of FAISS Loupe uses, behind a plain C header. Debian's libfaiss-dev ships the
    headers of FAISS's own C API but not its compiled objects, so this shim is that API's
    narrow equivalent. Every index is an inner-product index (exact, or HNSW over flat storage)
-   with 64-bit ids. Functions that can fail return 0 on success and set *error to a malloc'ed
+   of float16 vectors with 64-bit ids. Functions that can fail return 0 on success and set *error to a malloc'ed
    message (free it with loupe_faiss_free_error). */
 
 #include <stddef.h>
