@@ -13,18 +13,20 @@ public final class Archive: Sendable {
     let indexWrites: GroupCommit
     let blobs: BlobStore
     let logger: Logger
+    let lock: ArchiveLock
     /// Wakes derivation workers when ingest or requeue adds jobs.
     public let derivationSignal = DerivationSignal()
 
-    /// Opens (creating if needed) the archive under `configuration.dataDirectory`, migrates the
-    /// index to the current schema, removes staged files left by a crash and makes derivations
-    /// that were running due again.
+    /// Opens (creating if needed) the archive under `configuration.dataDirectory` and migrates the
+    /// index to the current schema. When no other process has it open, it also removes staged
+    /// files left by a crash and makes derivations that were running due again.
     public init(configuration: ArchiveConfiguration, logger: Logger = Logger(label: "loupe.archive")) throws {
         self.configuration = configuration
         self.logger = logger
         try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
+        lock = try ArchiveLock(url: configuration.lockPath)
         blobs = try BlobStore(root: configuration.filesDirectory, staging: configuration.stagingDirectory)
-        let orphans = blobs.removeOrphans()
+        let orphans = lock.isExclusive ? blobs.removeOrphans() : 0
         if orphans > 0 {
             logger.warning("removed staged files left by an interrupted run", metadata: ["count": "\(orphans)"])
         }
@@ -43,7 +45,13 @@ public final class Archive: Sendable {
         try database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try Schema.migrator.migrate(database)
         indexWrites = GroupCommit(database: database)
-        try recoverDerivations()
+        try registerProcessors()
+        if lock.isExclusive {
+            try resumeInterruptedDerivations()
+        } else {
+            logger.debug("another process has the archive open: its staged files and running jobs are left to it")
+        }
+        lock.share()
     }
 
     /// The directory where writers stage incoming files before `ingest(staged:...)`.

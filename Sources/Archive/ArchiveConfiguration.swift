@@ -27,6 +27,7 @@ public struct ArchiveConfiguration: Sendable {
     }
 
     public var indexPath: URL { dataDirectory.appendingPathComponent("index.sqlite") }
+    var lockPath: URL { dataDirectory.appendingPathComponent("archive.lock") }
     public var filesDirectory: URL { dataDirectory.appendingPathComponent("files", isDirectory: true) }
     /// Staging area: files are written here, fsynced, then renamed into `files/`.
     public var stagingDirectory: URL { dataDirectory.appendingPathComponent("tmp", isDirectory: true) }

@@ -112,6 +112,23 @@ import Testing
         #expect(try store.archive.claimDerivations()?.processors == ["png", "embedding"])
     }
 
+    @Test func anOpenBesideAnotherLeavesItsRunningJobsAndStagedFilesAlone() throws {
+        let store = try TemporaryArchive(derivation: Self.policy)
+        try store.store(Instance().bytes)
+        _ = try #require(try store.archive.claimDerivations())
+        let arriving = store.archive.stagingURL(prefix: "arriving")
+        try Data([1, 2, 3]).write(to: arriving)
+        do {  // `loupe import` or `loupe similar` opening the archive of a serving node
+            let beside = try Archive(configuration: store.archive.configuration)
+            #expect(try beside.derivationCounts()["running"] == 2)
+            #expect(FileManager.default.fileExists(atPath: arriving.path))
+        }
+        // Once every process is gone, the next open recovers.
+        try store.reopen(derivation: Self.policy)
+        #expect(try store.archive.derivationCounts()["pending"] == 2)
+        #expect(!FileManager.default.fileExists(atPath: arriving.path))
+    }
+
     @Test func processorsRegisteredLaterGetJobsForArchivedInstances() throws {
         let store = try TemporaryArchive()
         try store.store(Instance().bytes)

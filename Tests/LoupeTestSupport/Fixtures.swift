@@ -7,17 +7,20 @@ import Foundation
 /// A fresh archive in a temporary directory, removed when the test is done.
 public final class TemporaryArchive: @unchecked Sendable {
     public let directory: URL
-    public private(set) var archive: Archive
+    public var archive: Archive { current! }
+    /// Optional so that `reopen` can close it before opening again.
+    private var current: Archive?
 
     public init(policy: DuplicatePolicy = .keep, derivation: DerivationPolicy = DerivationPolicy()) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-archive-\(UUID().uuidString)")
-        archive = try Archive(configuration: ArchiveConfiguration(dataDirectory: directory, duplicatePolicy: policy,
+        current = try Archive(configuration: ArchiveConfiguration(dataDirectory: directory, duplicatePolicy: policy,
                                                                   derivation: derivation))
     }
 
     /// Closes and reopens the archive on the same directory (a restart).
     public func reopen(policy: DuplicatePolicy = .keep, derivation: DerivationPolicy = DerivationPolicy()) throws {
-        archive = try Archive(configuration: ArchiveConfiguration(dataDirectory: directory, duplicatePolicy: policy,
+        current = nil  // as a process exit would: an archive open elsewhere is not recovered
+        current = try Archive(configuration: ArchiveConfiguration(dataDirectory: directory, duplicatePolicy: policy,
                                                                   derivation: derivation))
     }
 

@@ -271,14 +271,12 @@ extension Archive {
         }
     }
 
-    /// At open: jobs a previous run left running are due again, and instances archived before a
-    /// processor was registered get its jobs (ingest gives every instance the jobs of the processors
-    /// registered then, so only newly registered processors need the scan).
-    func recoverDerivations() throws {
+    /// At open: instances archived before a processor was registered get its jobs (ingest gives
+    /// every instance the jobs of the processors registered then, so only newly registered
+    /// processors need the scan).
+    func registerProcessors() throws {
         let registered = configuration.derivation.processors
         try database.write { db in
-            try db.execute(sql: "UPDATE derivation_job SET state = 'pending' WHERE state = 'running'")
-            let recovered = db.changesCount
             let known = Set(try String.fetchAll(db, sql: "SELECT name FROM derivation_processor"))
             let added = registered.filter { !known.contains($0) }
             try Self.enqueueMissing(added, db: db)
@@ -289,9 +287,18 @@ extension Archive {
             for name in known where !registered.contains(name) {
                 try db.execute(sql: "DELETE FROM derivation_processor WHERE name = ?", arguments: [name])
             }
-            if recovered > 0 {
-                logger.info("resuming derivations interrupted by the last shutdown", metadata: ["jobs": "\(recovered)"])
-            }
+        }
+    }
+
+    /// At an open with no other process on the archive: jobs a previous run left running are due
+    /// again.
+    func resumeInterruptedDerivations() throws {
+        let recovered = try database.write { db in
+            try db.execute(sql: "UPDATE derivation_job SET state = 'pending' WHERE state = 'running'")
+            return db.changesCount
+        }
+        if recovered > 0 {
+            logger.info("resuming derivations interrupted by the last shutdown", metadata: ["jobs": "\(recovered)"])
         }
     }
 

@@ -1,0 +1,39 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Whether other processes have the archive open. Every process holds a shared `flock` on
+/// `archive.lock` while its archive is open; one that can take the lock exclusively at open is
+/// alone, and only then may it clean up after an earlier run (staged files, jobs left running).
+/// With a node serving, those belong to the node: `loupe import` or `loupe similar` must not
+/// touch them. The lock goes with the process, however it ends.
+final class ArchiveLock: Sendable {
+    private let descriptor: Int32
+    /// No other process had the archive open: the exclusive lock is held until `share()`.
+    let isExclusive: Bool
+
+    /// Takes the lock exclusively when no one else holds it, else shared (waiting while another
+    /// opener is still recovering).
+    init(url: URL) throws {
+        descriptor = open(url.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        if flock(descriptor, LOCK_EX | LOCK_NB) == 0 {
+            isExclusive = true
+        } else {
+            isExclusive = false
+            guard flock(descriptor, LOCK_SH) == 0 else {
+                let error = POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+                close(descriptor)
+                throw error
+            }
+        }
+    }
+
+    /// Lets other processes open the archive beside this one.
+    func share() {
+        if isExclusive { flock(descriptor, LOCK_SH) }
+    }
+
+    deinit { close(descriptor) }
+}
