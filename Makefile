@@ -7,7 +7,7 @@ DATA ?= ./loupe-data
 # EfficientNet-Lite0 weights, converted once from the pip package's checkpoint (not committed).
 MODEL := models/efficientnet-lite0.weights
 
-.PHONY: run test deps test-deps model build build-debug unit model-test conformance bench clean
+.PHONY: run test deps test-deps model build build-debug unit model-test conformance bench train-classifier clean
 
 deps:
 	scripts/install-deps.sh runtime
@@ -40,6 +40,11 @@ test: unit model-test conformance
 
 bench: build
 	python3 bench/ingest/run.py
+
+# Trains the anomaly classifier from generated and packaged images (no downloads) and rewrites its
+# committed parameters, Sources/Classifier/Resources/anomaly-classifier.json; prints its test results.
+train-classifier: build test-deps
+	python3 scripts/classifier/train.py --loupe .build/release/loupe
 
 clean:
 	rm -rf .build

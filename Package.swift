@@ -66,10 +66,19 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]
         ),
         .target(
+            name: "Classifier",
+            dependencies: ["DICOM", "Featurizer", "Imaging"],
+            // Committed parameters of the anomaly classifier (scripts/classifier/train.py).
+            resources: [.copy("Resources/anomaly-classifier.json")],
+            // Per-pixel statistics of every image: optimised in debug builds too.
+            swiftSettings: [.unsafeFlags(["-O"])]
+        ),
+        .target(
             name: "DICOMweb",
             dependencies: [
-                "DICOM", "Archive", "Imaging", "Featurizer",
+                "DICOM", "Archive", "Imaging", "Featurizer", "Classifier",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -81,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "node",
             dependencies: [
-                "DICOM", "Archive", "DIMSE", "DICOMweb", "Featurizer",
+                "DICOM", "Archive", "DIMSE", "DICOMweb", "Featurizer", "Classifier",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -95,6 +104,7 @@ let package = Package(
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "DICOM", "LoupeTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DIMSETests", dependencies: ["DIMSE", "Archive", "DICOM", "LoupeTestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "LoupeTestSupport"]),
+        .testTarget(name: "ClassifierTests", dependencies: ["Classifier", "Featurizer", "Imaging", "LoupeTestSupport"]),
         .testTarget(name: "FeaturizerTests", dependencies: ["Featurizer", "Imaging", "LoupeTestSupport"]),
         .testTarget(
             name: "DICOMwebTests",

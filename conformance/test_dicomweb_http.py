@@ -197,11 +197,17 @@ def test_api_stats_counts_the_archive(web):
     assert r.status_code == 200 and media_type(r.headers["Content-Type"])[0] == "application/json", describe(r)
     stats = r.json()
     derivations = stats.pop("derivations")
+    findings = stats.pop("findings")
+    flagged = stats.pop("flagged")
     assert stats == {"patients": len(web.model.groups("PATIENT")), "studies": len(web.model.groups("STUDY")),
                      "series": len(web.model.groups("SERIES")), "instances": len(web.model.records)}
-    # A PNG and an embedding job per instance, in whatever state the workers have reached.
+    # A PNG, an embedding and an anomaly job per instance, in whatever state the workers have reached.
     assert set(derivations) == {"pending", "running", "done", "failed", "skipped"}
-    assert sum(derivations.values()) == 2 * len(web.model.records)
+    assert sum(derivations.values()) == 3 * len(web.model.records)
+    # Anomaly findings so far: at most one per instance; `flagged` counts the invalid ones.
+    assert set(findings) <= {"anomaly"} and set(findings.get("anomaly", {})) <= {"valid", "invalid"}
+    assert sum(findings.get("anomaly", {}).values()) <= len(web.model.records)
+    assert flagged == findings.get("anomaly", {}).get("invalid", 0)
 
 
 def test_api_patient_and_counts(web):

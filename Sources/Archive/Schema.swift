@@ -149,6 +149,35 @@ enum Schema {
                 );
                 """)
         }
+        migrator.registerMigration("v5: findings and events") { db in
+            // What a model concluded about an instance: one finding per instance and kind (the
+            // latest), e.g. kind 'anomaly', label 'invalid', reason 'overlay'. `details` is a JSON
+            // object with the measurements behind it.
+            try db.execute(sql: """
+                CREATE TABLE finding (
+                    instance_pk INTEGER NOT NULL REFERENCES instance (id) ON DELETE CASCADE,
+                    kind TEXT NOT NULL,
+                    label TEXT NOT NULL,
+                    probability REAL,
+                    reason TEXT,
+                    model TEXT NOT NULL,
+                    details TEXT NOT NULL,
+                    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                    PRIMARY KEY (instance_pk, kind)
+                ) WITHOUT ROWID;
+                CREATE INDEX finding_by_label ON finding (kind, label);
+                """)
+            // Events (an image flagged, an alert), written in the transaction of what they report:
+            // subscribers (`/api/events`) follow `seq`, which is never reused, and can resume.
+            try db.execute(sql: """
+                CREATE TABLE event (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    topic TEXT NOT NULL,
+                    payload TEXT NOT NULL,
+                    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                );
+                """)
+        }
         return migrator
     }
 }

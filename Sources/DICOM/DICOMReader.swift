@@ -41,12 +41,17 @@ public enum DICOMReader {
         }
     }
 
+    /// True when the bytes start as a Part-10 file: a 128-byte preamble, then "DICM".
+    public static func isPart10(_ bytes: some Collection<UInt8>) -> Bool {
+        bytes.count >= 132 && bytes.dropFirst(128).prefix(4).elementsEqual("DICM".utf8)
+    }
+
     /// Reads from memory the caller owns (e.g. a mapped file).
     public static func read(buffer: UnsafeRawBufferPointer, options: ReadOptions) throws -> DICOMFile {
         var offset = 0
         var meta = DataSet()
         var isPart10 = false
-        if buffer.count >= 132, buffer[128] == 0x44, buffer[129] == 0x49, buffer[130] == 0x43, buffer[131] == 0x4D {
+        if Self.isPart10(buffer) {
             offset = 132
             isPart10 = true
         }

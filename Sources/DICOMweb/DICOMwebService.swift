@@ -37,6 +37,7 @@ public struct DICOMwebService: Sendable {
         addAPIRoutes(to: router)
         addDerivationRoutes(to: router)
         addSimilarityRoutes(to: router)
+        addEventRoutes(to: router)
         return router
     }
 

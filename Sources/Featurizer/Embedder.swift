@@ -2,9 +2,9 @@ import DICOM
 import Foundation
 import Imaging
 
-/// Image → embedding: frame 1 rendered by DCMTK with the file's own VOI (as the derived PNG),
-/// scaled to fit 224×224 (aspect kept) and centred on black, EfficientNet-Lite0's pooled
-/// 1280 features, L2-normalised so that inner product is cosine similarity.
+/// Image → embedding: the image's view (frame 1 rendered by DCMTK with the file's own VOI, scaled
+/// to fit 224×224) centred on black, EfficientNet-Lite0's pooled 1280 features, L2-normalised so
+/// that inner product is cosine similarity.
 public struct Embedder: Sendable {
     public let network: EfficientNetLite0
     /// Names the weights the vectors come from; stored with each vector.
@@ -17,21 +17,31 @@ public struct Embedder: Sendable {
 
     /// The unit-length embedding of frame `frame` of a stored image.
     public func embed(file: URL, frame: Int = 1) throws(FeaturizerError) -> [Float] {
+        try embed(view: Self.view(file: file, frame: frame))
+    }
+
+    /// The unit-length embedding of a decoded picture (a PNG or JPEG query, a photo).
+    public func embed(image: RGBImage) throws(FeaturizerError) -> [Float] {
+        try embed(view: Self.view(image: image))
+    }
+
+    /// Frame `frame` of a stored image as the network sees it: rendered by DCMTK with the file's own
+    /// VOI (as the derived PNG), scaled to fit 224×224 with its aspect kept.
+    public static func view(file: URL, frame: Int = 1) throws(FeaturizerError) -> RGBImage {
         let size = EfficientNetLite0.inputSize
-        let rendered: RenderedImage
         do {
-            rendered = try Renderer.render(file: file, RenderRequest(frame: frame, viewport: (size, size), format: .rgb8))
+            let rendered = try Renderer.render(file: file, RenderRequest(frame: frame, viewport: (size, size), format: .rgb8))
+            return RGBImage(columns: rendered.outputColumns, rows: rendered.outputRows, pixels: rendered.bytes)
         } catch {
             throw FeaturizerError("cannot render \(file.lastPathComponent): \(error)")
         }
-        return try embed(rgb: rendered.bytes, columns: rendered.outputColumns, rows: rendered.outputRows)
     }
 
-    /// The unit-length embedding of a decoded picture (a PNG or JPEG query, a photo), through the
-    /// very path of stored images: wrapped as a Secondary Capture file and rendered by DCMTK.
-    /// (The network is sensitive to how a small image is scaled up: bilinear against DCMTK's
-    /// scaling moves a 64×64 MR's embedding to cosine 0.7 of itself.)
-    public func embed(image: RGBImage) throws(FeaturizerError) -> [Float] {
+    /// A decoded picture as the network sees it, through the very path of stored images: wrapped
+    /// as a Secondary Capture file and rendered by DCMTK. (The network is sensitive to how a small
+    /// image is scaled up: bilinear against DCMTK's scaling moves a 64×64 MR's embedding to cosine
+    /// 0.7 of itself.)
+    public static func view(image: RGBImage) throws(FeaturizerError) -> RGBImage {
         guard image.columns <= 65_535, image.rows <= 65_535 else {
             throw FeaturizerError("a \(image.columns)×\(image.rows) image is larger than DICOM can hold")
         }
@@ -43,13 +53,13 @@ public struct Embedder: Sendable {
         } catch {
             throw FeaturizerError("cannot stage the image for rendering: \(error)")
         }
-        return try embed(file: file)
+        return try view(file: file)
     }
 
-    /// The unit-length embedding of an RGB image (8 bits per channel, interleaved) of at most
-    /// 224×224, centred on a black 224×224 canvas.
-    public func embed(rgb: [UInt8], columns: Int, rows: Int) throws(FeaturizerError) -> [Float] {
+    /// The unit-length embedding of a view (RGB, at most 224×224), centred on a black 224×224 canvas.
+    public func embed(view: RGBImage) throws(FeaturizerError) -> [Float] {
         let size = EfficientNetLite0.inputSize
+        let (columns, rows, rgb) = (view.columns, view.rows, view.pixels)
         guard columns >= 1, rows >= 1, columns <= size, rows <= size, rgb.count == columns * rows * 3 else {
             throw FeaturizerError("expected at most \(size)×\(size) RGB pixels, got \(columns)×\(rows) (\(rgb.count) bytes)")
         }

@@ -7,6 +7,12 @@ public struct RGBImage: Sendable, Equatable {
     public let columns: Int
     public let rows: Int
     public let pixels: [UInt8]
+
+    public init(columns: Int, rows: Int, pixels: [UInt8]) {
+        self.columns = columns
+        self.rows = rows
+        self.pixels = pixels
+    }
 }
 
 /// Why a PNG or JPEG could not be decoded.

@@ -1,4 +1,5 @@
 import Archive
+import Classifier
 import Featurizer
 import Foundation
 #if canImport(Glibc)
@@ -10,10 +11,14 @@ import Synchronization
 
 /// The processors this build registers, in the order they run on an instance.
 enum Derivations {
-    static let names = ["png", "embedding"]
+    static let names = ["png", "embedding", "anomaly"]
 
-    static func processors(embedder: Result<Embedder, FeaturizerError>) -> [any DerivationProcessor] {
-        let processors: [any DerivationProcessor] = [PNGDerivation(), EmbeddingDerivation(embedder: embedder)]
+    static func processors(archive: Archive, embedder: Result<Embedder, FeaturizerError>) -> [any DerivationProcessor] {
+        let screen = embedder.mapError { ClassifierError($0.description) }
+            .flatMap { embedder in Result { () throws(ClassifierError) in try AnomalyScreen(embedder: embedder, classifier: .bundled()) } }
+        let processors: [any DerivationProcessor] = [
+            PNGDerivation(), EmbeddingDerivation(embedder: embedder), AnomalyDerivation(archive: archive, screen: screen),
+        ]
         assert(processors.map(\.name) == names)
         return processors
     }

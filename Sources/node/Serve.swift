@@ -25,7 +25,7 @@ struct Serve: AsyncParsableCommand {
         let dimse = try DIMSEServer(configuration: config.dimse, archive: archive, logger: Logger(label: "loupe.dimse"))
         let embedder = Models.embedder(weights: config.modelWeights)
         if case .failure(let error) = embedder {
-            logger.warning("no embedding model: embedding jobs fail and similarity search is off", metadata: ["reason": "\(error)"])
+            logger.warning("no embedding model: embedding and anomaly jobs fail and similarity search is off", metadata: ["reason": "\(error)"])
         }
         let similarity = SimilarityProvider()
         let web = DICOMwebService(archive: archive, configuration: config.web, similarity: similarity, logger: Logger(label: "loupe.web"))
@@ -35,7 +35,7 @@ struct Serve: AsyncParsableCommand {
                                 logger: Logger(label: "loupe.similarity")),
         ]
         if config.derivationWorkers > 0 {
-            let workers = DerivationWorkers(archive: archive, processors: Derivations.processors(embedder: embedder),
+            let workers = DerivationWorkers(archive: archive, processors: Derivations.processors(archive: archive, embedder: embedder),
                                             count: config.derivationWorkers, logger: Logger(label: "loupe.derivation"))
             services.append(DerivationLifecycle(workers: workers, logger: logger))
         } else {

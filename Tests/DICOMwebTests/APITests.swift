@@ -15,7 +15,9 @@ import Testing
                 let stats = try #require(response.json as? [String: Any])
                 let expected = try fixture.store.archive.statistics()
                 #expect(stats.compactMapValues { $0 as? Int } == ["patients": expected.patients, "studies": expected.studies,
-                                                                   "series": expected.series, "instances": expected.instances])
+                                                                   "series": expected.series, "instances": expected.instances,
+                                                                   "flagged": 0])
+                #expect(stats["findings"] as? [String: Any] != nil)
                 #expect(stats["instances"] as? Int == 6)
                 // Every instance has its PNG job queued; no worker runs in this test.
                 #expect(stats["derivations"] as? [String: Int] == ["pending": 6, "running": 0, "done": 0, "failed": 0, "skipped": 0])

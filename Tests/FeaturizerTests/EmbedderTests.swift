@@ -34,7 +34,7 @@ import Testing
 
     @Test func refusesOversizedInput() throws {
         let embedder = try Self.embedder()
-        #expect(throws: FeaturizerError.self) { try embedder.embed(rgb: [UInt8](repeating: 0, count: 300 * 10 * 3), columns: 300, rows: 10) }
+        #expect(throws: FeaturizerError.self) { try embedder.embed(view: RGBImage(columns: 300, rows: 10, pixels: [UInt8](repeating: 0, count: 300 * 10 * 3))) }
         #expect(throws: FeaturizerError.self) { try embedder.embed(file: URL(fileURLWithPath: "/nonexistent.dcm")) }
     }
 }

@@ -7,7 +7,7 @@
     LOUPE_BIN=/path/to/loupe python3 bench/similarity/retrieval.py  # another binary (default .build/release/loupe)
 
 Corpus, label = Modality + BodyPartExamined (Modality alone when the body part is missing):
-  phantoms  bench/similarity/phantoms.py, seeded: CT HEAD, CT CHEST, CT ABDOMEN, MR BRAIN, MR KNEE,
+  phantoms  scripts/data/phantoms.py, seeded: CT HEAD, CT CHEST, CT ABDOMEN, MR BRAIN, MR KNEE,
             US ABDOMEN, CR CHEST; --series series per label (own patient and study each), --slices images per
             series, --size pixels square; series differ in pose, contrast, window, noise and storage.
   pydicom   pydicom.data.get_testdata_files(): files with PixelData, Rows, Modality and the UIDs, one file per
@@ -58,10 +58,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BENCH = os.path.dirname(HERE)
 REPO = os.path.dirname(BENCH)
 INGEST = os.path.join(BENCH, "ingest")
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, "scripts", "data"))
 sys.path.insert(0, INGEST)
 
-import phantoms  # noqa: E402  bench/similarity/phantoms.py
+import phantoms  # noqa: E402  scripts/data/phantoms.py
 import servers  # noqa: E402  bench/ingest/servers.py (start/stop by PID, cleanup at exit)
 
 DCMJ2PNM = "/usr/bin/dcmj2pnm"

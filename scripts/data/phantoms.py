@@ -1,6 +1,7 @@
-"""Labelled DICOM phantoms for bench/similarity/retrieval.py, generated deterministically and cached.
+"""Labelled DICOM phantoms, generated deterministically: the retrieval benchmark's corpus
+(bench/similarity/retrieval.py) and the valid images of the anomaly classifier (scripts/classifier).
 
-    python3 bench/similarity/phantoms.py OUT.png [--series 3 --slices 4 --size 256]   # a contact sheet
+    python3 scripts/data/phantoms.py OUT.png [--series 3 --slices 4 --size 256]   # a contact sheet
 
 Seven labels (Modality + BodyPartExamined), each drawn from simple anatomy — 3-D ellipsoids cut at the
 slice position, with textures, noise and the modality's own look:
@@ -592,25 +593,29 @@ def make_uid(*parts):
     return generate_uid(prefix=PYDICOM_ROOT_UID, entropy_srcs=["loupe-bench-retrieval", str(GENERATOR_VERSION), *map(str, parts)])
 
 
-def dataset(label, label_index, series, index, stored, info, p, seed, n):
-    """A complete Part-10 data set for one phantom image."""
+def part10(sop_class, sop):
+    """An empty Part-10 data set (Explicit VR Little Endian) with its SOP Class and Instance UIDs."""
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
-
-    modality, body_part = label.split(" ", 1)
-    sop_class = {"CT": CT_IMAGE_STORAGE, "MR": MR_IMAGE_STORAGE, "US": US_IMAGE_STORAGE, "CR": CR_IMAGE_STORAGE}[modality]
-    sop = make_uid(seed, label, series, index, "sop")
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = sop
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop
+    return ds
+
+
+def dataset(label, label_index, series, index, stored, info, p, seed, n):
+    """A complete Part-10 data set for one phantom image."""
+    modality, body_part = label.split(" ", 1)
+    sop_class = {"CT": CT_IMAGE_STORAGE, "MR": MR_IMAGE_STORAGE, "US": US_IMAGE_STORAGE, "CR": CR_IMAGE_STORAGE}[modality]
+    sop = make_uid(seed, label, series, index, "sop")
+    ds = part10(sop_class, sop)
     date = f"2024{1 + (label_index + series) % 12:02d}{1 + (series * 7 + label_index) % 28:02d}"
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"] if modality == "CT" else ["ORIGINAL", "PRIMARY"]
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = sop
     ds.StudyDate = ds.SeriesDate = ds.ContentDate = date
     ds.StudyTime = ds.SeriesTime = f"{8 + series % 10:02d}{(label_index * 7) % 60:02d}00"
     ds.ContentTime = f"{8 + series % 10:02d}{(label_index * 7) % 60:02d}{index % 60:02d}"

@@ -135,6 +135,16 @@ extension Archive {
                 try db.cachedStatement(sql: "INSERT OR REPLACE INTO embedding (instance_pk, model, vector) VALUES (?, ?, ?)")
                     .execute(arguments: [claim.instancePK, embedding.model, EmbeddingCoding.encode(embedding.vector)])
             }
+        case .success(.found(let finding)):
+            try derivationWrite { db in
+                guard try Self.markDone(claim, processor, db: db) else { return }
+                try db.cachedStatement(sql: """
+                    INSERT OR REPLACE INTO finding (instance_pk, kind, label, probability, reason, model, details)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """).execute(arguments: [claim.instancePK, finding.kind, finding.label, finding.probability, finding.reason,
+                                             finding.model, finding.details])
+                if let topic = finding.topic { try Self.publish(topic, finding, claim: claim, db: db) }
+            }
         case .success(.skipped(let reason)):
             try setJob(claim, processor, state: "skipped", error: reason, notBefore: 0)
         case .failure(let failure):
@@ -211,7 +221,8 @@ extension Archive {
     }
 
     /// The jobs and derived files of one instance; nil when the archive does not hold it.
-    public func derivations(sopInstanceUID: String) throws(DerivationError) -> (jobs: [DerivationStatus], files: [DerivedFileRecord])? {
+    public func derivations(sopInstanceUID: String) throws(DerivationError)
+        -> (jobs: [DerivationStatus], files: [DerivedFileRecord], findings: [StoredFinding])? {
         try derivationRead { db in
             guard let pk = try Int64.fetchOne(db, sql: "SELECT id FROM instance WHERE SOPInstanceUID = ?", arguments: [sopInstanceUID]) else {
                 return nil
@@ -223,7 +234,13 @@ extension Archive {
             }
             let files = try Row.fetchAll(db, sql: Self.derivedFileQuery + " WHERE d.instance_pk = ? ORDER BY d.kind",
                                          arguments: [pk]).map(derivedFileRecord)
-            return (jobs, files)
+            let findings = try Row.fetchAll(db, sql: """
+                SELECT kind, label, probability, reason, model, details, created_at FROM finding WHERE instance_pk = ? ORDER BY kind
+                """, arguments: [pk]).map { row in
+                StoredFinding(finding: Finding(kind: row[0], label: row[1], probability: row[2], reason: row[3], model: row[4], json: row[5]),
+                              createdAt: row[6])
+            }
+            return (jobs, files, findings)
         }
     }
 

@@ -28,6 +28,8 @@ public enum DerivationOutcome: Sendable {
     case derived([DerivedFile])
     /// A vector describing the image, kept in the index (one per instance, the latest).
     case embedded(Embedding)
+    /// What a model concluded about the image (one per instance and kind, the latest).
+    case found(Finding)
     /// Nothing to derive for this instance (e.g. a structured report has no image); the reason is kept.
     case skipped(String)
 }
@@ -66,6 +68,41 @@ public struct Embedding: Sendable, Equatable {
         self.model = model
         self.vector = vector
     }
+}
+
+/// A model's conclusion about an instance: `label` (e.g. `valid` / `invalid`), how probable it is,
+/// why, and the measurements behind it.
+public struct Finding: Sendable, Equatable {
+    /// What was examined, e.g. `anomaly`.
+    public let kind: String
+    public let label: String
+    public let probability: Double?
+    public let reason: String?
+    /// The model (and version) that concluded it.
+    public let model: String
+    /// A JSON object.
+    public let details: String
+    /// When set, storing the finding publishes an event on this topic (in the same transaction).
+    public let topic: String?
+
+    public init(kind: String, label: String, probability: Double?, reason: String?, model: String,
+                details: some Encodable, publishing topic: String? = nil) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        self.init(kind: kind, label: label, probability: probability, reason: reason, model: model,
+                  json: String(decoding: try encoder.encode(details), as: UTF8.self), topic: topic)
+    }
+
+    init(kind: String, label: String, probability: Double?, reason: String?, model: String, json details: String, topic: String? = nil) {
+        (self.kind, self.label, self.probability, self.reason, self.model, self.details) = (kind, label, probability, reason, model, details)
+        self.topic = topic
+    }
+}
+
+/// A finding as the index holds it.
+public struct StoredFinding: Sendable, Equatable {
+    public let finding: Finding
+    public let createdAt: String
 }
 
 /// A derivation that did not succeed. Transient ones are retried with back-off; permanent ones

@@ -24,6 +24,7 @@ extension Archive {
 
         var predicate = SQLPredicate()
         for key in catalogKeys { predicate.add(key, QueryCatalog.attributes[key.tag]!, fuzzy: query.fuzzyPersonNames) }
+        for finding in query.findings { predicate.add(finding, level: query.level) }
         let columns = catalogKeys.map { QueryCatalog.attributes[$0.tag]!.column }
             + (fileKeys.isEmpty ? [] : [query.level.representativeFile])
         var sql = "SELECT \(columns.isEmpty ? "1" : columns.joined(separator: ", ")) FROM \(query.level.fromClause)"
@@ -79,6 +80,7 @@ extension Archive {
         }
         var predicate = SQLPredicate()
         for key in catalogKeys { predicate.add(key, QueryCatalog.attributes[key.tag]!, fuzzy: query.fuzzyPersonNames) }
+        for finding in query.findings { predicate.add(finding, level: query.level) }
         // Nothing constrains: count the level's own table, without the joins.
         let from = predicate.clauses.isEmpty ? query.level.tableOnly : query.level.fromClause
         let sql = "SELECT count(*) FROM \(from)" + predicate.whereClause

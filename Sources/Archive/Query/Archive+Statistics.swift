@@ -8,6 +8,10 @@ public struct ArchiveStatistics: Sendable, Equatable, Codable {
     public let instances: Int
     /// Derivation jobs per state: the queue depth is `pending` + `running`.
     public let derivations: [String: Int]
+    /// Instances the anomaly classifier flagged as invalid.
+    public let flagged: Int
+    /// Findings by kind and label, e.g. `anomaly`: `valid` 120, `invalid` 3.
+    public let findings: [String: [String: Int]]
 }
 
 /// A patient as the index knows it, with its counts.
@@ -38,8 +42,13 @@ extension Archive {
                     SELECT (SELECT count(*) FROM patient), (SELECT count(*) FROM study),
                            (SELECT count(*) FROM series), (SELECT count(*) FROM instance)
                     """)!
+                var findings: [String: [String: Int]] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT kind, label, count(*) FROM finding GROUP BY kind, label") {
+                    findings[row[0], default: [:]][row[1]] = row[2]
+                }
                 return ArchiveStatistics(patients: row[0], studies: row[1], series: row[2], instances: row[3],
-                                         derivations: try Archive.derivationCounts(db))
+                                         derivations: try Archive.derivationCounts(db),
+                                         flagged: findings["anomaly"]?["invalid"] ?? 0, findings: findings)
             }
         } catch {
             throw QueryError(.database, "index query failed: \(error)")

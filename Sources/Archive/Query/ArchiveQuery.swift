@@ -15,6 +15,17 @@ public struct QueryKey: Sendable, Equatable {
 }
 
 /// A query against the index, as C-FIND and QIDO-RS express it.
+/// A finding an instance must have: its kind (`anomaly`) and label (`invalid`).
+public struct FindingMatch: Sendable, Equatable {
+    public let kind: String
+    public let label: String
+
+    public init(kind: String, label: String) {
+        self.kind = kind
+        self.label = label
+    }
+}
+
 public struct ArchiveQuery: Sendable {
     public var level: QueryLevel
     public var keys: [QueryKey]
@@ -22,13 +33,17 @@ public struct ArchiveQuery: Sendable {
     public var fuzzyPersonNames: Bool
     public var limit: Int?
     public var offset: Int
+    /// Only entries with an instance that has these findings (e.g. anomaly `invalid`).
+    public var findings: [FindingMatch]
 
-    public init(level: QueryLevel, keys: [QueryKey], fuzzyPersonNames: Bool = false, limit: Int? = nil, offset: Int = 0) {
+    public init(level: QueryLevel, keys: [QueryKey], fuzzyPersonNames: Bool = false, limit: Int? = nil, offset: Int = 0,
+                findings: [FindingMatch] = []) {
         self.level = level
         self.keys = keys
         self.fuzzyPersonNames = fuzzyPersonNames
         self.limit = limit
         self.offset = offset
+        self.findings = findings
     }
 
     /// Reads a C-FIND/C-MOVE/C-GET identifier. Query Retrieve Level, Specific Character Set and

@@ -21,6 +21,29 @@ struct SQLPredicate {
         addConstraint(key.constraint, column: attribute.column, vr: attribute.vr, folded: folded, integer: attribute.isInteger)
     }
 
+    /// Entries of `level` with at least one instance that has the finding (through the finding
+    /// table's primary key, instance by instance).
+    mutating func add(_ finding: FindingMatch, level: QueryLevel) {
+        let match = "f.kind = ? AND f.label = ?"
+        switch level {
+        case .image:
+            clauses.append("EXISTS (SELECT 1 FROM finding f WHERE f.instance_pk = i.id AND \(match))")
+        case .series:
+            clauses.append("EXISTS (SELECT 1 FROM instance fi JOIN finding f ON f.instance_pk = fi.id WHERE fi.series_pk = se.id AND \(match))")
+        case .study:
+            clauses.append("""
+                EXISTS (SELECT 1 FROM series fs JOIN instance fi ON fi.series_pk = fs.id JOIN finding f ON f.instance_pk = fi.id \
+                WHERE fs.study_pk = st.id AND \(match))
+                """)
+        case .patient:
+            clauses.append("""
+                EXISTS (SELECT 1 FROM study fst JOIN series fs ON fs.study_pk = fst.id JOIN instance fi ON fi.series_pk = fs.id \
+                JOIN finding f ON f.instance_pk = fi.id WHERE fst.patient_pk = p.id AND \(match))
+                """)
+        }
+        arguments += [finding.kind, finding.label]
+    }
+
     private mutating func addConstraint(_ constraint: MatchConstraint, column: String, vr: VR, folded: String?, integer: Bool = false) {
         if let sql = sql(constraint, column: column, vr: vr, folded: folded, integer: integer) {
             clauses.append(sql)

@@ -9,7 +9,7 @@ extension DICOMwebService {
         router.get("api/instances/:uid/analysis") { _, context in
             let uid = try context.parameters.require("uid")
             let archive = self.archive
-            let found = try await blocking { () throws -> (jobs: [DerivationStatus], files: [DerivedFileRecord])? in
+            let found = try await blocking { () throws -> (jobs: [DerivationStatus], files: [DerivedFileRecord], findings: [StoredFinding])? in
                 do throws(DerivationError) { return try archive.derivations(sopInstanceUID: uid) } catch {
                     throw WebError.internalError(error.description)
                 }
@@ -18,7 +18,13 @@ extension DICOMwebService {
             return try jsonResponse(Analysis(
                 SOPInstanceUID: uid, derivations: found.jobs,
                 derived: try found.files.map { DerivedSummary(kind: $0.kind, name: $0.name, url: "/api/derived/\($0.name)",
-                                                             parameters: try parameters($0), created: $0.createdAt) }))
+                                                             parameters: try parameters($0), created: $0.createdAt) },
+                findings: try found.findings.map { stored in
+                    let f = stored.finding
+                    return FindingSummary(kind: f.kind, label: f.label, probability: f.probability, reason: f.reason, model: f.model,
+                                          details: try JSONValue.object(parsing: f.details, what: "the details of the \(f.kind) finding"),
+                                          created: stored.createdAt)
+                }))
         }
         router.get("api/imageinfo/:name") { _, context in
             let record = try await derivedFile(try context.parameters.require("name"))
@@ -55,49 +61,33 @@ extension DICOMwebService {
         return record
     }
 
-    private func parameters(_ record: DerivedFileRecord) throws -> [String: ParameterValue] {
-        do {
-            return try JSONDecoder().decode([String: ParameterValue].self, from: Data(record.parameters.utf8))
-        } catch {
-            throw WebError.internalError("the parameters recorded with \(record.name) are not a JSON object: \(error)")
-        }
-    }
-
-    /// A value of a derived file's recorded parameters (numbers and text; nulls left out).
-    enum ParameterValue: Codable, Sendable {
-        case number(Double), text(String), flag(Bool)
-
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.singleValueContainer()
-            if let b = try? c.decode(Bool.self) { self = .flag(b) }
-            else if let n = try? c.decode(Double.self) { self = .number(n) }
-            else { self = .text(try c.decode(String.self)) }
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.singleValueContainer()
-            switch self {
-            case .number(let n): try c.encode(n)
-            case .text(let t): try c.encode(t)
-            case .flag(let b): try c.encode(b)
-            }
-        }
-
-        var number: Double? { if case .number(let n) = self { n } else { nil } }
-        var text: String? { if case .text(let t) = self { t } else { nil } }
+    private func parameters(_ record: DerivedFileRecord) throws -> [String: JSONValue] {
+        try JSONValue.object(parsing: record.parameters, what: "the parameters recorded with \(record.name)")
     }
 
     struct Analysis: Encodable {
         let SOPInstanceUID: String
         let derivations: [DerivationStatus]
         let derived: [DerivedSummary]
+        let findings: [FindingSummary]
+    }
+
+    /// What a model concluded (e.g. kind `anomaly`: label `invalid`, reason `overlay`).
+    struct FindingSummary: Encodable {
+        let kind: String
+        let label: String
+        let probability: Double?
+        let reason: String?
+        let model: String
+        let details: [String: JSONValue]
+        let created: String
     }
 
     struct DerivedSummary: Encodable {
         let kind: String
         let name: String
         let url: String
-        let parameters: [String: ParameterValue]
+        let parameters: [String: JSONValue]
         let created: String
     }
 

@@ -30,7 +30,11 @@ struct QIDORequest: Sendable {
     }
 
     /// Parameters that are not attribute keys.
-    private static let controls: Set<String> = ["includefield", "limit", "offset", "fuzzymatching"]
+    private static let controls: Set<String> = ["includefield", "limit", "offset", "fuzzymatching", anomalyParameter]
+
+    /// Loupe's filter on the anomaly finding: `loupe-anomaly=invalid` lists the flagged images (at
+    /// series and study level: those with a flagged image).
+    static let anomalyParameter = "loupe-anomaly"
 
     /// VRs whose query values may list alternatives with commas (`a,b` = `a\b`); text VRs keep commas.
     private static let commaLists: Set<VR> = [.UI, .CS, .DA, .TM, .DT, .AE, .IS, .DS, .AS, .US, .UL, .SS, .SL]
@@ -77,6 +81,16 @@ struct QIDORequest: Sendable {
         let fuzzy = parameters["fuzzymatching"].map { $0.lowercased() == "true" } ?? false
         query = ArchiveQuery(level: level, keys: order.compactMap { keys[$0] },
                              fuzzyPersonNames: fuzzy || caseInsensitiveNames,
-                             limit: try parameters.integer("limit"), offset: try parameters.integer("offset") ?? 0)
+                             limit: try parameters.integer("limit"), offset: try parameters.integer("offset") ?? 0,
+                             findings: try Self.findings(parameters))
+    }
+
+    private static func findings(_ parameters: RequestQuery) throws -> [FindingMatch] {
+        guard let value = parameters.pairs.first(where: { $0.name.lowercased() == anomalyParameter })?.value else { return [] }
+        let label = value.lowercased()
+        guard label == "valid" || label == "invalid" else {
+            throw WebError.badRequest("\(anomalyParameter) is valid or invalid, not '\(value)'")
+        }
+        return [FindingMatch(kind: "anomaly", label: label)]
     }
 }

@@ -1,4 +1,5 @@
 import Archive
+import DICOM
 import Featurizer
 import Foundation
 import Imaging
@@ -177,7 +178,7 @@ public final class SimilaritySearch: Sendable {
     /// or by its bytes when that is `application/octet-stream`).
     public func similar(toUpload bytes: [UInt8], mediaType type: String, k: Int,
                         filter: SimilarityFilter) throws(SimilarityError) -> [SimilarityMatch] {
-        if type == "application/dicom" || Self.isPart10(bytes) {
+        if type == "application/dicom" || DICOMReader.isPart10(bytes) {
             let file = archive.stagingURL(prefix: "similar")
             defer { try? FileManager.default.removeItem(at: file) }
             do { try Data(bytes).write(to: file) } catch { throw SimilarityError(status: 500, "cannot stage the upload: \(error)") }
@@ -197,12 +198,8 @@ public final class SimilaritySearch: Sendable {
         guard let bytes = FileManager.default.contents(atPath: url.path) else {
             throw SimilarityError(status: 404, "cannot read \(url.path)")
         }
-        if Self.isPart10(bytes) { return try similar(toFile: url, k: k, filter: filter) }
+        if DICOMReader.isPart10(bytes) { return try similar(toFile: url, k: k, filter: filter) }
         return try similar(toUpload: [UInt8](bytes), mediaType: "application/octet-stream", k: k, filter: filter)
-    }
-
-    static func isPart10(_ bytes: some Collection<UInt8>) -> Bool {
-        bytes.count > 132 && bytes.dropFirst(128).prefix(4).elementsEqual("DICM".utf8)
     }
 
     /// The ranked matches of a unit vector: exact over the instances a modality/patient filter

@@ -1,0 +1,61 @@
+import Foundation
+import GRDB
+
+/// An event as subscribers receive it: `payload` is a JSON object.
+public struct StoredEvent: Sendable, Equatable {
+    public let sequence: Int64
+    public let topic: String
+    public let payload: String
+    public let createdAt: String
+}
+
+/// What a finding's event says; keys are DICOM keywords where there is one.
+struct FindingEvent: Encodable {
+    let SOPInstanceUID: String
+    let SeriesInstanceUID: String
+    let StudyInstanceUID: String
+    let PatientID: String?
+    let kind: String
+    let label: String
+    let probability: Double?
+    let reason: String?
+    let model: String
+}
+
+extension Archive {
+    /// Events after `sequence`, oldest first; `topics` nil for all.
+    public func events(after sequence: Int64, topics: Set<String>? = nil, limit: Int = 500) throws(DerivationError) -> [StoredEvent] {
+        try derivationRead { db in
+            var sql = "SELECT seq, topic, payload, created_at FROM event WHERE seq > ?"
+            var arguments: [DatabaseValueConvertible] = [sequence]
+            if let topics {
+                sql += " AND topic IN (\(topics.map { _ in "?" }.joined(separator: ", ")))"
+                arguments += topics.sorted()
+            }
+            return try Row.fetchAll(db, sql: sql + " ORDER BY seq LIMIT \(limit)", arguments: StatementArguments(arguments)).map { row in
+                StoredEvent(sequence: row[0], topic: row[1], payload: row[2], createdAt: row[3])
+            }
+        }
+    }
+
+    /// The sequence of the newest event (0 when there is none): subscribing from here gets only new ones.
+    public func lastEventSequence() throws(DerivationError) -> Int64 {
+        try derivationRead { db in try Int64.fetchOne(db, sql: "SELECT max(seq) FROM event") ?? 0 }
+    }
+
+    /// Writes the event of a finding, in the transaction that stores it.
+    static func publish(_ topic: String, _ finding: Finding, claim: DerivationClaim, db: Database) throws {
+        let patientID = try String.fetchOne(db.cachedStatement(sql: """
+            SELECT p.PatientID FROM instance i JOIN series se ON se.id = i.series_pk JOIN study st ON st.id = se.study_pk
+            JOIN patient p ON p.id = st.patient_pk WHERE i.id = ?
+            """), arguments: [claim.instancePK])
+        let input = claim.input
+        let event = FindingEvent(SOPInstanceUID: input.sopInstanceUID, SeriesInstanceUID: input.seriesInstanceUID,
+                                 StudyInstanceUID: input.studyInstanceUID, PatientID: patientID, kind: finding.kind,
+                                 label: finding.label, probability: finding.probability, reason: finding.reason, model: finding.model)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try db.cachedStatement(sql: "INSERT INTO event (topic, payload) VALUES (?, ?)")
+            .execute(arguments: [topic, String(decoding: try encoder.encode(event), as: UTF8.self)])
+    }
+}

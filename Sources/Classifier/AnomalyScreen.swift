@@ -1,0 +1,68 @@
+import DICOM
+import Featurizer
+import Foundation
+import Imaging
+
+/// The anomaly classifier over the embedder it was trained with: screens a stored image or a
+/// decoded picture. Both go through the network's view (`Embedder.view`), as in the pipeline.
+public struct AnomalyScreen: Sendable {
+    public let embedder: Embedder
+    public let classifier: AnomalyClassifier
+
+    public init(embedder: Embedder, classifier: AnomalyClassifier) throws(ClassifierError) {
+        guard embedder.modelID == classifier.embeddingModel else {
+            throw ClassifierError("the classifier was trained on \(classifier.embeddingModel) embeddings, the node computes \(embedder.modelID)")
+        }
+        self.embedder = embedder
+        self.classifier = classifier
+    }
+
+    /// What the classifier reads of an image, and its verdict.
+    public struct Examination: Sendable {
+        public let finding: AnomalyFinding
+        public let features: [Float]
+    }
+
+    /// Frame 1 of a stored image. `embedding`: the image's stored embedding, if there is one (it
+    /// is not computed again).
+    public func examine(file: URL, photograph: Bool, embedding: [Float]? = nil) throws(ClassifierError) -> Examination {
+        let view: RGBImage
+        do { view = try Embedder.view(file: file) } catch { throw ClassifierError(error.description) }
+        return try examine(view: view, photograph: photograph, embedding: embedding)
+    }
+
+    /// A PNG or JPEG picture, as the pipeline sees it once wrapped as a Secondary Capture.
+    public func examine(image: RGBImage, photograph: Bool = false) throws(ClassifierError) -> Examination {
+        let view: RGBImage
+        do { view = try Embedder.view(image: image) } catch { throw ClassifierError(error.description) }
+        return try examine(view: view, photograph: photograph, embedding: nil)
+    }
+
+    /// An image's view (`Embedder.view`); `embedding`: its embedding when already known.
+    public func examine(view: RGBImage, photograph: Bool, embedding stored: [Float]? = nil) throws(ClassifierError) -> Examination {
+        let embedding: [Float]
+        if let stored {
+            embedding = stored
+        } else {
+            do { embedding = try embedder.embed(view: view) } catch { throw ClassifierError(error.description) }
+        }
+        let statistics = ImageStatistics(view)
+        return Examination(finding: try classifier.classify(embedding: embedding, statistics: statistics, photograph: photograph),
+                           features: AnomalyClassifier.features(embedding: embedding, statistics: statistics))
+    }
+
+    /// Clinical photographs (of skin: flush and lesion photos) are colour photographs by nature:
+    /// External-camera Photography or Dermoscopy, or a VL photographic SOP class.
+    public static func isClinicalPhotograph(sopClassUID: String?, modality: String?) -> Bool {
+        let photographic: Set<String> = [
+            "1.2.840.10008.5.1.4.1.1.77.1.4",  // VL Photographic Image Storage
+            "1.2.840.10008.5.1.4.1.1.77.1.4.1",  // Video Photographic Image Storage
+            "1.2.840.10008.5.1.4.1.1.77.1.7",  // Dermoscopic Photography Image Storage
+        ]
+        return ["XC", "DMS"].contains(modality ?? "") || photographic.contains(sopClassUID ?? "")
+    }
+
+    public static func isClinicalPhotograph(_ dataSet: DataSet) -> Bool {
+        isClinicalPhotograph(sopClassUID: dataSet.string(.sopClassUID), modality: dataSet.string(.modality))
+    }
+}

@@ -1,0 +1,68 @@
+import Archive
+import Foundation
+import HTTPTypes
+import Hummingbird
+import ServiceLifecycle
+
+/// `GET /api/events`: server-sent events (text/event-stream) from the archive's event log, as they
+/// are written (by this node's derivations or by `loupe reprocess`). `topic=` (repeatable or
+/// comma-separated) filters; a reconnecting client's `Last-Event-ID` (or `since=SEQ`) resumes after
+/// that event, else the stream starts with the next one.
+extension DICOMwebService {
+    static let eventPollInterval: Duration = .milliseconds(200)
+    static let eventHeartbeat: Duration = .seconds(15)
+
+    func addEventRoutes(to router: Router<Context>) {
+        router.get("api/events") { request, _ in
+            let query = RequestQuery(request.uri.query)
+            let topics = Set(query.all("topic").flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty })
+            let resume = request.headers[HTTPField.Name("Last-Event-ID")!] ?? query["since"]
+            let archive = self.archive
+            let start: Int64
+            if let resume {
+                guard let sequence = Int64(resume), sequence >= 0 else {
+                    throw WebError.badRequest("Last-Event-ID / since must be an event id (a non-negative integer), not '\(resume)'")
+                }
+                start = sequence
+            } else {
+                start = try await blocking { () throws -> Int64 in
+                    do throws(DerivationError) { return try archive.lastEventSequence() } catch { throw WebError.internalError(error.description) }
+                }
+            }
+            let filter = topics.isEmpty ? nil : topics
+            let body = ResponseBody { writer in
+                var cursor = start
+                var quiet = ContinuousClock.now
+                // Tells the client how long to wait before reconnecting, and that the stream is open.
+                try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
+                while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                    let after = cursor
+                    let events = try await blocking { () throws -> [StoredEvent] in
+                        do throws(DerivationError) { return try archive.events(after: after, topics: filter) } catch {
+                            throw WebError.internalError(error.description)
+                        }
+                    }
+                    for event in events {
+                        try await writer.write(ByteBuffer(string: Self.serverSentEvent(event)))
+                        cursor = event.sequence
+                    }
+                    if !events.isEmpty {
+                        quiet = .now
+                    } else if ContinuousClock.now - quiet > Self.eventHeartbeat {
+                        try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                        quiet = .now
+                    }
+                    if events.isEmpty { try await Task.sleep(for: Self.eventPollInterval) }
+                }
+                try await writer.finish(nil)
+            }
+            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+        }
+    }
+
+    /// One event in the text/event-stream format: id, event (the topic), data (one line of JSON).
+    static func serverSentEvent(_ event: StoredEvent) -> String {
+        "id: \(event.sequence)\nevent: \(event.topic)\ndata: \(event.payload)\n\n"
+    }
+}

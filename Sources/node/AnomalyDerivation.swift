@@ -1,0 +1,57 @@
+import Archive
+import Classifier
+import DICOM
+import Featurizer
+import Foundation
+
+/// The anomaly finding of every image: valid medical image or not, and why (`Classifier.AnomalyScreen`
+/// over frame 1's view, reusing the embedding the `embedding` processor stored just before). A
+/// flagged image publishes an event on topic `anomaly`.
+struct AnomalyDerivation: DerivationProcessor {
+    let name = "anomaly"
+    let archive: Archive
+    /// The classifier, or why there is none (then every job fails, permanently, with that reason).
+    let screen: Result<AnomalyScreen, ClassifierError>
+
+    /// Stored with the finding (`/api/instances/{uid}/analysis` shows it).
+    struct Details: Encodable {
+        let scores: [String: Double]
+        /// A clinical photograph: `non-medical` was not a possible reason.
+        let photograph: Bool
+        let statistics: [String: Float]
+        /// The stored embedding was used (else it was computed for the finding).
+        let storedEmbedding: Bool
+    }
+
+    func derive(_ instance: DerivationInput) throws(DerivationFailure) -> DerivationOutcome {
+        let header: DataSet
+        switch try ImageHeader.read(instance) {
+        case .none(let reason): return .skipped(reason)
+        case .image(let dataSet): header = dataSet
+        }
+        let screen: AnomalyScreen
+        switch self.screen {
+        case .success(let loaded): screen = loaded
+        case .failure(let error): throw DerivationFailure("no anomaly classifier: \(error)", permanent: true)
+        }
+        var stored: [Float]?
+        if let found = try? archive.embedding(sopInstanceUID: instance.sopInstanceUID), found.model == screen.embedder.modelID {
+            stored = found.embedding.vector
+        }
+        let photograph = AnomalyScreen.isClinicalPhotograph(header)
+        do {
+            let examination = try screen.examine(file: instance.fileURL, photograph: photograph, embedding: stored)
+            let finding = examination.finding
+            let statistics = Array(examination.features.suffix(ImageStatistics.names.count))
+            return .found(try Finding(
+                kind: name, label: finding.label.rawValue, probability: finding.probability, reason: finding.reason,
+                model: screen.classifier.modelID,
+                details: Details(scores: finding.scores, photograph: photograph,
+                                 statistics: Dictionary(uniqueKeysWithValues: zip(ImageStatistics.names, statistics)),
+                                 storedEmbedding: stored != nil),
+                publishing: finding.label == .invalid ? "anomaly" : nil))
+        } catch {
+            throw DerivationFailure("cannot classify: \(error)")
+        }
+    }
+}

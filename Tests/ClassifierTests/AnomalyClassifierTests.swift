@@ -1,0 +1,99 @@
+import Classifier
+import Foundation
+import Imaging
+import Testing
+
+@Suite struct AnomalyClassifierTests {
+    static func image(_ columns: Int, _ rows: Int, _ pixel: (Int, Int) -> (UInt8, UInt8, UInt8)) -> RGBImage {
+        var bytes: [UInt8] = []
+        for y in 0..<rows {
+            for x in 0..<columns {
+                let (r, g, b) = pixel(x, y)
+                bytes += [r, g, b]
+            }
+        }
+        return RGBImage(columns: columns, rows: rows, pixels: bytes)
+    }
+
+    static func statistic(_ statistics: ImageStatistics, _ name: String) -> Float {
+        statistics.values[ImageStatistics.names.firstIndex(of: name)!]
+    }
+
+    @Test func statisticsTellBlankBoxedAndColourfulImagesApart() {
+        let black = ImageStatistics(Self.image(64, 64) { _, _ in (0, 0, 0) })
+        #expect(Self.statistic(black, "darkFraction") == 1 && Self.statistic(black, "entropy") == 0)
+        #expect(Self.statistic(black, "flatFraction") == 0)  // black is background, not a flat panel
+
+        // A grey box with a dark border on a noisy background: long straight edges, a flat area.
+        var generator = SystemRandomNumberGenerator()
+        let noise = (0..<(128 * 128)).map { _ in UInt8.random(in: 40...90, using: &generator) }
+        let boxed = ImageStatistics(Self.image(128, 128) { x, y in
+            if (32...96).contains(x) && (40...88).contains(y) {
+                let border = x == 32 || x == 96 || y == 40 || y == 88
+                return border ? (20, 20, 20) : (220, 220, 220)
+            }
+            let v = noise[y * 128 + x]
+            return (v, v, v)
+        })
+        #expect(Self.statistic(boxed, "longestHorizontalLine") >= 0.45 && Self.statistic(boxed, "longestVerticalLine") >= 0.3)
+        #expect(Self.statistic(boxed, "flatFraction") > 0.15)
+        #expect(Self.statistic(boxed, "colourfulFraction") == 0)
+
+        let colourful = ImageStatistics(Self.image(64, 64) { x, y in (UInt8(x * 4), UInt8(255 - y * 4), 40) })
+        #expect(Self.statistic(colourful, "colourfulFraction") > 0.5 && Self.statistic(colourful, "meanChroma") > 0.3)
+        #expect(ImageStatistics.names.count == black.values.count)
+    }
+
+    /// Two embedding dimensions, no statistics weight: class scores are set by the embedding alone.
+    static func parameters(statistics: [String] = ImageStatistics.names, weights: [[Float]]? = nil) -> AnomalyClassifier.Parameters {
+        let width = 2 + statistics.count
+        let rows = weights ?? [
+            [1, 0] + Array(repeating: 0, count: statistics.count),  // valid
+            [0, 0] + Array(repeating: 0, count: statistics.count),  // overlay
+            [0, 1] + Array(repeating: 0, count: statistics.count),  // non-medical
+            [-1, -1] + Array(repeating: 0, count: statistics.count),  // blank
+        ]
+        let json = """
+            {"version": "test", "classes": ["valid", "overlay", "non-medical", "blank"], "embeddingModel": "m",
+             "embeddingDimension": 2, "statistics": \(String(decoding: try! JSONEncoder().encode(statistics), as: UTF8.self)),
+             "mean": \(Array(repeating: 0, count: width)), "scale": \(Array(repeating: 1, count: width)),
+             "layers": [{"weights": \(rows), "bias": [0, 0, 0, 0]}]}
+            """
+        return try! JSONDecoder().decode(AnomalyClassifier.Parameters.self, from: Data(json.utf8))
+    }
+
+    @Test func softmaxOverClassesAndPhotographsAreNeverNonMedical() throws {
+        let classifier = try AnomalyClassifier(parameters: Self.parameters())
+        let statistics = ImageStatistics(Self.image(8, 8) { _, _ in (0, 0, 0) })
+        let valid = try classifier.classify(embedding: [4, 0], statistics: statistics)
+        #expect(valid.label == .valid && valid.reason == nil && valid.probability > 0.9)
+        #expect(abs(valid.scores.values.reduce(0, +) - 1) < 1e-9)
+
+        let photo = try classifier.classify(embedding: [0.5, 4], statistics: statistics)
+        #expect(photo.label == .invalid && photo.reason == "non-medical" && abs(photo.probability - (1 - photo.scores["valid"]!)) < 1e-12)
+        // The same picture as a clinical photograph: looking like a photograph counts as valid.
+        let clinical = try classifier.classify(embedding: [0.5, 4], statistics: statistics, photograph: true)
+        #expect(clinical.label == .valid && clinical.scores["non-medical"] == 0)
+        #expect(abs(clinical.scores["valid"]! - photo.scores["valid"]! - photo.scores["non-medical"]!) < 1e-12)
+
+        let blank = try classifier.classify(embedding: [-3, -3], statistics: statistics)
+        #expect(blank.label == .invalid && blank.reason == "blank")
+        #expect(throws: ClassifierError.self) { try classifier.classify(embedding: [1, 2, 3], statistics: statistics) }
+    }
+
+    @Test func refusesParametersThatDoNotFit() {
+        #expect(throws: ClassifierError.self) { try AnomalyClassifier(parameters: Self.parameters(statistics: ["meanLuminance"])) }
+        let short = Array(repeating: Array(repeating: Float(0), count: 3), count: 4)
+        #expect(throws: ClassifierError.self) { try AnomalyClassifier(parameters: Self.parameters(weights: short)) }
+        #expect(throws: ClassifierError.self) {
+            try AnomalyClassifier(contentsOf: URL(fileURLWithPath: "/nonexistent/anomaly-classifier.json"))
+        }
+    }
+
+    @Test func bundledParametersLoadAndRecordTheirTraining() throws {
+        let classifier = try AnomalyClassifier.bundled()
+        #expect(classifier.parameters.classes == ["valid", "overlay", "non-medical", "blank"])
+        #expect(classifier.embeddingModel == "efficientnet-lite0/imagenet" && classifier.parameters.embeddingDimension == 1280)
+        #expect(classifier.modelID.hasPrefix("anomaly/v"))
+    }
+}
