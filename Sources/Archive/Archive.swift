@@ -49,9 +49,16 @@ public final class Archive: Sendable {
         if lock.isExclusive {
             try resumeInterruptedDerivations()
         } else {
-            logger.debug("another process has the archive open: its staged files and running jobs are left to it")
+            // Left to the process that has them, or, if that process died while this one was open
+            // beside it, to the next open of the archive alone.
+            let running = try database.read { db in
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM derivation_job WHERE state = 'running'") ?? 0
+            }
+            logger.log(level: running > 0 ? .notice : .debug,
+                       "another process has the archive open: its staged files and running jobs are left to it",
+                       metadata: ["running_jobs": "\(running)"])
         }
-        lock.share()
+        try lock.share()
     }
 
     /// The directory where writers stage incoming files before `ingest(staged:...)`.

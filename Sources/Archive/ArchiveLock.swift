@@ -16,23 +16,32 @@ final class ArchiveLock: Sendable {
     /// Takes the lock exclusively when no one else holds it, else shared (waiting while another
     /// opener is still recovering).
     init(url: URL) throws {
-        descriptor = open(url.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let descriptor = open(url.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         if flock(descriptor, LOCK_EX | LOCK_NB) == 0 {
             isExclusive = true
-        } else {
+        } else if errno == EWOULDBLOCK {
             isExclusive = false
-            guard flock(descriptor, LOCK_SH) == 0 else {
-                let error = POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
-                close(descriptor)
-                throw error
-            }
+            do { try Self.lock(descriptor, LOCK_SH) } catch { close(descriptor); throw error }
+        } else {
+            let error = POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+            close(descriptor)
+            throw error
         }
+        self.descriptor = descriptor
     }
 
-    /// Lets other processes open the archive beside this one.
-    func share() {
-        if isExclusive { flock(descriptor, LOCK_SH) }
+    /// Lets other processes open the archive beside this one. (Linux converts a flock in two steps:
+    /// another opener may take it exclusively in between; it then finds nothing of this process to
+    /// recover, since the archive is not in use before `init` returns.)
+    func share() throws {
+        if isExclusive { try Self.lock(descriptor, LOCK_SH) }
+    }
+
+    private static func lock(_ descriptor: Int32, _ operation: Int32) throws {
+        while flock(descriptor, operation) != 0 {
+            guard errno == EINTR else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        }
     }
 
     deinit { close(descriptor) }

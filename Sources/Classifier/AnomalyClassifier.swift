@@ -21,6 +21,10 @@ public struct AnomalyClassifier: Sendable {
               parameters.classes.contains(Self.validClass) else {
             throw ClassifierError("inconsistent classifier parameters")
         }
+        let numbers = parameters.mean + parameters.layers.flatMap { $0.weights.joined() + $0.bias }
+        guard numbers.allSatisfy(\.isFinite), parameters.scale.allSatisfy({ $0.isFinite && $0 != 0 }) else {
+            throw ClassifierError("classifier parameters must be finite numbers, and every scale non-zero")
+        }
         var width = expected
         for layer in parameters.layers {
             guard layer.weights.allSatisfy({ $0.count == width }), layer.bias.count == layer.weights.count else {

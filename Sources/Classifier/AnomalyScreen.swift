@@ -20,7 +20,7 @@ public struct AnomalyScreen: Sendable {
     /// What the classifier reads of an image, and its verdict.
     public struct Examination: Sendable {
         public let finding: AnomalyFinding
-        public let features: [Float]
+        public let statistics: ImageStatistics
     }
 
     /// Frame 1 of a stored image. `embedding`: the image's stored embedding, if there is one (it
@@ -40,6 +40,9 @@ public struct AnomalyScreen: Sendable {
 
     /// An image's view (`Embedder.view`); `embedding`: its embedding when already known.
     public func examine(view: RGBImage, photograph: Bool, embedding stored: [Float]? = nil) throws(ClassifierError) -> Examination {
+        guard view.columns >= 1, view.rows >= 1, view.pixels.count == view.columns * view.rows * 3 else {
+            throw ClassifierError("a \(view.columns)×\(view.rows) view needs \(max(0, view.columns * view.rows * 3)) RGB bytes, not \(view.pixels.count)")
+        }
         let embedding: [Float]
         if let stored {
             embedding = stored
@@ -48,7 +51,7 @@ public struct AnomalyScreen: Sendable {
         }
         let statistics = ImageStatistics(view)
         return Examination(finding: try classifier.classify(embedding: embedding, statistics: statistics, photograph: photograph),
-                           features: AnomalyClassifier.features(embedding: embedding, statistics: statistics))
+                           statistics: statistics)
     }
 
     /// Clinical photographs (of skin: flush and lesion photos) are colour photographs by nature:

@@ -16,7 +16,9 @@ public struct ImageStatistics: Sendable, Equatable {
     public let values: [Float]
 
     public init(_ image: RGBImage) {
-        let (w, h) = (image.columns, image.rows)
+        // A malformed image (fewer bytes than its size says) is measured as empty.
+        let complete = image.columns >= 1 && image.rows >= 1 && image.pixels.count >= image.columns * image.rows * 3
+        let (w, h) = complete ? (image.columns, image.rows) : (0, 0)
         let count = w * h
         var luminance = [Float](repeating: 0, count: count)
         var chromaSum: Float = 0

@@ -42,12 +42,11 @@ struct AnomalyDerivation: DerivationProcessor {
         do {
             let examination = try screen.examine(file: instance.fileURL, photograph: photograph, embedding: stored)
             let finding = examination.finding
-            let statistics = Array(examination.features.suffix(ImageStatistics.names.count))
             return .found(try Finding(
                 kind: name, label: finding.label.rawValue, probability: finding.probability, reason: finding.reason,
                 model: screen.classifier.modelID,
                 details: Details(scores: finding.scores, photograph: photograph,
-                                 statistics: Dictionary(uniqueKeysWithValues: zip(ImageStatistics.names, statistics)),
+                                 statistics: Dictionary(uniqueKeysWithValues: zip(ImageStatistics.names, examination.statistics.values)),
                                  storedEmbedding: stored != nil),
                 publishing: finding.label == .invalid ? "anomaly" : nil))
         } catch {

@@ -115,6 +115,6 @@ struct Classify: ParsableCommand {
         private let lock = NSLock()
         init(count: Int) { slots = Array(repeating: nil, count: count) }
         func set(_ index: Int, _ result: Result<Line, any Error>) { lock.withLock { slots[index] = result } }
-        var all: [Result<Line, any Error>] { slots.map { $0! } }
+        var all: [Result<Line, any Error>] { lock.withLock { slots.map { $0! } } }
     }
 }

@@ -45,7 +45,8 @@ import Testing
     }
 
     /// Two embedding dimensions, no statistics weight: class scores are set by the embedding alone.
-    static func parameters(statistics: [String] = ImageStatistics.names, weights: [[Float]]? = nil) -> AnomalyClassifier.Parameters {
+    static func parameters(statistics: [String] = ImageStatistics.names, weights: [[Float]]? = nil,
+                           scale: Float = 1) -> AnomalyClassifier.Parameters {
         let width = 2 + statistics.count
         let rows = weights ?? [
             [1, 0] + Array(repeating: 0, count: statistics.count),  // valid
@@ -56,7 +57,7 @@ import Testing
         let json = """
             {"version": "test", "classes": ["valid", "overlay", "non-medical", "blank"], "embeddingModel": "m",
              "embeddingDimension": 2, "statistics": \(String(decoding: try! JSONEncoder().encode(statistics), as: UTF8.self)),
-             "mean": \(Array(repeating: 0, count: width)), "scale": \(Array(repeating: 1, count: width)),
+             "mean": \(Array(repeating: 0, count: width)), "scale": \(Array(repeating: scale, count: width)),
              "layers": [{"weights": \(rows), "bias": [0, 0, 0, 0]}]}
             """
         return try! JSONDecoder().decode(AnomalyClassifier.Parameters.self, from: Data(json.utf8))
@@ -81,6 +82,28 @@ import Testing
         #expect(throws: ClassifierError.self) { try classifier.classify(embedding: [1, 2, 3], statistics: statistics) }
     }
 
+    /// Standardisation, a ReLU hidden layer and the output layer, in the order train.py writes them.
+    @Test func standardisesThenRunsTheLayersInOrder() throws {
+        let zeros = Array(repeating: 0, count: ImageStatistics.names.count)
+        let json = """
+            {"version": "test", "classes": ["valid", "overlay", "non-medical", "blank"], "embeddingModel": "m",
+             "embeddingDimension": 2, "statistics": \(String(decoding: try JSONEncoder().encode(ImageStatistics.names), as: UTF8.self)),
+             "mean": \([1, -1] + zeros), "scale": \([2, 0.5] + zeros.map { _ in 1 }),
+             "layers": [{"weights": [\([1, 0] + zeros), \([0, 1] + zeros)], "bias": [0, -1]},
+                        {"weights": [[1, 0], [0, 1], [0, 0], [0, 0]], "bias": [0, 0, 0, 0]}]}
+            """
+        let classifier = try AnomalyClassifier(parameters: JSONDecoder().decode(AnomalyClassifier.Parameters.self, from: Data(json.utf8)))
+        let statistics = ImageStatistics(Self.image(8, 8) { _, _ in (0, 0, 0) })
+        // (5, 0.5) standardises to (2, 3); hidden relu(2) = 2, relu(3 - 1) = 2; logits 2, 2, 0, 0.
+        let both = try classifier.classify(embedding: [5, 0.5], statistics: statistics)
+        let e2 = exp(2.0)
+        #expect(both.label == .invalid && both.reason == "overlay")
+        #expect(abs(both.scores["valid"]! - e2 / (2 * e2 + 2)) < 1e-6 && abs(both.probability - (e2 + 2) / (2 * e2 + 2)) < 1e-6)
+        // (5, -1) standardises to (2, 0); the second hidden unit is cut by the ReLU: logits 2, 0, 0, 0.
+        let one = try classifier.classify(embedding: [5, -1], statistics: statistics)
+        #expect(one.label == .valid && abs(one.probability - e2 / (e2 + 3)) < 1e-6)
+    }
+
     @Test func refusesParametersThatDoNotFit() {
         #expect(throws: ClassifierError.self) { try AnomalyClassifier(parameters: Self.parameters(statistics: ["meanLuminance"])) }
         let short = Array(repeating: Array(repeating: Float(0), count: 3), count: 4)
@@ -88,6 +111,7 @@ import Testing
         #expect(throws: ClassifierError.self) {
             try AnomalyClassifier(contentsOf: URL(fileURLWithPath: "/nonexistent/anomaly-classifier.json"))
         }
+        #expect(throws: ClassifierError.self) { try AnomalyClassifier(parameters: Self.parameters(scale: 0)) }
     }
 
     @Test func bundledParametersLoadAndRecordTheirTraining() throws {
@@ -95,5 +119,10 @@ import Testing
         #expect(classifier.parameters.classes == ["valid", "overlay", "non-medical", "blank"])
         #expect(classifier.embeddingModel == "efficientnet-lite0/imagenet" && classifier.parameters.embeddingDimension == 1280)
         #expect(classifier.modelID.hasPrefix("anomaly/v"))
+        // Whatever it is shown, the output is a probability distribution.
+        let embedding = (0..<1280).map { Float(($0 * 7919) % 13) - 6 }
+        let noise = ImageStatistics(Self.image(32, 32) { x, y in (UInt8((x * 37 + y * 91) % 256), UInt8((x * y) % 256), 7) })
+        let finding = try classifier.classify(embedding: embedding, statistics: noise)
+        #expect(finding.scores.values.allSatisfy { $0.isFinite && $0 >= 0 } && abs(finding.scores.values.reduce(0, +) - 1) < 1e-9)
     }
 }

@@ -136,7 +136,7 @@ extension Archive {
                     .execute(arguments: [claim.instancePK, embedding.model, EmbeddingCoding.encode(embedding.vector)])
             }
         case .success(.found(let finding)):
-            try derivationWrite { db in
+            try derivationWrite(durable: finding.topic != nil) { db in
                 guard try Self.markDone(claim, processor, db: db) else { return }
                 try db.cachedStatement(sql: """
                     INSERT OR REPLACE INTO finding (instance_pk, kind, label, probability, reason, model, details)
@@ -365,10 +365,11 @@ extension Archive {
     /// Job bookkeeping commits without waiting for a WAL fsync (`synchronous=NORMAL`): losing the
     /// last few state changes to a power cut only means deriving again, and ingest commits (FULL)
     /// do not queue behind bookkeeping flushes. The next FULL commit makes these durable too.
-    private func derivationWrite<T>(_ work: @escaping (Database) throws -> T) throws(DerivationError) -> T {
+    /// `durable`: commit with FULL, for what subscribers may already have seen (an event).
+    private func derivationWrite<T>(durable: Bool = false, _ work: @escaping (Database) throws -> T) throws(DerivationError) -> T {
         do {
             return try database.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                if !durable { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
                 var value: T?
                 let committed = Result {
                     try db.inTransaction {

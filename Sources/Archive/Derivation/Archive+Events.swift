@@ -9,6 +9,13 @@ public struct StoredEvent: Sendable, Equatable {
     public let createdAt: String
 }
 
+/// Events after a cursor, and how far the log was read: a subscriber continues after `through`
+/// (past events of other topics too, so they are not scanned again).
+public struct EventPage: Sendable, Equatable {
+    public let events: [StoredEvent]
+    public let through: Int64
+}
+
 /// What a finding's event says; keys are DICOM keywords where there is one.
 struct FindingEvent: Encodable {
     let SOPInstanceUID: String
@@ -23,8 +30,8 @@ struct FindingEvent: Encodable {
 }
 
 extension Archive {
-    /// Events after `sequence`, oldest first; `topics` nil for all.
-    public func events(after sequence: Int64, topics: Set<String>? = nil, limit: Int = 500) throws(DerivationError) -> [StoredEvent] {
+    /// Events after `sequence`, oldest first, at most `limit`; `topics` nil for all. One snapshot.
+    public func events(after sequence: Int64, topics: Set<String>? = nil, limit: Int = 500) throws(DerivationError) -> EventPage {
         try derivationRead { db in
             var sql = "SELECT seq, topic, payload, created_at FROM event WHERE seq > ?"
             var arguments: [DatabaseValueConvertible] = [sequence]
@@ -32,9 +39,12 @@ extension Archive {
                 sql += " AND topic IN (\(topics.map { _ in "?" }.joined(separator: ", ")))"
                 arguments += topics.sorted()
             }
-            return try Row.fetchAll(db, sql: sql + " ORDER BY seq LIMIT \(limit)", arguments: StatementArguments(arguments)).map { row in
+            let events = try Row.fetchAll(db, sql: sql + " ORDER BY seq LIMIT \(limit)", arguments: StatementArguments(arguments)).map { row in
                 StoredEvent(sequence: row[0], topic: row[1], payload: row[2], createdAt: row[3])
             }
+            if events.count == limit { return EventPage(events: events, through: events.last?.sequence ?? sequence) }
+            let newest = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM event") ?? 0
+            return EventPage(events: events, through: max(sequence, newest))
         }
     }
 

@@ -14,18 +14,22 @@ public struct QueryKey: Sendable, Equatable {
     }
 }
 
-/// A query against the index, as C-FIND and QIDO-RS express it.
-/// A finding an instance must have: its kind (`anomaly`) and label (`invalid`).
+/// A finding an instance must have: its kind (`anomaly`) and label (`invalid`). `exclusive`: above
+/// image level, no instance may have another label of the kind (a series is `valid` only when none
+/// of its images is flagged).
 public struct FindingMatch: Sendable, Equatable {
     public let kind: String
     public let label: String
+    public let exclusive: Bool
 
-    public init(kind: String, label: String) {
+    public init(kind: String, label: String, exclusive: Bool = false) {
         self.kind = kind
         self.label = label
+        self.exclusive = exclusive
     }
 }
 
+/// A query against the index, as C-FIND and QIDO-RS express it.
 public struct ArchiveQuery: Sendable {
     public var level: QueryLevel
     public var keys: [QueryKey]

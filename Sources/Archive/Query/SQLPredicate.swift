@@ -21,10 +21,19 @@ struct SQLPredicate {
         addConstraint(key.constraint, column: attribute.column, vr: attribute.vr, folded: folded, integer: attribute.isInteger)
     }
 
-    /// Entries of `level` with at least one instance that has the finding (through the finding
-    /// table's primary key, instance by instance).
+    /// Entries of `level` with an instance that has the finding (through the finding table's primary
+    /// key, instance by instance). For an `exclusive` label (anomaly `valid`) above image level, also
+    /// without an instance that has another label of that kind: a series is valid when all its
+    /// classified images are.
     mutating func add(_ finding: FindingMatch, level: QueryLevel) {
-        let match = "f.kind = ? AND f.label = ?"
+        addExists(finding, level: level, match: "f.kind = ? AND f.label = ?", negated: false)
+        if finding.exclusive && level != .image {
+            addExists(finding, level: level, match: "f.kind = ? AND f.label <> ?", negated: true)
+        }
+    }
+
+    private mutating func addExists(_ finding: FindingMatch, level: QueryLevel, match: String, negated: Bool) {
+        let before = clauses.count
         switch level {
         case .image:
             clauses.append("EXISTS (SELECT 1 FROM finding f WHERE f.instance_pk = i.id AND \(match))")
@@ -41,6 +50,7 @@ struct SQLPredicate {
                 JOIN finding f ON f.instance_pk = fi.id WHERE fst.patient_pk = p.id AND \(match))
                 """)
         }
+        if negated { clauses[before] = "NOT " + clauses[before] }
         arguments += [finding.kind, finding.label]
     }
 

@@ -10,7 +10,8 @@ import ServiceLifecycle
 /// that event, else the stream starts with the next one.
 extension DICOMwebService {
     static let eventPollInterval: Duration = .milliseconds(200)
-    static let eventHeartbeat: Duration = .seconds(15)
+    /// Also how soon a stream notices a client that left (writing fails).
+    static let eventHeartbeat: Duration = .seconds(5)
 
     func addEventRoutes(to router: Router<Context>) {
         router.get("api/events") { request, _ in
@@ -38,15 +39,16 @@ extension DICOMwebService {
                 try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
                     let after = cursor
-                    let events = try await blocking { () throws -> [StoredEvent] in
+                    let page = try await blocking { () throws -> EventPage in
                         do throws(DerivationError) { return try archive.events(after: after, topics: filter) } catch {
                             throw WebError.internalError(error.description)
                         }
                     }
+                    let events = page.events
                     for event in events {
                         try await writer.write(ByteBuffer(string: Self.serverSentEvent(event)))
-                        cursor = event.sequence
                     }
+                    cursor = page.through
                     if !events.isEmpty {
                         quiet = .now
                     } else if ContinuousClock.now - quiet > Self.eventHeartbeat {

@@ -33,7 +33,8 @@ struct QIDORequest: Sendable {
     private static let controls: Set<String> = ["includefield", "limit", "offset", "fuzzymatching", anomalyParameter]
 
     /// Loupe's filter on the anomaly finding: `loupe-anomaly=invalid` lists the flagged images (at
-    /// series and study level: those with a flagged image).
+    /// series and study level: those with a flagged image); `valid` the images called valid (series
+    /// and studies with classified images, none flagged).
     static let anomalyParameter = "loupe-anomaly"
 
     /// VRs whose query values may list alternatives with commas (`a,b` = `a\b`); text VRs keep commas.
@@ -86,11 +87,11 @@ struct QIDORequest: Sendable {
     }
 
     private static func findings(_ parameters: RequestQuery) throws -> [FindingMatch] {
-        guard let value = parameters.pairs.first(where: { $0.name.lowercased() == anomalyParameter })?.value else { return [] }
+        guard let value = parameters[anomalyParameter] else { return [] }
         let label = value.lowercased()
         guard label == "valid" || label == "invalid" else {
             throw WebError.badRequest("\(anomalyParameter) is valid or invalid, not '\(value)'")
         }
-        return [FindingMatch(kind: "anomaly", label: label)]
+        return [FindingMatch(kind: "anomaly", label: label, exclusive: label == "valid")]
     }
 }
