@@ -96,9 +96,12 @@ struct CommonOptions: ParsableArguments {
         guard vectorIndex.hnswThreshold >= 1, vectorIndex.efSearch >= 1 else {
             throw ValidationError("similarity hnsw_threshold and ef_search must be at least 1")
         }
+        let eventRetentionDays = file.events?.retention_days ?? 30
+        guard eventRetentionDays >= 0 else { throw ValidationError("events retention_days must not be negative") }
         return NodeConfiguration(
             dataDirectory: dataDirectory, archive: archive, dimse: dimse, web: web, derivationWorkers: workers,
             modelWeights: Models.weightsURL(configured: model ?? file.similarity?.model), vectorIndex: vectorIndex,
+            eventRetentionDays: eventRetentionDays,
             logLevel: logLevel ?? file.log_level ?? "info", logFormat: logFormat ?? file.log_format ?? "text")
     }
 }

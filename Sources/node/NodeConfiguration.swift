@@ -36,6 +36,8 @@ import Yams
 ///   model: ./models/efficientnet-lite0.weights   # default: models/ in the working directory or above the binary
 ///   hnsw_threshold: 20000  # from this many vectors on, search is approximate (HNSW) instead of exact
 ///   ef_search: 256         # HNSW candidates per query: recall against latency
+/// events:
+///   retention_days: 30     # /api/events history kept; 0: for ever
 /// peers:                   # NAME: AE@HOST:PORT (NAME is the move destination users give)
 ///   STORESCP: STORESCP@127.0.0.1:11113
 /// ```
@@ -49,6 +51,7 @@ struct ConfigurationFile: Decodable {
     var archive: ArchiveSection?
     var derivation: DerivationSection?
     var similarity: SimilaritySection?
+    var events: EventsSection?
     var peers: [String: String]?
 
     struct DIMSESection: Decodable {
@@ -83,6 +86,10 @@ struct ConfigurationFile: Decodable {
         var retry_delay: Double?
     }
 
+    struct EventsSection: Decodable {
+        var retention_days: Int?
+    }
+
     struct SimilaritySection: Decodable {
         var model: String?
         var hnsw_threshold: Int?
@@ -106,6 +113,8 @@ struct NodeConfiguration {
     /// EfficientNet-Lite0 weights (`make model`).
     var modelWeights: URL
     var vectorIndex: VectorIndex.Configuration
+    /// Days of event history kept; 0: for ever.
+    var eventRetentionDays: Int
     var logLevel: String
     var logFormat: String
 }

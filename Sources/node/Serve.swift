@@ -33,6 +33,7 @@ struct Serve: AsyncParsableCommand {
             web.application(), DIMSELifecycle(server: dimse, grace: shutdownGrace, logger: logger),
             SimilarityLifecycle(archive: archive, embedder: embedder, configuration: config, provider: similarity,
                                 logger: Logger(label: "loupe.similarity")),
+            EventRetention(archive: archive, days: config.eventRetentionDays, logger: Logger(label: "loupe.events")),
         ]
         if config.derivationWorkers > 0 {
             let workers = DerivationWorkers(archive: archive, processors: Derivations.processors(archive: archive, embedder: embedder),

@@ -46,7 +46,7 @@ struct SimilarityLifecycle: Service {
                     logger.error("similarity index update failed", metadata: ["error": "\(error)"])
                 }
             }.value
-            // Saving writes every vector (5 GB at a million): rarely. What a crash loses since
+            // Saving writes every vector (2.5 GB at a million): rarely. What a crash loses since
             // is caught up from the stored embeddings at the next start.
             if ContinuousClock.now - lastSave > .seconds(600) {
                 lastSave = .now

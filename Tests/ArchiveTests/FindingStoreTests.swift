@@ -79,4 +79,22 @@ import Testing
         #expect(try store.archive.events(after: events[0].sequence).events.isEmpty)
         #expect(try store.archive.events(after: before, limit: 0).through == before)
     }
+
+    @Test func oldEventsArePrunedAndTheirSequenceNumbersNotReused() throws {
+        let store = try TemporaryArchive(derivation: Self.policy)
+        let first = Instance()
+        try store.store(first.bytes)
+        try Self.classify(store, flagged: first, count: 1)
+        let published = try store.archive.lastEventSequence()
+        #expect(published > 0)
+        #expect(try store.archive.pruneEvents(before: Date(timeIntervalSinceNow: -3600)) == 0)  // an hour ago: nothing that old
+        #expect(try store.archive.pruneEvents(before: Date(timeIntervalSinceNow: 60)) == 1)
+        #expect(try store.archive.events(after: 0).events.isEmpty && store.archive.lastEventSequence() == published)
+
+        let second = Instance()
+        try store.store(second.bytes)
+        try Self.classify(store, flagged: second, count: 1)
+        let events = try store.archive.events(after: 0).events
+        #expect(events.count == 1 && events[0].sequence > published)
+    }
 }

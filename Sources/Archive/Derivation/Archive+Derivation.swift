@@ -366,7 +366,7 @@ extension Archive {
     /// last few state changes to a power cut only means deriving again, and ingest commits (FULL)
     /// do not queue behind bookkeeping flushes. The next FULL commit makes these durable too.
     /// `durable`: commit with FULL, for what subscribers may already have seen (an event).
-    private func derivationWrite<T>(durable: Bool = false, _ work: @escaping (Database) throws -> T) throws(DerivationError) -> T {
+    func derivationWrite<T>(durable: Bool = false, _ work: @escaping (Database) throws -> T) throws(DerivationError) -> T {
         do {
             return try database.writeWithoutTransaction { db in
                 if !durable { try db.execute(sql: "PRAGMA synchronous = NORMAL") }

@@ -48,9 +48,22 @@ extension Archive {
         }
     }
 
-    /// The sequence of the newest event (0 when there is none): subscribing from here gets only new ones.
+    /// The sequence of the newest event ever written, pruned or not (0 before the first):
+    /// subscribing from here gets only new ones.
     public func lastEventSequence() throws(DerivationError) -> Int64 {
-        try derivationRead { db in try Int64.fetchOne(db, sql: "SELECT max(seq) FROM event") ?? 0 }
+        try derivationRead { db in try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'event'") ?? 0 }
+    }
+
+    /// Deletes events written before `date`; returns how many. Sequence numbers are not reused.
+    @discardableResult
+    public func pruneEvents(before date: Date) throws(DerivationError) -> Int {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let cutoff = formatter.string(from: date)
+        return try derivationWrite { db in
+            try db.execute(sql: "DELETE FROM event WHERE created_at < ?", arguments: [cutoff])
+            return db.changesCount
+        }
     }
 
     /// Writes the event of a finding, in the transaction that stores it.
