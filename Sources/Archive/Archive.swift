@@ -49,8 +49,9 @@ public final class Archive: Sendable {
         if lock.isExclusive {
             try resumeInterruptedDerivations()
         } else {
-            // Left to the process that has them, or, if that process died while this one was open
-            // beside it, to the next open of the archive alone.
+            // Left to the process that has them; if it died while this one was open beside it, its
+            // jobs are claimed again once abandoned (DerivationPolicy.abandonedAfter) and its staged
+            // files go at the next open of the archive alone.
             let running = try database.read { db in
                 try Int.fetchOne(db, sql: "SELECT count(*) FROM derivation_job WHERE state = 'running'") ?? 0
             }

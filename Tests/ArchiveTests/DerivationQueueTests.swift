@@ -129,6 +129,24 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: arriving.path))
     }
 
+    @Test func abandonedRunningJobsAreClaimedAgainAndTheFirstClaimGoesStale() throws {
+        let store = try TemporaryArchive(derivation: Self.policy)
+        let instance = Instance()
+        try store.store(instance.bytes)
+        let first = try #require(try store.archive.claimDerivations())
+        #expect(try store.archive.claimDerivations() == nil)  // running, and not for long
+        // A quarter of an hour later nobody has finished them: the process that claimed them is gone.
+        let second = try #require(try store.archive.claimDerivations(now: Date(timeIntervalSinceNow: 16 * 60)))
+        #expect(second.input.sopInstanceUID == instance.sopUID && second.processors == first.processors)
+        #expect(second.attempts["png"] == 2)
+        try store.archive.completeDerivation(second, processor: "png", .success(.derived([try png(1)])))
+        // The first claim finishing late changes nothing.
+        try store.archive.completeDerivation(first, processor: "png", .success(.skipped("late")))
+        let jobs = try #require(try store.archive.derivations(sopInstanceUID: instance.sopUID)).jobs
+        #expect(jobs.first { $0.processor == "png" }?.state == "done")
+        #expect(derivedPNGs(store).count == 1)
+    }
+
     @Test func processorsRegisteredLaterGetJobsForArchivedInstances() throws {
         let store = try TemporaryArchive()
         try store.store(Instance().bytes)

@@ -56,27 +56,32 @@ public struct DerivationError: Error, Sendable, CustomStringConvertible {
 
 extension Archive {
     /// Claims the due jobs of the instance that has waited longest (jobs enqueued at ingest before
-    /// requeued and retried ones), marking them running. Nil when nothing is due.
+    /// requeued and retried ones), marking them running; else abandoned ones (see
+    /// `DerivationPolicy.abandonedAfter`). Nil when nothing is due.
     public func claimDerivations(now: Date = Date()) throws(DerivationError) -> DerivationClaim? {
         let clock = now.timeIntervalSince1970
         let order = configuration.derivation.processors
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let abandoned = formatter.string(from: now.addingTimeInterval(-configuration.derivation.abandonedAfter))
+        let pending = "SELECT instance_pk FROM derivation_job WHERE state = 'pending' AND not_before <= ?"
+        let stuck = "SELECT instance_pk FROM derivation_job WHERE state = 'running' AND updated_at < ?"
         // Idle workers woken by ingest look on a reader first: no write lock taken for nothing.
         let due = try derivationRead { db in
-            try Int64.fetchOne(db.cachedStatement(sql: """
-                SELECT instance_pk FROM derivation_job WHERE state = 'pending' AND not_before <= ? LIMIT 1
-                """), arguments: [clock])
+            try Int64.fetchOne(db.cachedStatement(sql: pending + " LIMIT 1"), arguments: [clock])
+                ?? Int64.fetchOne(db.cachedStatement(sql: stuck + " LIMIT 1"), arguments: [abandoned])
         }
         guard due != nil else { return nil }
         let token = Int64.random(in: 1...Int64.max)
         let claimed: (Int64, [String: Int])? = try derivationWrite { db in
-            guard let pk = try Int64.fetchOne(db.cachedStatement(sql: """
-                SELECT instance_pk FROM derivation_job WHERE state = 'pending' AND not_before <= ?
-                ORDER BY not_before, instance_pk LIMIT 1
-                """), arguments: [clock]) else { return nil }
+            guard let pk = try Int64.fetchOne(db.cachedStatement(sql: pending + " ORDER BY not_before, instance_pk LIMIT 1"),
+                                              arguments: [clock])
+                ?? Int64.fetchOne(db.cachedStatement(sql: stuck + " LIMIT 1"), arguments: [abandoned]) else { return nil }
             let rows = try Row.fetchAll(db.cachedStatement(sql: """
                 UPDATE derivation_job SET state = 'running', attempts = attempts + 1, claim_token = ?, updated_at = \(Self.now)
-                WHERE instance_pk = ? AND state = 'pending' AND not_before <= ? RETURNING processor, attempts
-                """), arguments: [token, pk, clock])
+                WHERE instance_pk = ? AND ((state = 'pending' AND not_before <= ?) OR (state = 'running' AND updated_at < ?))
+                RETURNING processor, attempts
+                """), arguments: [token, pk, clock, abandoned])
             return (pk, Dictionary(uniqueKeysWithValues: rows.map { ($0[0] as String, $0[1] as Int) }))
         }
         guard let (pk, attempts) = claimed else { return nil }
