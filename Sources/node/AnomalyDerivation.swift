@@ -7,7 +7,7 @@ import Foundation
 /// The anomaly finding of every image: valid medical image or not, and why (`Classifier.AnomalyScreen`
 /// over frame 1's view, reusing the embedding the `embedding` processor stored just before). A
 /// flagged image publishes an event on topic `anomaly`.
-struct AnomalyDerivation: DerivationProcessor {
+struct AnomalyDerivation: ImageDerivationProcessor {
     let name = "anomaly"
     let archive: Archive
     /// The classifier, or why there is none (then every job fails, permanently, with that reason).
@@ -23,12 +23,7 @@ struct AnomalyDerivation: DerivationProcessor {
         let storedEmbedding: Bool
     }
 
-    func derive(_ instance: DerivationInput) throws(DerivationFailure) -> DerivationOutcome {
-        let header: DataSet
-        switch try ImageHeader.read(instance) {
-        case .none(let reason): return .skipped(reason)
-        case .image(let dataSet): header = dataSet
-        }
+    func derive(_ instance: DerivationInput, header: DataSet) throws(DerivationFailure) -> DerivationOutcome {
         let screen: AnomalyScreen
         switch self.screen {
         case .success(let loaded): screen = loaded

@@ -93,9 +93,19 @@ final class DerivationWorkers: Sendable {
     }
 
     private func run(_ claim: DerivationClaim) {
+        var header: Result<ImageHeader, DerivationFailure>?  // read once, for every image processor of the claim
         for name in claim.processors {
             let result: Result<DerivationOutcome, DerivationFailure>
-            if let processor = processors[name] {
+            if let processor = processors[name] as? any ImageDerivationProcessor {
+                let read = header ?? Result { () throws(DerivationFailure) in try ImageHeader.read(claim.input) }
+                header = read
+                result = read.flatMap { read in
+                    switch read {
+                    case .none(let reason): return .success(.skipped(reason))
+                    case .image(let dataSet): return Result { () throws(DerivationFailure) in try processor.derive(claim.input, header: dataSet) }
+                    }
+                }
+            } else if let processor = processors[name] {
                 result = Result { () throws(DerivationFailure) in try processor.derive(claim.input) }
             } else {
                 result = .failure(DerivationFailure("processor \(name) is not registered in this build", permanent: true))

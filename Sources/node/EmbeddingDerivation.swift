@@ -1,17 +1,17 @@
 import Archive
+import DICOM
 import Featurizer
 import Foundation
 
 /// The embedding of every image: frame 1 through EfficientNet-Lite0 (`Featurizer.Embedder`),
 /// kept in the index for similarity search.
-struct EmbeddingDerivation: DerivationProcessor {
+struct EmbeddingDerivation: ImageDerivationProcessor {
     let name = "embedding"
     /// The loaded model, or why there is none (then every job fails, permanently, with that reason:
     /// `loupe reprocess --failed` runs them again once the model is in place).
     let embedder: Result<Embedder, FeaturizerError>
 
-    func derive(_ instance: DerivationInput) throws(DerivationFailure) -> DerivationOutcome {
-        if case .none(let reason) = try ImageHeader.read(instance) { return .skipped(reason) }
+    func derive(_ instance: DerivationInput, header: DataSet) throws(DerivationFailure) -> DerivationOutcome {
         let embedder: Embedder
         switch self.embedder {
         case .success(let loaded): embedder = loaded

@@ -4,7 +4,7 @@ import Foundation
 import Imaging
 
 /// An instance's header when it holds an image, else why it holds none (then processors skip it).
-enum ImageHeader {
+enum ImageHeader: Sendable {
     case image(DataSet)
     case none(String)
 
@@ -24,9 +24,24 @@ enum ImageHeader {
     }
 }
 
+/// A processor of images: it gets the instance's header, read once for all of a claim's image
+/// processors (instances without pixel data are skipped with the reason before it is called).
+protocol ImageDerivationProcessor: DerivationProcessor {
+    func derive(_ instance: DerivationInput, header: DataSet) throws(DerivationFailure) -> DerivationOutcome
+}
+
+extension ImageDerivationProcessor {
+    func derive(_ instance: DerivationInput) throws(DerivationFailure) -> DerivationOutcome {
+        switch try ImageHeader.read(instance) {
+        case .none(let reason): return .skipped(reason)
+        case .image(let header): return try derive(instance, header: header)
+        }
+    }
+}
+
 /// The derived PNG of every image: frame 1, 8-bit, rendered by DCMTK with the file's own VOI
 /// (first window, else first VOI LUT, else min/max), as `dcmj2pnm +on -il` would.
-struct PNGDerivation: DerivationProcessor {
+struct PNGDerivation: ImageDerivationProcessor {
     let name = "png"
 
     /// What the index records with the PNG (`/api/imageinfo` shows it).
@@ -44,12 +59,7 @@ struct PNGDerivation: DerivationProcessor {
         let numberOfFrames: Int
     }
 
-    func derive(_ instance: DerivationInput) throws(DerivationFailure) -> DerivationOutcome {
-        let header: DataSet
-        switch try ImageHeader.read(instance) {
-        case .image(let read): header = read
-        case .none(let reason): return .skipped(reason)
-        }
+    func derive(_ instance: DerivationInput, header: DataSet) throws(DerivationFailure) -> DerivationOutcome {
         let rendered: RenderedImage
         do {
             rendered = try Renderer.render(file: instance.fileURL, RenderRequest(frame: 1, format: .png))
