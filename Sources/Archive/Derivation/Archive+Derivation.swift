@@ -73,7 +73,8 @@ extension Archive {
         }
         guard due != nil else { return nil }
         let token = Int64.random(in: 1...Int64.max)
-        let claimed: (Int64, [String: Int])? = try derivationWrite { db in
+        // The claim and the instance it is for, in one transaction.
+        let claimed: (Int64, [String: Int], Row?)? = try derivationWrite { db in
             guard let pk = try Int64.fetchOne(db.cachedStatement(sql: pending + " ORDER BY not_before, instance_pk LIMIT 1"),
                                               arguments: [clock])
                 ?? Int64.fetchOne(db.cachedStatement(sql: stuck + " LIMIT 1"), arguments: [abandoned]) else { return nil }
@@ -82,18 +83,16 @@ extension Archive {
                 WHERE instance_pk = ? AND ((state = 'pending' AND not_before <= ?) OR (state = 'running' AND updated_at < ?))
                 RETURNING processor, attempts
                 """), arguments: [token, pk, clock, abandoned])
-            return (pk, Dictionary(uniqueKeysWithValues: rows.map { ($0[0] as String, $0[1] as Int) }))
-        }
-        guard let (pk, attempts) = claimed else { return nil }
-        let row = try derivationRead { db in
-            try Row.fetchOne(db.cachedStatement(sql: """
+            let instance = try Row.fetchOne(db.cachedStatement(sql: """
                 SELECT i.SOPInstanceUID, i.SOPClassUID, st.StudyInstanceUID, se.SeriesInstanceUID, i.file_path,
                        i.Rows, i.Columns, i.NumberOfFrames
                 FROM instance i JOIN series se ON se.id = i.series_pk JOIN study st ON st.id = se.study_pk
                 WHERE i.id = ?
                 """), arguments: [pk])
+            return (pk, Dictionary(uniqueKeysWithValues: rows.map { ($0[0] as String, $0[1] as Int) }), instance)
         }
-        guard let row else { return try claimDerivations(now: now) }  // deleted meanwhile; jobs went with it
+        guard let (pk, attempts, found) = claimed else { return nil }
+        guard let row = found else { return try claimDerivations(now: now) }  // (jobs go with their instance: not expected)
         let input = DerivationInput(sopInstanceUID: row[0], sopClassUID: row[1], studyInstanceUID: row[2],
                                     seriesInstanceUID: row[3], fileURL: fileURL(relativePath: row[4]),
                                     rows: row[5], columns: row[6], numberOfFrames: row[7])
