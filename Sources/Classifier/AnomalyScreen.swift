@@ -3,8 +3,8 @@ import Featurizer
 import Foundation
 import Imaging
 
-/// The anomaly classifier over the embedder it was trained with: screens a stored image or a
-/// decoded picture. Both go through the network's view (`Embedder.view`), as in the pipeline.
+/// The anomaly classifier over the embedder it was trained with: screens the network's view of an
+/// image (`Embedder.view` of a stored image or of a decoded picture), as the pipeline does.
 public struct AnomalyScreen: Sendable {
     public let embedder: Embedder
     public let classifier: AnomalyClassifier
@@ -21,21 +21,6 @@ public struct AnomalyScreen: Sendable {
     public struct Examination: Sendable {
         public let finding: AnomalyFinding
         public let statistics: ImageStatistics
-    }
-
-    /// Frame 1 of a stored image. `embedding`: the image's stored embedding, if there is one (it
-    /// is not computed again).
-    public func examine(file: URL, photograph: Bool, embedding: [Float]? = nil) throws(ClassifierError) -> Examination {
-        let view: RGBImage
-        do { view = try Embedder.view(file: file) } catch { throw ClassifierError(error.description) }
-        return try examine(view: view, photograph: photograph, embedding: embedding)
-    }
-
-    /// A PNG or JPEG picture, as the pipeline sees it once wrapped as a Secondary Capture.
-    public func examine(image: RGBImage, photograph: Bool = false) throws(ClassifierError) -> Examination {
-        let view: RGBImage
-        do { view = try Embedder.view(image: image) } catch { throw ClassifierError(error.description) }
-        return try examine(view: view, photograph: photograph, embedding: nil)
     }
 
     /// An image's view (`Embedder.view`); `embedding`: its embedding when already known.

@@ -5,8 +5,8 @@ import Featurizer
 import Foundation
 
 /// The anomaly finding of every image: valid medical image or not, and why (`Classifier.AnomalyScreen`
-/// over frame 1's view, reusing the embedding the `embedding` processor stored just before). A
-/// flagged image publishes an event on topic `anomaly`.
+/// over frame 1's view, with the embedding the `embedding` processor computed just before, or
+/// stored earlier when this job runs alone). A flagged image publishes an event on topic `anomaly`.
 struct AnomalyDerivation: ImageDerivationProcessor {
     let name = "anomaly"
     let archive: Archive
@@ -19,23 +19,24 @@ struct AnomalyDerivation: ImageDerivationProcessor {
         /// A clinical photograph: `non-medical` was not a possible reason.
         let photograph: Bool
         let statistics: [String: Float]
-        /// The stored embedding was used (else it was computed for the finding).
+        /// The embedding step's vector was used (else it was computed for the finding).
         let storedEmbedding: Bool
     }
 
-    func derive(_ instance: DerivationInput, header: DataSet) throws(DerivationFailure) -> DerivationOutcome {
+    func derive(_ image: ImageContext) throws(DerivationFailure) -> DerivationOutcome {
         let screen: AnomalyScreen
         switch self.screen {
         case .success(let loaded): screen = loaded
         case .failure(let error): throw DerivationFailure("no anomaly classifier: \(error)", permanent: true)
         }
-        var stored: [Float]?
-        if let found = try? archive.embedding(sopInstanceUID: instance.sopInstanceUID), found.model == screen.embedder.modelID {
+        let model = screen.embedder.modelID
+        var stored = image.embedding.flatMap { $0.model == model ? $0.vector : nil }
+        if stored == nil, let found = try? archive.embedding(sopInstanceUID: image.input.sopInstanceUID), found.model == model {
             stored = found.embedding.vector
         }
-        let photograph = AnomalyScreen.isClinicalPhotograph(header)
+        let photograph = AnomalyScreen.isClinicalPhotograph(image.header)
         do {
-            let examination = try screen.examine(file: instance.fileURL, photograph: photograph, embedding: stored)
+            let examination = try screen.examine(view: image.view(), photograph: photograph, embedding: stored)
             let finding = examination.finding
             return .found(try Finding(
                 kind: name, label: finding.label.rawValue, probability: finding.probability, reason: finding.reason,

@@ -94,16 +94,19 @@ final class DerivationWorkers: Sendable {
 
     private func run(_ claim: DerivationClaim) {
         var header: Result<ImageHeader, DerivationFailure>?  // read once, for every image processor of the claim
+        var context: ImageContext?
         for name in claim.processors {
             let result: Result<DerivationOutcome, DerivationFailure>
             if let processor = processors[name] as? any ImageDerivationProcessor {
                 let read = header ?? Result { () throws(DerivationFailure) in try ImageHeader.read(claim.input) }
                 header = read
-                result = read.flatMap { read in
-                    switch read {
-                    case .none(let reason): return .success(.skipped(reason))
-                    case .image(let dataSet): return Result { () throws(DerivationFailure) in try processor.derive(claim.input, header: dataSet) }
-                    }
+                switch read {
+                case .failure(let failure): result = .failure(failure)
+                case .success(.none(let reason)): result = .success(.skipped(reason))
+                case .success(.image(let dataSet)):
+                    let image = context ?? ImageContext(input: claim.input, header: dataSet)
+                    context = image
+                    result = Result { () throws(DerivationFailure) in try processor.derive(image) }
                 }
             } else if let processor = processors[name] {
                 result = Result { () throws(DerivationFailure) in try processor.derive(claim.input) }

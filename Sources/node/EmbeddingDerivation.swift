@@ -11,14 +11,16 @@ struct EmbeddingDerivation: ImageDerivationProcessor {
     /// `loupe reprocess --failed` runs them again once the model is in place).
     let embedder: Result<Embedder, FeaturizerError>
 
-    func derive(_ instance: DerivationInput, header: DataSet) throws(DerivationFailure) -> DerivationOutcome {
+    func derive(_ image: ImageContext) throws(DerivationFailure) -> DerivationOutcome {
         let embedder: Embedder
         switch self.embedder {
         case .success(let loaded): embedder = loaded
         case .failure(let error): throw DerivationFailure("no embedding model: \(error)", permanent: true)
         }
         do {
-            return .embedded(Embedding(model: embedder.modelID, vector: try embedder.embed(file: instance.fileURL)))
+            let embedding = Embedding(model: embedder.modelID, vector: try embedder.embed(view: image.view()))
+            image.embedding = embedding
+            return .embedded(embedding)
         } catch {
             throw DerivationFailure("cannot embed: \(error)")
         }

@@ -61,11 +61,9 @@ extension Archive {
     public func claimDerivations(now: Date = Date()) throws(DerivationError) -> DerivationClaim? {
         let clock = now.timeIntervalSince1970
         let order = configuration.derivation.processors
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let abandoned = formatter.string(from: now.addingTimeInterval(-configuration.derivation.abandonedAfter))
+        let abandoned = clock - configuration.derivation.abandonedAfter
         let pending = "SELECT instance_pk FROM derivation_job WHERE state = 'pending' AND not_before <= ?"
-        let stuck = "SELECT instance_pk FROM derivation_job WHERE state = 'running' AND updated_at < ?"
+        let stuck = "SELECT instance_pk FROM derivation_job WHERE state = 'running' AND updated_at < \(Self.timestamp)"
         // Idle workers woken by ingest look on a reader first: no write lock taken for nothing.
         let due = try derivationRead { db in
             try Int64.fetchOne(db.cachedStatement(sql: pending + " LIMIT 1"), arguments: [clock])
@@ -80,7 +78,7 @@ extension Archive {
                 ?? Int64.fetchOne(db.cachedStatement(sql: stuck + " LIMIT 1"), arguments: [abandoned]) else { return nil }
             let rows = try Row.fetchAll(db.cachedStatement(sql: """
                 UPDATE derivation_job SET state = 'running', attempts = attempts + 1, claim_token = ?, updated_at = \(Self.now)
-                WHERE instance_pk = ? AND ((state = 'pending' AND not_before <= ?) OR (state = 'running' AND updated_at < ?))
+                WHERE instance_pk = ? AND ((state = 'pending' AND not_before <= ?) OR (state = 'running' AND updated_at < \(Self.timestamp)))
                 RETURNING processor, attempts
                 """), arguments: [token, pk, clock, abandoned])
             let instance = try Row.fetchOne(db.cachedStatement(sql: """
@@ -263,6 +261,8 @@ extension Archive {
     func derivedURL(relativePath: String) -> URL { derivedDirectory.appendingPathComponent(relativePath) }
 
     static let now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+    /// The timestamp format of the index for a Unix time given as the statement's argument.
+    static let timestamp = "strftime('%Y-%m-%dT%H:%M:%fZ', ?, 'unixepoch')"
 
     private static let derivedFileQuery = """
         SELECT d.kind, d.name, d.path, d.parameters, d.created_at, p.PatientID, st.StudyInstanceUID, st.StudyDescription,

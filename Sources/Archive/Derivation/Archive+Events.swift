@@ -57,11 +57,8 @@ extension Archive {
     /// Deletes events written before `date`; returns how many. Sequence numbers are not reused.
     @discardableResult
     public func pruneEvents(before date: Date) throws(DerivationError) -> Int {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let cutoff = formatter.string(from: date)
-        return try derivationWrite { db in
-            try db.execute(sql: "DELETE FROM event WHERE created_at < ?", arguments: [cutoff])
+        try derivationWrite { db in
+            try db.execute(sql: "DELETE FROM event WHERE created_at < \(Self.timestamp)", arguments: [date.timeIntervalSince1970])
             return db.changesCount
         }
     }
