@@ -137,6 +137,25 @@ def test_clinical_photographs_are_not_flagged_for_being_photographs(loupe_bin, t
     assert classify(loupe_bin, tmp_path / "data", [png], "--photograph")[str(png)]["label"] == "valid"
 
 
+def test_classify_features_are_the_embedding_then_the_statistics(loupe_bin, tmp_path):
+    """What scripts/classifier/train.py trains on: a unit 1280-d embedding, then 16 statistics in [0, 1],
+    for DICOM and PNG alike (a PNG of the rendered CT reads almost as the CT itself)."""
+    ct = rendered_ct()
+    dicom = tmp_path / "ct.dcm"
+    samples.write({"pixels": ct[:, :, 0], "modality": "CT", "window": None}, str(dicom), "conformance|features")
+    png = tmp_path / "ct.png"
+    Image.fromarray(ct).save(png)
+    result = run([loupe_bin, "classify", "--features", "--data", tmp_path / "data", dicom, png], timeout=300)
+    assert result.returncode == 0, result.output
+    rows = {row["file"]: np.array(row["features"]) for row in map(json.loads, result.output.splitlines()) if "features" in row}
+    assert set(rows) == {str(dicom), str(png)}
+    for features in rows.values():
+        assert features.shape == (1296,)
+        assert abs(np.linalg.norm(features[:1280]) - 1) < 1e-3
+        assert ((features[1280:] >= 0) & (features[1280:] <= 1)).all(), features[1280:]
+    assert float(rows[str(dicom)][:1280] @ rows[str(png)][:1280]) > 0.99
+
+
 def test_classify_reports_unreadable_files(loupe_bin, tmp_path):
     bad = tmp_path / "not-an-image.txt"
     bad.write_text("hello")
