@@ -11,6 +11,8 @@ public struct IngestError: Error, Sendable, CustomStringConvertible {
         case missingAttribute
         /// A UID is not a valid UID.
         case invalidUID
+        /// A value is not what its attribute takes (a photo's metadata).
+        case invalidAttribute
         /// The data set contradicts the request that carried it (e.g. a different SOP Instance UID).
         case mismatch
         /// The file could not be written (disk full, permissions).
@@ -30,7 +32,7 @@ public struct IngestError: Error, Sendable, CustomStringConvertible {
     /// The C-STORE response status for this failure (PS3.4 B.2.3).
     public var dimseStatus: DIMSEStatus {
         switch reason {
-        case .notDICOM, .missingAttribute, .invalidUID: return .cannotUnderstand
+        case .notDICOM, .missingAttribute, .invalidUID, .invalidAttribute: return .cannotUnderstand
         case .mediaDirectory: return .sopClassNotSupported
         case .mismatch: return .dataSetDoesNotMatchSOPClass
         case .storage: return .outOfResources
@@ -41,7 +43,7 @@ public struct IngestError: Error, Sendable, CustomStringConvertible {
     /// The HTTP status for this failure when the instance came over HTTP.
     public var httpStatus: Int {
         switch reason {
-        case .notDICOM, .missingAttribute, .invalidUID: return 400
+        case .notDICOM, .missingAttribute, .invalidUID, .invalidAttribute: return 400
         case .mediaDirectory: return 415
         case .mismatch: return 409
         case .storage: return 507

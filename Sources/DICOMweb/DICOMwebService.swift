@@ -38,6 +38,7 @@ public struct DICOMwebService: Sendable {
         addDerivationRoutes(to: router)
         addSimilarityRoutes(to: router)
         addEventRoutes(to: router)
+        addPhotoRoutes(to: router)
         return router
     }
 

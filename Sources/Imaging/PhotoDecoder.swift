@@ -17,7 +17,24 @@ public struct RGBImage: Sendable, Equatable {
 
 /// Why a PNG or JPEG could not be decoded.
 public struct PhotoDecodingError: Error, Sendable, CustomStringConvertible {
+    public enum Reason: Sendable {
+        /// No bytes at all.
+        case empty
+        /// Neither a PNG nor a JPEG.
+        case unsupported
+        /// Truncated or corrupt.
+        case corrupt
+        /// More pixels (or bytes) than Loupe takes.
+        case tooLarge
+    }
+
+    public let reason: Reason
     public let description: String
+
+    public init(_ reason: Reason, _ description: String) {
+        self.reason = reason
+        self.description = description
+    }
 }
 
 /// Decodes PNG (libpng) and JPEG (libjpeg-turbo) images, as clients send them, to RGB:
@@ -27,9 +44,10 @@ public enum PhotoDecoder {
     public static let maximumPixels = 100_000_000
 
     public static func decode(_ bytes: [UInt8]) throws(PhotoDecodingError) -> RGBImage {
+        guard !bytes.isEmpty else { throw PhotoDecodingError(.empty, "the image is empty (0 bytes)") }
         if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try decodePNG(bytes) }
         if bytes.starts(with: [0xFF, 0xD8]) { return try decodeJPEG(bytes) }
-        throw PhotoDecodingError(description: "neither a PNG nor a JPEG image")
+        throw PhotoDecodingError(.unsupported, "neither a PNG nor a JPEG image")
     }
 
     static func decodePNG(_ bytes: [UInt8]) throws(PhotoDecodingError) -> RGBImage {
@@ -38,13 +56,13 @@ public enum PhotoDecoder {
         defer { png_image_free(&image) }
         func failure(_ what: String) -> PhotoDecodingError {
             let message = withUnsafeBytes(of: image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            return PhotoDecodingError(description: "\(what) PNG: \(message)")
+            return PhotoDecodingError(.corrupt, "\(what) PNG: \(message)")
         }
         guard bytes.withUnsafeBytes({ png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }) != 0 else {
             throw failure("unreadable")
         }
         guard Int(image.width) * Int(image.height) <= maximumPixels else {
-            throw PhotoDecodingError(description: "PNG of \(image.width)×\(image.height) pixels is too large")
+            throw PhotoDecodingError(.tooLarge, "PNG of \(image.width)×\(image.height) pixels is too large")
         }
         image.format = png_uint_32(PNG_FORMAT_RGB)
         var pixels = [UInt8](repeating: 0, count: Int(image.width) * Int(image.height) * 3)
@@ -54,17 +72,17 @@ public enum PhotoDecoder {
     }
 
     static func decodeJPEG(_ bytes: [UInt8]) throws(PhotoDecodingError) -> RGBImage {
-        guard let handle = tjInitDecompress() else { throw PhotoDecodingError(description: "cannot start the JPEG decoder") }
+        guard let handle = tjInitDecompress() else { throw PhotoDecodingError(.corrupt, "cannot start the JPEG decoder") }
         defer { tjDestroy(handle) }
         func failure(_ what: String) -> PhotoDecodingError {
-            PhotoDecodingError(description: "\(what) JPEG: \(String(cString: tjGetErrorStr2(handle)))")
+            PhotoDecodingError(.corrupt, "\(what) JPEG: \(String(cString: tjGetErrorStr2(handle)))")
         }
         var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
         guard tjDecompressHeader3(handle, bytes, UInt(bytes.count), &width, &height, &subsampling, &colorspace) == 0 else {
             throw failure("unreadable")
         }
         guard Int(width) * Int(height) <= maximumPixels else {
-            throw PhotoDecodingError(description: "JPEG of \(width)×\(height) pixels is too large")
+            throw PhotoDecodingError(.tooLarge, "JPEG of \(width)×\(height) pixels is too large")
         }
         var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 3)
         guard tjDecompress2(handle, bytes, UInt(bytes.count), &pixels, width, 0, height, Int32(TJPF_RGB.rawValue), TJFLAG_ACCURATEDCT) == 0 else {

@@ -107,10 +107,10 @@ extension DICOMwebService {
         return found
     }
 
-    func jsonResponse(_ value: some Encodable) throws -> Response {
+    func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return Response(status: .ok, headers: [.contentType: "application/json"],
+        return Response(status: status, headers: [.contentType: "application/json"],
                         body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
     }
 }
