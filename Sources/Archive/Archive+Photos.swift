@@ -42,6 +42,10 @@ extension Archive {
         dataSet.set(.seriesDescription, .LO, submission.kind.seriesDescription)
         dataSet.set(Tag(0x0018, 0x1030), .LO, submission.kind.protocolName)  // Protocol Name
         if let part = checked.bodyPart { dataSet.set(.bodyPartExamined, .CS, part) }
+        // Laterality: type 2C, for paired body parts only (empty when the side was not said).
+        if let side = checked.laterality ?? checked.bodyPart.flatMap({ Self.pairedBodyParts.contains($0) ? "" : nil }) {
+            dataSet.set(Tag(0x0020, 0x0060), .CS, side)
+        }
         // General Equipment and SC Equipment: the camera, and Loupe that made the object.
         dataSet.set(.manufacturer, .LO, "")
         if let device = checked.device { dataSet.set(.manufacturerModelName, .LO, device) }
@@ -71,6 +75,13 @@ extension Archive {
     }
 
     static let photoStudyDescription = "Clinical photographs"
+    /// Body Part Examined terms of paired structures (PS3.16 Annex L) a skin photo may show.
+    static let pairedBodyParts: Set<String> = [
+        "ACJOINT", "ADRENAL", "ANKLE", "ARM", "AXILLA", "BREAST", "CALF", "CHEEK", "CLAVICLE", "EAR", "ELBOW", "EXTREMITY",
+        "EYE", "FEMUR", "FINGER", "FOOT", "FOREARM", "HAND", "HEEL", "HIP", "HUMERUS", "KIDNEY", "KNEE", "LEG", "LOWER LIMB",
+        "LUNG", "ORBIT", "OVARY", "PATELLA", "RADIUS", "RIB", "SCAPULA", "SCJOINT", "SHOULDER", "SJOINT", "TESTIS", "THIGH",
+        "THUMB", "TMJ", "TOE", "ULNA", "UPPER ARM", "UPPER LIMB", "WRIST",
+    ]
 
     /// Where a photo goes: its study and series, and its numbers there.
     struct PhotoPlace {

@@ -28,7 +28,8 @@ public struct PhotoSubmission: Sendable, Decodable, Equatable {
     /// M, F or O.
     public var sex: String?
     public var kind: Kind
-    /// Stored as Body Part Examined: at most 16 letters, digits, spaces or underscores.
+    /// Stored as Body Part Examined (at most 16 letters, digits, spaces or underscores), a leading
+    /// "left" or "right" as Laterality.
     public var bodySite: String?
     /// The camera: Manufacturer's Model Name.
     public var device: String?
@@ -150,7 +151,13 @@ public struct PhotoSubmission: Sendable, Decodable, Equatable {
             guard upper.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == " " || $0 == "_") }) else {
                 throw IngestError(.invalidAttribute, "BodySite '\(site)' must be letters, digits, spaces or underscores (it is stored as Body Part Examined)")
             }
-            checked.bodyPart = upper
+            // "left forearm": Body Part Examined FOREARM, Laterality L (PS3.3 C.7.3.1).
+            var words = upper.split(separator: " ").map(String.init)
+            for (word, side) in [("LEFT", "L"), ("RIGHT", "R")] where words.contains(word) {
+                checked.laterality = side
+                words.removeAll { $0 == word }
+            }
+            checked.bodyPart = words.isEmpty ? nil : words.joined(separator: " ")
         }
         checked.device = try text(device, "Device", maximum: 64)
         checked.accessionNumber = try text(accessionNumber, "AccessionNumber", maximum: 16)
@@ -172,6 +179,8 @@ public struct PhotoSubmission: Sendable, Decodable, Equatable {
         var birthDate: String?
         var sex: String?
         var bodyPart: String?
+        /// L or R, when the body site says left or right.
+        var laterality: String?
         var device: String?
         var accessionNumber: String?
         var studyInstanceUID: String?

@@ -44,7 +44,7 @@ import Testing
         #expect(a.string(.seriesDate) == "20261123" && a.string(.seriesDescription) == "Flush photos")
         #expect(PhotoSubmission.Kind(protocolName: a.string(Tag(0x0018, 0x1030))) == .flush)
         #expect(PhotoSubmission.Kind(protocolName: c.string(Tag(0x0018, 0x1030))) == .lesion)
-        #expect(a.string(.bodyPartExamined) == "LEFT FOREARM" && a.string(.manufacturerModelName) == "Bedside cam 2")
+        #expect(a.string(.bodyPartExamined) == "FOREARM" && a.string(Tag(0x0020, 0x0060)) == "L" && a.string(.manufacturerModelName) == "Bedside cam 2")
         #expect(a.string(.timezoneOffsetFromUTC) == "+0100" && a.string(Tag(0x0008, 0x002A)) == "20261123100000")
         #expect(a.strings(.imageType) == ["ORIGINAL", "PRIMARY", "BASELINE"] && b.strings(.imageType) == ["ORIGINAL", "PRIMARY"])
         #expect(a.strings(Tag(0x0018, 0x2010)) == ["0.1", "0.1"])
