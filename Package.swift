@@ -50,6 +50,7 @@ let package = Package(
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .target(name: "Imaging", dependencies: ["DICOM", "CDCMTK", "CPNG", "CTurboJPEG"]),
+        .systemLibrary(name: "CMosquitto", path: "Sources/CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(
             name: "CFAISS",
@@ -90,7 +91,7 @@ let package = Package(
         .executableTarget(
             name: "node",
             dependencies: [
-                "DICOM", "Archive", "DIMSE", "DICOMweb", "Featurizer", "Classifier",
+                "DICOM", "Archive", "DIMSE", "DICOMweb", "Featurizer", "Classifier", "CMosquitto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

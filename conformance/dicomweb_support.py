@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
+import queue
 import re
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -488,3 +491,40 @@ def read_dicom(data: bytes) -> Dataset:
 
 def inline_binary(element: dict) -> bytes:
     return base64.b64decode(element["InlineBinary"])
+
+
+class EventStream:
+    """Reads /api/events in a thread: (id, event, data) tuples on a queue."""
+
+    def __init__(self, url: str, params=None, headers=None):
+        self.events = queue.Queue()
+        self.response = requests.get(url, params=params, headers=headers, stream=True, timeout=(10, 120))
+        assert self.response.status_code == 200, self.response.text
+        assert self.response.headers["Content-Type"].startswith("text/event-stream")
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        event = {}
+        try:
+            for line in self.response.iter_lines(decode_unicode=True):
+                if line == "":
+                    if "data" in event:
+                        self.events.put((int(event["id"]), event["event"], json.loads(event["data"])))
+                    event = {}
+                elif not line.startswith(":") and ":" in line:
+                    key, _, value = line.partition(":")
+                    event[key] = value.lstrip(" ")
+        except Exception:  # the stream closed
+            pass
+
+    def take(self, count: int, timeout: float) -> list:
+        out, deadline = [], time.monotonic() + timeout
+        while len(out) < count and time.monotonic() < deadline:
+            try:
+                out.append(self.events.get(timeout=max(0.01, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        return out
+
+    def close(self):
+        self.response.close()

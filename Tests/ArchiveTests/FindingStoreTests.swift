@@ -68,10 +68,15 @@ import Testing
         let page = try store.archive.events(after: before)
         let events = page.events
         #expect(events.count == 1 && events[0].topic == "anomaly" && events[0].sequence > before && page.through == events[0].sequence)
-        struct Payload: Decodable { let SOPInstanceUID, StudyInstanceUID, PatientID, label, reason: String; let probability: Double }
+        struct Payload: Decodable {
+            let SOPInstanceUID, StudyInstanceUID, PatientID, label, reason: String
+            let probability: Double
+            let details: [String: Int]
+        }
         let payload = try JSONDecoder().decode(Payload.self, from: Data(events[0].payload.utf8))
         #expect(payload.SOPInstanceUID == flagged.sopUID && payload.PatientID == "FLAG-1" && payload.reason == "overlay")
         #expect(payload.StudyInstanceUID == flagged.studyUID && payload.label == "invalid" && payload.probability == 0.9)
+        #expect(payload.details == ["score": 1])
         #expect(try store.archive.lastEventSequence() == events[0].sequence)
         #expect(try store.archive.events(after: before, topics: ["anomaly", "flush"]).events == events)
         // Another topic's subscriber gets nothing but moves past the event (it is not scanned again).

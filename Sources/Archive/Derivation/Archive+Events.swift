@@ -16,7 +16,8 @@ public struct EventPage: Sendable, Equatable {
     public let through: Int64
 }
 
-/// What a finding's event says; keys are DICOM keywords where there is one.
+/// What a finding's event says; keys are DICOM keywords where there is one, and `details`, the
+/// finding's own.
 struct FindingEvent: Encodable {
     let SOPInstanceUID: String
     let SeriesInstanceUID: String
@@ -75,7 +76,10 @@ extension Archive {
                                  label: finding.label, probability: finding.probability, reason: finding.reason, model: finding.model)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try db.cachedStatement(sql: "INSERT INTO event (topic, payload) VALUES (?, ?)")
-            .execute(arguments: [topic, String(decoding: try encoder.encode(event), as: UTF8.self)])
+        // The finding's details (a JSON object) go in as they are: the measurements behind an alert.
+        var payload = String(decoding: try encoder.encode(event), as: UTF8.self)
+        payload.removeLast()
+        payload += #","details":"# + finding.details + "}"
+        try db.cachedStatement(sql: "INSERT INTO event (topic, payload) VALUES (?, ?)").execute(arguments: [topic, payload])
     }
 }

@@ -1,0 +1,2 @@
+// libmosquitto's client API: flush alerts published to an MQTT broker.
+#include <mosquitto.h>

@@ -1,0 +1,139 @@
+"""Issue 7: flush watch. Flush photos of a patient are measured against the patient's baseline of the
+episode (the first photo of the day, or the latest one marked as baseline): more redness scores
+higher, a change of light alone does not alert. A flush at or above the mild threshold raises an alert
+in real time on /api/events (topic flush) and on a real mosquitto broker started here on loopback, as
+loupe/alerts/flush/{PatientID}."""
+
+import queue
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+import requests
+
+from conftest import write_yaml
+from dicomweb_support import EventStream, analysis, wait_for_derivations
+from loupe_support import free_port, wait_for_port
+from photo_support import encode, post_photo, skin_photo
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    """mosquitto on a free loopback port, and a mosquitto_sub on loupe/alerts/# collecting (topic, payload)."""
+    port = free_port()
+    directory = tmp_path_factory.mktemp("mosquitto")
+    config = directory / "mosquitto.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    server = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=open(directory / "log", "w"))
+    wait_for_port(port, server)
+    subscriber = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-t", "loupe/alerts/#", "-q", "1", "-v"],
+                                  stdout=subprocess.PIPE, text=True)
+    messages = queue.Queue()
+
+    def read():
+        for line in subscriber.stdout:
+            topic, _, payload = line.rstrip("\n").partition(" ")
+            messages.put((topic, __import__("json").loads(payload)))
+
+    threading.Thread(target=read, daemon=True).start()
+    time.sleep(0.5)  # the subscription is in place
+    yield port, messages
+    subscriber.terminate()
+    server.terminate()
+    subscriber.wait(10)
+    server.wait(10)
+
+
+def take(messages: queue.Queue, count: int, timeout: float) -> list:
+    out, deadline = [], time.monotonic() + timeout
+    while len(out) < count and time.monotonic() < deadline:
+        try:
+            out.append(messages.get(timeout=max(0.01, deadline - time.monotonic())))
+        except queue.Empty:
+            break
+    return out
+
+
+def flush_finding(base: str, uid: str) -> dict:
+    (finding,) = [f for f in analysis(base, uid)["findings"] if f["kind"] == "flush"]
+    return finding
+
+
+def test_flush_scores_levels_and_real_time_alerts(loupe_factory, broker, tmp_path):
+    port, messages = broker
+    config = write_yaml(tmp_path / "loupe.yaml", f"flush:\n  mild: 4\n  marked: 10\nmqtt:\n  host: 127.0.0.1\n  port: {port}\n")
+    node = loupe_factory("flush", config=config)
+    base = f"http://127.0.0.1:{node.http_port}"
+    stream = EventStream(f"{base}/api/events", params={"topic": "flush"})
+
+    def post(patient, minute, redness=0.0, brightness=1.0, baseline=False, seed=11, pixels=None):
+        photo = pixels if pixels is not None else skin_photo(redness=redness, brightness=brightness, seed=seed)
+        r = post_photo(base, encode(photo, "JPEG", quality=92),
+                       {"PatientID": patient, "PatientName": "Verdi^Anna", "kind": "flush", "Baseline": baseline,
+                        "AcquisitionDateTime": f"2026-11-23T10:{minute:02d}:00+01:00"})
+        assert r.status_code == 201, r.text
+        return r.json()["SOPInstanceUID"]
+
+    # Patient 1: the first photo of the day is the baseline; then light changes, then a growing flush.
+    first = post("CHEMO-7", 0)
+    light = [post("CHEMO-7", 5, brightness=0.75, seed=12), post("CHEMO-7", 10, brightness=1.15, seed=13)]
+    flushing = [post("CHEMO-7", 15 + 5 * i, redness=r, seed=14 + i) for i, r in enumerate((0.2, 0.5, 0.8))]
+    # Patient 2 (an ID with a slash): flushed in the first photo, then a photo marked as baseline, then flushed again.
+    early = post("CHEMO/8", 0, redness=0.6, seed=21)
+    marked = post("CHEMO/8", 5, baseline=True, seed=22)
+    again = post("CHEMO/8", 10, redness=0.6, seed=23)
+    wall = post("CHEMO/8", 15, pixels=np.full((240, 320, 3), (120, 135, 150), np.uint8))
+    wait_for_derivations(base)
+
+    baseline = flush_finding(base, first)
+    assert baseline["label"] == "none" and baseline["details"]["isBaseline"] is True and baseline["details"]["score"] == 0
+    assert baseline["details"]["photo"]["faceFound"] is True and baseline["details"]["photo"]["skinFraction"] > 0.2
+    for uid in light:
+        finding = flush_finding(base, uid)
+        assert finding["label"] == "none" and abs(finding["details"]["score"]) < 2, finding
+        assert finding["details"]["baselineSOPInstanceUID"] == first
+    scores = [flush_finding(base, uid)["details"]["score"] for uid in flushing]
+    assert scores == sorted(scores) and scores[0] >= 4, scores
+    assert [flush_finding(base, uid)["label"] for uid in flushing] == ["mild", "marked", "marked"]
+    details = flush_finding(base, flushing[-1])["details"]
+    assert details["thresholds"] == {"mild": 4, "marked": 10} and details["photo"]["erythemaIndex"] > details["baseline"]["erythemaIndex"]
+    assert details["photo"]["aStar"] > details["baseline"]["aStar"] and "erythema index" in details["method"]
+
+    assert flush_finding(base, early)["details"]["isBaseline"] is True  # before the marked one: its own baseline
+    assert flush_finding(base, marked)["details"]["isBaseline"] is True
+    later = flush_finding(base, again)
+    assert later["details"]["baselineSOPInstanceUID"] == marked and later["label"] == "marked"
+    unmeasured = flush_finding(base, wall)
+    assert unmeasured["label"] == "unmeasured" and "no skin" in unmeasured["reason"]
+
+    # Alerts: the three flushes of patient 1 and the later flush of patient 2, on SSE and MQTT.
+    alerted = set(flushing) | {again}
+    events = stream.take(4, timeout=10)
+    assert {e[2]["SOPInstanceUID"] for e in events} == alerted, events
+    assert all(e[1] == "flush" and e[2]["details"]["level"] in ("mild", "marked") for e in events)
+    assert stream.take(1, timeout=0.5) == []
+    stream.close()
+    received = take(messages, 4, timeout=10)
+    assert {payload["SOPInstanceUID"] for _, payload in received} == alerted, received
+    topics = {payload["SOPInstanceUID"]: topic for topic, payload in received}
+    assert {topics[uid] for uid in flushing} == {"loupe/alerts/flush/CHEMO-7"}
+    assert topics[again] == "loupe/alerts/flush/CHEMO%2F8"
+    assert all(payload["kind"] == "flush" and payload["details"]["score"] >= 4 for _, payload in received)
+    assert take(messages, 1, timeout=0.5) == []
+
+    # A restarted node does not send the same alerts again, and sends a new one.
+    node.stop()
+    node.start()
+    newer = post("CHEMO-7", 40, redness=0.9, seed=30)
+    (topic, payload), = take(messages, 1, timeout=60)
+    assert topic == "loupe/alerts/flush/CHEMO-7" and payload["SOPInstanceUID"] == newer
+    assert take(messages, 1, timeout=0.5) == []
+
+
+def test_bad_flush_configuration_is_refused(loupe_bin, tmp_path):
+    from loupe_support import run
+    config = write_yaml(tmp_path / "bad.yaml", "flush:\n  mild: 10\n  marked: 4\n")
+    result = run([loupe_bin, "serve", "--config", config, "--data", tmp_path / "data"], timeout=60)
+    assert result.returncode != 0 and "flush" in result.output
