@@ -52,3 +52,26 @@ def post_photo(base: str, image: bytes, metadata, content_type: str = "image/jpe
         text = metadata if isinstance(metadata, (str, bytes)) else json.dumps(metadata)
         files["metadata"] = ("metadata.json", text, "application/json")
     return requests.post(f"{base}/api/photos", files=files, timeout=timeout)
+
+
+def lesion_photo(radius, colour=lambda theta: (102, 51, 0), softness=lambda theta: 1.0, size=320, seed=0) -> np.ndarray:
+    """An RGB photo of skin with a lesion around the centre whose radius at angle θ is radius(θ),
+    colour colour(θ) and edge width softness(θ) pixels (vectorised over θ arrays)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size].astype(np.float64) - size / 2
+    theta = np.arctan2(y, x)
+    distance = np.hypot(x, y)
+    alpha = np.clip((radius(theta) - distance) / softness(theta) + 0.5, 0, 1)[..., None]
+    skin = np.array([205.0, 150.0, 125.0]) + rng.normal(0, 3, (size, size, 1))
+    lesion = np.stack(np.broadcast_arrays(*[np.asarray(c, np.float64) for c in colour(theta)]), axis=-1)
+    return np.clip(skin + alpha * (lesion - skin), 0, 255).astype(np.uint8)
+
+
+def irregular_lesion(seed: int = 0) -> np.ndarray:
+    """Asymmetric, four colours (black, blue-grey, dark brown, red), a border that fades on one side."""
+    def colour(t):
+        return (np.select([t < -1.5, t < 0, t < 1.6], [0, 51, 102], 204),
+                np.select([t < -1.5, t < 0, t < 1.6], [0, 102, 51], 51),
+                np.select([t < -1.5, t < 0, t < 1.6], [0, 153, 0], 51))
+    return lesion_photo(lambda t: 55 * (1 + 0.35 * np.maximum(0, np.cos(t - 0.4)) + 0.12 * np.sin(3 * t)), colour,
+                        lambda t: np.where(t > 0, 14.0, 1.0), seed=seed)

@@ -15,7 +15,7 @@ from PIL import Image
 
 from dicomweb_support import analysis, wait_for_derivations
 from loupe_support import run
-from photo_support import encode, post_photo, skin_photo
+from photo_support import encode, irregular_lesion, lesion_photo, post_photo, skin_photo
 
 SC = "1.2.840.10008.5.1.4.1.1.7"
 JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
@@ -157,3 +157,44 @@ def test_loupe_photo_archives_a_file(loupe_bin, tmp_path):
                "--kind", "lesion"], timeout=120)
     assert bad.returncode != 0 and "JPEG" in bad.output
     assert len(list(data.glob("files/*/*/*.dcm"))) == 1
+
+
+def test_lesion_photos_get_abcd_features_a_score_and_similar_lesions(node):
+    base = base_of(node)
+
+    def post(pixels, patient, spacing=None):
+        extra = {"PixelSpacing": spacing} if spacing else {}
+        r = post_photo(base, encode(pixels, "PNG"), metadata(PatientID=patient, kind="lesion", BodySite="back", **extra), "image/png")
+        assert r.status_code == 201, r.text
+        return r.json()["SOPInstanceUID"]
+
+    round_uid = post(lesion_photo(lambda t: np.full_like(t, 60.0)), "DERM-1", spacing=0.05)
+    irregular = irregular_lesion()
+    irregular_uid = post(irregular, "DERM-2", spacing=0.1)
+    turned_uid = post(np.ascontiguousarray(np.rot90(irregular)), "DERM-3")
+    wait_for_derivations(base)
+
+    def lesion_finding(uid):
+        (finding,) = [f for f in analysis(base, uid)["findings"] if f["kind"] == "lesion"]
+        return finding
+
+    plain = lesion_finding(round_uid)
+    details = plain["details"]
+    assert plain["label"] == "low" and plain["model"].startswith("lesion/")
+    assert details["asymmetry"] == 0 and details["border"] == 8 and details["colours"] == ["dark brown"], details
+    assert abs(details["diameterPixels"] - 121) <= 3 and abs(details["diameterMillimetres"] - 6.05) < 0.3
+    assert "1.3·A + 0.1·B + 0.5·C + 0.5·D" in details["formula"] and "not a diagnosis" in details["note"]
+    assert abs(details["totalDermoscopyScore"] - (1.3 * details["asymmetry"] + 0.1 * details["border"]
+                                                  + 0.5 * len(details["colours"]) + 0.5 * details["differentialStructures"])) < 1e-9
+
+    marked = lesion_finding(irregular_uid)
+    assert marked["label"] == "high" and marked["details"]["totalDermoscopyScore"] > 5.45, marked
+    assert {"black", "blue-grey"} <= set(marked["details"]["colours"]) and marked["details"]["asymmetry"] >= 1
+
+    # Similar lesions: the same lesion turned comes first among lesion photos; flush photos are not lesions.
+    similar = requests.get(f"{base}{marked['details']['similar']}", timeout=30)
+    assert similar.status_code == 200, similar.text
+    results = similar.json()["results"]
+    assert results[0]["SOPInstanceUID"] == turned_uid, results
+    assert all(r["SeriesDescription"] == "Lesion photos" for r in results)
+    assert requests.get(f"{base}/api/similar", params={"instance": irregular_uid, "kind": "selfie"}, timeout=30).status_code == 400

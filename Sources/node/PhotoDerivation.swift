@@ -5,13 +5,15 @@ import Foundation
 import Imaging
 
 /// The analyses of clinical photos (`PhotoSubmission.Kind`, recognised by Protocol Name): a flush
-/// photo is measured against the patient's baseline of the episode; other images are skipped.
-/// A flush at or above `mild` publishes an alert on topic `flush` (SSE, MQTT).
+/// photo is measured against the patient's baseline of the episode, a lesion photo gets its ABCD
+/// features and dermoscopy score; other images are skipped. A flush at or above `mild` publishes
+/// an alert on topic `flush` (SSE, MQTT).
 struct PhotoDerivation: ImageDerivationProcessor {
     let name = "photo"
     let archive: Archive
     let thresholds: FlushThresholds
     static let flushModel = "flush/erythema-index-v1"
+    static let lesionModel = "lesion/abcd-rule-v1"
     /// Photos are measured at this size at most: skin colour needs no more pixels.
     static let measuredSize = 512
 
@@ -31,7 +33,7 @@ struct PhotoDerivation: ImageDerivationProcessor {
     func derive(_ image: ImageContext) throws(DerivationFailure) -> DerivationOutcome {
         switch PhotoSubmission.Kind(protocolName: image.header.string(Tag(0x0018, 0x1030))) {
         case .flush: return try flush(image)
-        case .lesion: return .skipped("lesion analysis is not built yet")
+        case .lesion: return try lesion(image)
         case nil: return .skipped("not a flush or lesion photo")
         }
     }
@@ -41,8 +43,8 @@ struct PhotoDerivation: ImageDerivationProcessor {
         let baseline = try Self.baseline(of: uid, header: image.header, series: image.input.seriesInstanceUID, archive: archive)
         let photo: SkinRedness, reference: SkinRedness
         do {
-            photo = try SkinRedness(measuring: try Self.measuredView(image.input.fileURL))
-            reference = baseline.uid == uid ? photo : try SkinRedness(measuring: try Self.measuredView(baseline.file))
+            photo = try SkinRedness(measuring: try Self.measuredView(image.input.fileURL, columns: image.input.columns, rows: image.input.rows))
+            reference = baseline.uid == uid ? photo : try SkinRedness(measuring: try Self.measuredView(baseline.file, columns: baseline.columns, rows: baseline.rows))
         } catch let error as PhotoAnalysisError {
             // A photo without skin is a result, not a failure: said in the finding, never retried.
             return .found(try finding(label: "unmeasured", reason: error.description, details: ["error": error.description], alert: false))
@@ -56,6 +58,48 @@ struct PhotoDerivation: ImageDerivationProcessor {
         return .found(try finding(label: assessment.level.rawValue, reason: nil, details: details, alert: assessment.level != .none))
     }
 
+    /// Stored with a lesion finding: the assessment, and where to find similar lesions.
+    struct LesionDetails: Encodable {
+        let assessment: LesionAssessment
+        let similar: String
+        enum CodingKeys: CodingKey { case similar }
+        func encode(to encoder: any Encoder) throws {
+            try assessment.encode(to: encoder)
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(similar, forKey: .similar)
+        }
+    }
+
+    private func lesion(_ image: ImageContext) throws(DerivationFailure) -> DerivationOutcome {
+        let uid = image.input.sopInstanceUID
+        let similar = "/api/similar?instance=\(uid)&kind=lesion"
+        do {
+            let view = try Self.measuredView(image.input.fileURL, columns: image.input.columns, rows: image.input.rows)
+            // Sizes are given in the stored photo's pixels (the view may be smaller), and in mm by its
+            // Nominal Scanned Pixel Spacing.
+            let scale = Double(image.input.columns ?? view.columns) / Double(max(1, view.columns))
+            let assessment = try LesionAssessment(view, photoPixelsPerPixel: scale,
+                                                  millimetresPerPixel: image.header.doubles(Tag(0x0018, 0x2010))?.first)
+            return .found(try Finding(kind: "lesion", label: assessment.risk, probability: nil, reason: nil, model: Self.lesionModel,
+                                      details: LesionDetails(assessment: assessment, similar: similar)))
+        } catch let error as PhotoAnalysisError {
+            return .found(try lesionFinding(unmeasured: error.description, similar: similar))
+        } catch let error as DerivationFailure {
+            throw error
+        } catch {
+            throw DerivationFailure("cannot assess the lesion photo: \(error)")
+        }
+    }
+
+    private func lesionFinding(unmeasured reason: String, similar: String) throws(DerivationFailure) -> Finding {
+        do {
+            return try Finding(kind: "lesion", label: "unmeasured", probability: nil, reason: reason, model: Self.lesionModel,
+                               details: ["error": reason, "similar": similar])
+        } catch {
+            throw DerivationFailure("cannot encode the lesion finding: \(error)")
+        }
+    }
+
     private func finding(label: String, reason: String?, details: some Encodable, alert: Bool) throws(DerivationFailure) -> Finding {
         do {
             return try Finding(kind: "flush", label: label, probability: nil, reason: reason, model: Self.flushModel, details: details,
@@ -65,19 +109,21 @@ struct PhotoDerivation: ImageDerivationProcessor {
         }
     }
 
-    /// The photo as measured: rendered by DCMTK (as every viewer sees it), at most 512 pixels.
-    static func measuredView(_ file: URL) throws -> RGBImage {
-        let rendered = try Renderer.render(file: file, RenderRequest(viewport: (measuredSize, measuredSize), format: .rgb8))
+    /// The photo as measured: rendered by DCMTK (as every viewer sees it), at most 512 pixels a side
+    /// (never enlarged).
+    static func measuredView(_ file: URL, columns: Int?, rows: Int?) throws -> RGBImage {
+        let viewport = (min(measuredSize, columns ?? measuredSize), min(measuredSize, rows ?? measuredSize))
+        let rendered = try Renderer.render(file: file, RenderRequest(viewport: viewport, format: .rgb8))
         return RGBImage(columns: rendered.outputColumns, rows: rendered.outputRows, pixels: rendered.bytes)
     }
 
     /// The baseline of a flush photo, within its series (the patient's flush photos of the day, the
     /// episode): the latest photo marked BASELINE taken at or before it, else the first photo.
-    static func baseline(of uid: String, header: DataSet, series: String, archive: Archive) throws(DerivationFailure) -> (uid: String, file: URL) {
-        struct Photo { let uid: String; let file: URL; let taken: String; let number: Int; let marked: Bool }
+    static func baseline(of uid: String, header: DataSet, series: String, archive: Archive) throws(DerivationFailure) -> Baseline {
+        struct Photo { let uid: String; let file: URL; let taken: String; let number: Int; let marked: Bool; let size: (Int?, Int?) }
         func photo(_ uid: String, _ file: URL, _ dataSet: DataSet) -> Photo {
             Photo(uid: uid, file: file, taken: dataSet.string(Tag(0x0008, 0x002A)) ?? "", number: dataSet.integer(.instanceNumber) ?? 0,
-                  marked: dataSet.strings(.imageType)?.contains("BASELINE") == true)
+                  marked: dataSet.strings(.imageType)?.contains("BASELINE") == true, size: (dataSet.integer(.columns), dataSet.integer(.rows)))
         }
         let instances: [StoredInstance]
         do {
@@ -92,8 +138,16 @@ struct PhotoDerivation: ImageDerivationProcessor {
         }
         func earlier(_ a: Photo, _ b: Photo) -> Bool { (a.taken, a.number, a.uid) < (b.taken, b.number, b.uid) }
         let candidates = photos.filter { $0.uid == uid || !earlier(this, $0) }  // taken at or before this one
-        if let marked = candidates.filter(\.marked).max(by: earlier) { return (marked.uid, marked.file) }
-        guard let first = photos.min(by: earlier) else { throw DerivationFailure("the photo's series is empty") }
-        return (first.uid, first.file)
+        guard let chosen = candidates.filter(\.marked).max(by: earlier) ?? photos.min(by: earlier) else {
+            throw DerivationFailure("the photo's series is empty")
+        }
+        return Baseline(uid: chosen.uid, file: chosen.file, columns: chosen.size.0, rows: chosen.size.1)
+    }
+
+    struct Baseline {
+        let uid: String
+        let file: URL
+        let columns: Int?
+        let rows: Int?
     }
 }

@@ -35,13 +35,16 @@ public struct EmbeddedInstance: Sendable, Equatable, Codable {
 public struct EmbeddingFilter: Sendable, Equatable {
     public var modality: String?
     public var patientID: String?
+    /// Only clinical photos of this kind (the series `ingestPhoto` makes).
+    public var photoKind: PhotoSubmission.Kind?
 
-    public init(modality: String? = nil, patientID: String? = nil) {
+    public init(modality: String? = nil, patientID: String? = nil, photoKind: PhotoSubmission.Kind? = nil) {
         self.modality = modality
         self.patientID = patientID
+        self.photoKind = photoKind
     }
 
-    public var isEmpty: Bool { modality == nil && patientID == nil }
+    public var isEmpty: Bool { modality == nil && patientID == nil && photoKind == nil }
 }
 
 /// Vectors are stored as little-endian IEEE half floats: half the size of float32, and far more
@@ -120,6 +123,10 @@ extension Archive {
             if let patientID = filter.patientID {
                 conditions.append("p.PatientID = ?")
                 arguments += [patientID]
+            }
+            if let kind = filter.photoKind {
+                conditions.append("se.Modality = 'XC' AND se.SeriesDescription = ?")
+                arguments += [kind.seriesDescription]
             }
             return try Int64.fetchAll(db, sql: """
                 SELECT e.seq FROM embedding e JOIN instance i ON i.id = e.instance_pk JOIN series se ON se.id = i.series_pk

@@ -6,7 +6,8 @@ import Imaging
 /// `/api/similar`: archived instances most like an archived one (`GET ?instance=UID`) or like
 /// an uploaded image (`POST`, a DICOM file, PNG or JPEG as the raw body with its Content-Type
 /// or as the first file of a multipart form). Parameters: `k` (default 10, at most 1000),
-/// `modality`, `patient`, `exclude-same-series=true`.
+/// `modality`, `patient`, `kind` (`flush` or `lesion`: clinical photos of that kind),
+/// `exclude-same-series=true`.
 extension DICOMwebService {
     func addSimilarityRoutes(to router: Router<Context>) {
         router.get("api/similar") { request, _ in
@@ -50,6 +51,10 @@ extension DICOMwebService {
         var filter = SimilarityFilter()
         filter.archive.modality = query["modality"].flatMap { $0.isEmpty ? nil : $0 }
         filter.archive.patientID = query["patient"].flatMap { $0.isEmpty ? nil : $0 }
+        if let kind = query["kind"], !kind.isEmpty {
+            guard let photoKind = PhotoSubmission.Kind(rawValue: kind) else { throw WebError.badRequest("kind must be flush or lesion, not '\(kind)'") }
+            filter.archive.photoKind = photoKind
+        }
         switch query["exclude-same-series"]?.lowercased() {
         case nil, "", "false", "0": break
         case "true", "1": filter.excludeSameSeries = true
