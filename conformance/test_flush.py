@@ -4,6 +4,8 @@ higher, a change of light alone does not alert. A flush at or above the mild thr
 in real time on /api/events (topic flush) and on a real mosquitto broker started here on loopback, as
 loupe/alerts/flush/{PatientID}."""
 
+import getpass
+import json
 import queue
 import subprocess
 import threading
@@ -15,7 +17,7 @@ import requests
 
 from conftest import write_yaml
 from dicomweb_support import EventStream, analysis, wait_for_derivations
-from loupe_support import free_port, wait_for_port
+from loupe_support import free_port, run, wait_for_port
 from photo_support import encode, post_photo, skin_photo
 
 
@@ -35,7 +37,7 @@ def broker(tmp_path_factory):
     def read():
         for line in subscriber.stdout:
             topic, _, payload = line.rstrip("\n").partition(" ")
-            messages.put((topic, __import__("json").loads(payload)))
+            messages.put((topic, json.loads(payload)))
 
     threading.Thread(target=read, daemon=True).start()
     time.sleep(0.5)  # the subscription is in place
@@ -132,8 +134,52 @@ def test_flush_scores_levels_and_real_time_alerts(loupe_factory, broker, tmp_pat
     assert take(messages, 1, timeout=0.5) == []
 
 
+def test_alerts_raised_while_the_broker_is_away_arrive_when_it_is_back(loupe_factory, tmp_path):
+    """Nothing is lost to a broker that is down: the node keeps its cursor and sends what was missed.
+    The subscriber has a persistent session (made before the broker went down), so the broker queues
+    the alert for it whenever the node gets through."""
+    port = free_port()
+    config = tmp_path / "mosquitto.conf"
+    # As root, mosquitto would switch to its own user, which cannot write the persistence file here.
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {tmp_path}/\n"
+                      f"user {getpass.getuser()}\n")
+
+    def broker():
+        process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(port, process)
+        return process
+
+    def subscribe(timeout):
+        return subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-t", "loupe/alerts/#", "-q", "1", "-c",
+                               "-i", "flush-watch", "-v", "-C", "1", "-W", str(timeout)], capture_output=True, text=True)
+
+    server = broker()
+    subscribe(1)  # makes the persistent session and its subscription; times out without a message
+    server.terminate()
+    server.wait(10)
+
+    node = loupe_factory("flush-away", config=write_yaml(tmp_path / "loupe.yaml", f"mqtt:\n  host: 127.0.0.1\n  port: {port}\n"))
+    base = f"http://127.0.0.1:{node.http_port}"
+    for minute, redness in ((0, 0.0), (5, 0.7)):
+        r = post_photo(base, encode(skin_photo(redness=redness, seed=40 + minute), "JPEG"),
+                       {"PatientID": "AWAY-1", "PatientName": "Neri^Ugo", "kind": "flush",
+                        "AcquisitionDateTime": f"2026-11-23T11:{minute:02d}:00Z"})
+        assert r.status_code == 201, r.text
+        flushed = r.json()["SOPInstanceUID"]
+    wait_for_derivations(base)
+    time.sleep(1)
+    server = broker()
+    try:
+        got = subscribe(60)
+        assert got.returncode == 0, got.stderr
+        topic, _, payload = got.stdout.strip().partition(" ")
+        assert topic == "loupe/alerts/flush/AWAY-1" and json.loads(payload)["SOPInstanceUID"] == flushed
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def test_bad_flush_configuration_is_refused(loupe_bin, tmp_path):
-    from loupe_support import run
     config = write_yaml(tmp_path / "bad.yaml", "flush:\n  mild: 10\n  marked: 4\n")
     result = run([loupe_bin, "serve", "--config", config, "--data", tmp_path / "data"], timeout=60)
     assert result.returncode != 0 and "flush" in result.output

@@ -4,6 +4,7 @@ of a patient, kind and day share a series; they are found by QIDO-RS and C-FIND 
 pipeline like any image (a colour photograph of skin is not an anomaly). Bad photos get a 4xx and
 store nothing."""
 
+import io
 import json
 import subprocess
 
@@ -83,11 +84,14 @@ def test_photos_become_secondary_capture_images_with_their_colours(node, tmp_pat
             assert ds.PhotometricInterpretation == "YBR_FULL_422"
             # The camera's JPEG, byte for byte.
             assert pydicom.encaps.generate_frames(ds.PixelData, number_of_frames=1).__next__().rstrip(b"\0") == source.rstrip(b"\0")
-        expected = np.asarray(Image.open(__import__("io").BytesIO(source)).convert("RGB")).astype(int)
-        rendered = dcmtk_rendering(path, tmp_path)
-        assert rendered.shape == expected.shape
-        assert np.abs(rendered - expected).max() <= tolerance
-        assert np.abs(rendered - expected).mean() < 0.5
+        expected = np.asarray(Image.open(io.BytesIO(source)).convert("RGB")).astype(int)
+        # As DCMTK renders it, and as Loupe serves it (WADO-RS rendered).
+        served = requests.get(f"{answer['RetrieveURL']}/rendered", headers={"Accept": "image/png"}, timeout=30)
+        assert served.status_code == 200, served.text
+        for rendered in (dcmtk_rendering(path, tmp_path), np.asarray(Image.open(io.BytesIO(served.content)).convert("RGB")).astype(int)):
+            assert rendered.shape == expected.shape
+            assert np.abs(rendered - expected).max() <= tolerance
+            assert np.abs(rendered - expected).mean() < 0.5
 
     # Found by QIDO-RS and by C-FIND.
     series = requests.get(f"{base}/dicom-web/series", params={"PatientID": "FLUSH-1", "Modality": "XC"}, timeout=30).json()

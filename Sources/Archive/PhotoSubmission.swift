@@ -92,8 +92,10 @@ public struct PhotoSubmission: Sendable, Decodable, Equatable {
             return try JSONDecoder().decode(PhotoSubmission.self, from: json)
         } catch let DecodingError.keyNotFound(key, _) {
             throw IngestError(.missingAttribute, "the photo's metadata has no \(key.stringValue)")
+        } catch let DecodingError.dataCorrupted(context) where context.codingPath.isEmpty {
+            throw IngestError(.invalidAttribute, "the photo's metadata is not a JSON object: \(context.debugDescription)")
         } catch let DecodingError.dataCorrupted(context) {
-            throw IngestError(.invalidAttribute, "the photo's metadata is not JSON: \(context.debugDescription)")
+            throw IngestError(.invalidAttribute, "the photo's metadata has a wrong \(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)")
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
             let key = context.codingPath.map(\.stringValue).joined(separator: ".")
             throw IngestError(.invalidAttribute, "the photo's metadata has a wrong \(key): \(context.debugDescription)")

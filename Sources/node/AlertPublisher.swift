@@ -17,6 +17,7 @@ struct AlertPublisher: Service {
     func run() async throws {
         var cursor = readCursor()
         var saved = cursor
+        var waiting = false
         logger.info("publishing alerts to MQTT", metadata: [
             "broker": "\(client.configuration.host):\(client.configuration.port)", "after_event": "\(cursor)"])
         while !Task.isShuttingDownGracefully {
@@ -28,8 +29,15 @@ struct AlertPublisher: Service {
                     cursor = event.sequence
                 }
                 cursor = max(cursor, page.through)
+                if waiting {
+                    logger.notice("MQTT alerts flowing again", metadata: ["through_event": "\(cursor)"])
+                    waiting = false
+                }
             } catch {
-                logger.warning("MQTT alerts wait for the broker", metadata: ["error": "\(error)"])
+                if !waiting {
+                    logger.warning("MQTT alerts wait for the broker", metadata: ["error": "\(error)"])
+                    waiting = true
+                }
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
             }
             if cursor != saved {
@@ -38,6 +46,7 @@ struct AlertPublisher: Service {
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(200)) }
         }
+        client.stop()
     }
 
     static func mqttTopic(_ event: StoredEvent) -> String {
