@@ -60,18 +60,21 @@ def is_image(ds) -> bool:
 
 def test_every_image_has_a_png_and_everything_else_a_reason(web, derived):
     """Images: PNG, embedding and anomaly finding done (or failed with the error after its retries, for
-    pixel data no decoder reads); other instances: skipped with a reason. Counts in /api/stats add up to
-    the instances."""
+    pixel data no decoder reads), the photo analysis skipped (none is a clinical photo); other instances:
+    skipped with a reason. Counts in /api/stats add up to the instances."""
     base, counts = derived
     jobs = {uid: analysis(base, uid)["derivations"] for uid in web.stored}
-    assert sum(counts.values()) == sum(len(j) for j in jobs.values()) == 3 * len(web.stored)
+    assert sum(counts.values()) == sum(len(j) for j in jobs.values()) == 4 * len(web.stored)
     problems, pngs = [], 0
     for uid, path in sorted(web.stored.items()):
         ds = read(path)
         name = path.name
-        assert sorted(j["processor"] for j in jobs[uid]) == ["anomaly", "embedding", "png"], name
+        assert sorted(j["processor"] for j in jobs[uid]) == ["anomaly", "embedding", "photo", "png"], name
         for job in jobs[uid]:
-            if not is_image(ds):
+            if job["processor"] == "photo" and is_image(ds):
+                if job["state"] != "skipped" or "not a flush or lesion photo" not in job.get("lastError", ""):
+                    problems.append(f"{name}: photo analysis {job}")
+            elif not is_image(ds):
                 if job["state"] != "skipped" or not job.get("lastError"):
                     problems.append(f"{name}: no image, but {job}")
             elif job["state"] == "failed":

@@ -201,9 +201,9 @@ def test_api_stats_counts_the_archive(web):
     flagged = stats.pop("flagged")
     assert stats == {"patients": len(web.model.groups("PATIENT")), "studies": len(web.model.groups("STUDY")),
                      "series": len(web.model.groups("SERIES")), "instances": len(web.model.records)}
-    # A PNG, an embedding and an anomaly job per instance, in whatever state the workers have reached.
+    # A PNG, an embedding, an anomaly and a photo job per instance, in whatever state the workers have reached.
     assert set(derivations) == {"pending", "running", "done", "failed", "skipped"}
-    assert sum(derivations.values()) == 3 * len(web.model.records)
+    assert sum(derivations.values()) == 4 * len(web.model.records)
     # Anomaly findings so far: at most one per instance; `flagged` counts the invalid ones.
     assert set(findings) <= {"anomaly"} and set(findings.get("anomaly", {})) <= {"valid", "invalid"}
     assert sum(findings.get("anomaly", {}).values()) <= len(web.model.records)
