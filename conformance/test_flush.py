@@ -87,6 +87,10 @@ def test_flush_scores_levels_and_real_time_alerts(loupe_factory, broker, tmp_pat
     marked = post("CHEMO/8", 5, baseline=True, seed=22)
     again = post("CHEMO/8", 10, redness=0.6, seed=23)
     wall = post("CHEMO/8", 15, pixels=np.full((240, 320, 3), (120, 135, 150), np.uint8))
+    # Patient 3: the first photo shows no skin, so the next one is the baseline.
+    missed = post("CHEMO-9", 0, pixels=np.full((240, 320, 3), (120, 135, 150), np.uint8))
+    usable = post("CHEMO-9", 5, seed=31)
+    flushed9 = post("CHEMO-9", 10, redness=0.6, seed=32)
     wait_for_derivations(base)
 
     baseline = flush_finding(base, first)
@@ -109,15 +113,19 @@ def test_flush_scores_levels_and_real_time_alerts(loupe_factory, broker, tmp_pat
     assert later["details"]["baselineSOPInstanceUID"] == marked and later["label"] == "marked"
     unmeasured = flush_finding(base, wall)
     assert unmeasured["label"] == "unmeasured" and "no skin" in unmeasured["reason"]
+    assert flush_finding(base, missed)["label"] == "unmeasured"
+    nine = flush_finding(base, flushed9)
+    assert nine["label"] == "marked" and nine["details"]["baselineSOPInstanceUID"] == usable, nine
+    assert nine["details"]["unmeasurableBaselines"] == [missed]
 
-    # Alerts: the three flushes of patient 1 and the later flush of patient 2, on SSE and MQTT.
-    alerted = set(flushing) | {again}
-    events = stream.take(4, timeout=10)
+    # Alerts: the three flushes of patient 1 and the later flushes of patients 2 and 3, on SSE and MQTT.
+    alerted = set(flushing) | {again, flushed9}
+    events = stream.take(5, timeout=10)
     assert {e[2]["SOPInstanceUID"] for e in events} == alerted, events
     assert all(e[1] == "flush" and e[2]["details"]["level"] in ("mild", "marked") for e in events)
     assert stream.take(1, timeout=0.5) == []
     stream.close()
-    received = take(messages, 4, timeout=10)
+    received = take(messages, 5, timeout=10)
     assert {payload["SOPInstanceUID"] for _, payload in received} == alerted, received
     topics = {payload["SOPInstanceUID"]: topic for topic, payload in received}
     assert {topics[uid] for uid in flushing} == {"loupe/alerts/flush/CHEMO-7"}
@@ -149,12 +157,12 @@ def test_alerts_raised_while_the_broker_is_away_arrive_when_it_is_back(loupe_fac
         wait_for_port(port, process)
         return process
 
-    def subscribe(timeout):
+    def subscribe(count, timeout):
         return subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-t", "loupe/alerts/#", "-q", "1", "-c",
-                               "-i", "flush-watch", "-v", "-C", "1", "-W", str(timeout)], capture_output=True, text=True)
+                               "-i", "flush-watch", "-v", "-C", str(count), "-W", str(timeout)], capture_output=True, text=True)
 
     server = broker()
-    subscribe(1)  # makes the persistent session and its subscription; times out without a message
+    subscribe(1, 1)  # makes the persistent session and its subscription; times out without a message
     server.terminate()
     server.wait(10)
 
@@ -170,10 +178,13 @@ def test_alerts_raised_while_the_broker_is_away_arrive_when_it_is_back(loupe_fac
     time.sleep(1)
     server = broker()
     try:
-        got = subscribe(60)
+        got = subscribe(1, 60)
         assert got.returncode == 0, got.stderr
         topic, _, payload = got.stdout.strip().partition(" ")
         assert topic == "loupe/alerts/flush/AWAY-1" and json.loads(payload)["SOPInstanceUID"] == flushed
+        # Once: the node did not queue a copy for every retry while the broker was away.
+        again = subscribe(1, 3)
+        assert again.returncode != 0 and again.stdout == "", again.stdout
     finally:
         server.terminate()
         server.wait(10)

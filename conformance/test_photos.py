@@ -130,6 +130,10 @@ def test_bad_photos_get_a_4xx_and_store_nothing(node):
         ("unknown kind", post_photo(base, jpeg, metadata(kind="selfie")), 400),
         ("bad birth date", post_photo(base, jpeg, metadata(BirthDate="2 April 1961")), 400),
         ("another patient's accession", post_photo(base, jpeg, metadata(AccessionNumber="ACC-PHOTO-1")), 409),
+        ("no such date", post_photo(base, jpeg, metadata(BirthDate="2020-13-45")), 400),
+        ("taken in the future", post_photo(base, jpeg, metadata(AcquisitionDateTime="9999-12-31T23:30:00Z")), 400),
+        ("a control character", post_photo(base, jpeg, metadata(PatientID="P\x7f1")), 400),
+        ("a name too long", post_photo(base, jpeg, metadata(PatientName="A" * 65)), 400),
         ("not a form", requests.post(f"{base}/api/photos", data=jpeg, headers={"Content-Type": "image/jpeg"}, timeout=30), 415),
     ]
     for name, response, status in cases:
@@ -202,3 +206,22 @@ def test_lesion_photos_get_abcd_features_a_score_and_similar_lesions(node):
     assert results[0]["SOPInstanceUID"] == turned_uid, results
     assert all(r["SeriesDescription"] == "Lesion photos" for r in results)
     assert requests.get(f"{base}/api/similar", params={"instance": irregular_uid, "kind": "selfie"}, timeout=30).status_code == 400
+
+
+def test_other_photos_keep_their_colours_and_pass_dciodvfy(node, tmp_path):
+    """A CMYK JPEG (converted to RGB), a photo without a body site (Laterality left empty: unknown),
+    a name and an accession number beyond ASCII (ISO_IR 192)."""
+    base = base_of(node)
+    photo = skin_photo(redness=0.3, seed=5)
+    cmyk = io.BytesIO()
+    Image.fromarray(photo).convert("CMYK").save(cmyk, format="JPEG", quality=95)
+    meta = {"PatientID": "CMYK-1", "PatientName": "Müller^Jürgen", "kind": "flush", "AccessionNumber": "ÄKZ-42"}
+    r = post_photo(base, cmyk.getvalue(), meta)
+    assert r.status_code == 201, r.text
+    path = archived_file(node, r.json()["SOPInstanceUID"])
+    assert dciodvfy_errors(path) == [], path
+    ds = pydicom.dcmread(path)
+    assert ds.PhotometricInterpretation == "RGB" and ds.LossyImageCompression == "01" and ds.SpecificCharacterSet == "ISO_IR 192"
+    assert str(ds.PatientName) == "Müller^Jürgen" and ds.AccessionNumber == "ÄKZ-42" and ds.Laterality == ""
+    expected = np.asarray(Image.open(io.BytesIO(cmyk.getvalue())).convert("RGB")).astype(int)
+    assert np.abs(dcmtk_rendering(path, tmp_path) - expected).max() <= 8

@@ -1,6 +1,9 @@
 import DICOM
 import Foundation
 import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension Archive {
     /// Archives a clinical photo as a Secondary Capture image (PS3.3 A.8) of modality XC
@@ -9,18 +12,19 @@ extension Archive {
     ///
     /// Photos of a patient and kind taken on the same (local) day join one series, in the study
     /// named by `studyInstanceUID` or `accessionNumber` (of the same patient) or else the
-    /// patient's study of clinical photographs of that day. Photo ingest is serialised within
-    /// the process, so two photos that arrive together join the same series.
+    /// patient's study of clinical photographs of that day. Photo ingest is serialised (an exclusive
+    /// flock on DATA/photos.lock, across processes too), so photos that arrive together join the
+    /// same series with their own instance numbers.
     public func ingestPhoto(_ pixels: SecondaryCapture.Pixels, _ submission: PhotoSubmission, now: Date = Date(),
                             timeZone: TimeZone = .current) throws(IngestError) -> IngestResult {
         let checked = try submission.checked()
         let acquired = try submission.acquired(now: now)
         let day = Self.dicomDate(acquired, timeZone)
-        photoPlacement.lock()
-        defer { photoPlacement.unlock() }
+        let placement = try PhotoPlacementLock(configuration.dataDirectory.appendingPathComponent("photos.lock"))
+        defer { placement.release() }
         let place = try photoPlace(checked, kind: submission.kind, day: day)
         var dataSet = SecondaryCapture.image(pixels, conversionType: "DI", modality: "XC")
-        let names = [checked.patientID, checked.patientName, checked.device ?? ""]
+        let names = [checked.patientID, checked.patientName, checked.device ?? "", checked.accessionNumber ?? ""]
         if names.contains(where: { !$0.allSatisfy(\.isASCII) }) { dataSet.set(.specificCharacterSet, .CS, "ISO_IR 192") }
         // Patient
         dataSet.set(.patientName, .PN, checked.patientName)
@@ -42,8 +46,9 @@ extension Archive {
         dataSet.set(.seriesDescription, .LO, submission.kind.seriesDescription)
         dataSet.set(Tag(0x0018, 0x1030), .LO, submission.kind.protocolName)  // Protocol Name
         if let part = checked.bodyPart { dataSet.set(.bodyPartExamined, .CS, part) }
-        // Laterality: type 2C, for paired body parts only (empty when the side was not said).
-        if let side = checked.laterality ?? checked.bodyPart.flatMap({ Self.pairedBodyParts.contains($0) ? "" : nil }) {
+        // Laterality: type 2C, for paired body parts (empty when the side was not said, or when the
+        // body part is unknown and so may be paired); absent for an unpaired one.
+        if let side = checked.laterality ?? (checked.bodyPart.map { Self.pairedBodyParts.contains($0) } ?? true ? "" : nil) {
             dataSet.set(Tag(0x0020, 0x0060), .CS, side)
         }
         // General Equipment and SC Equipment: the camera, and Loupe that made the object.
@@ -69,7 +74,7 @@ extension Archive {
         do {
             bytes = try DICOMWriter.encodeFile(dataSet, transferSyntax: pixels.transferSyntax)
         } catch {
-            throw IngestError(.storage, "cannot encode the photo as DICOM: \(error)")
+            throw IngestError(.index, "cannot encode the photo as DICOM: \(error)")
         }
         return try ingest(bytes: Data(bytes), source: IngestSource(origin: "photo"))
     }
@@ -162,4 +167,23 @@ extension Archive {
         formatter.dateFormat = pattern
         return formatter.string(from: date)
     }
+}
+
+/// An exclusive flock held while a photo's series is looked up and the photo joins it.
+struct PhotoPlacementLock {
+    private let descriptor: Int32
+
+    init(_ url: URL) throws(IngestError) {
+        descriptor = open(url.path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw IngestError(.storage, "cannot open \(url.path): \(String(cString: strerror(errno)))") }
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                let reason = String(cString: strerror(errno))
+                close(descriptor)
+                throw IngestError(.storage, "cannot lock \(url.path): \(reason)")
+            }
+        }
+    }
+
+    func release() { close(descriptor) }  // closing releases the lock
 }

@@ -14,8 +14,6 @@ public final class Archive: Sendable {
     let blobs: BlobStore
     let logger: Logger
     let lock: ArchiveLock
-    /// Serialises photo ingest: a photo's series is looked up, then the photo joins it.
-    let photoPlacement = NSLock()
     /// Wakes derivation workers when ingest or requeue adds jobs.
     public let derivationSignal = DerivationSignal()
 

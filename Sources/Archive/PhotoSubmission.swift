@@ -117,6 +117,10 @@ public struct PhotoSubmission: Sendable, Decodable, Equatable {
         guard let date = zoned.date(from: text) ?? fractional.date(from: text) ?? local.date(from: text) else {
             throw IngestError(.invalidAttribute, "AcquisitionDateTime '\(text)' is not an ISO 8601 date and time (2026-11-23T10:15:00+01:00)")
         }
+        // DICOM dates have four-digit years; a photo is not from before 1900 nor from tomorrow.
+        guard date >= Date(timeIntervalSince1970: -2_208_988_800), date <= now.addingTimeInterval(86_400) else {
+            throw IngestError(.invalidAttribute, "AcquisitionDateTime '\(text)' is not between 1900 and now")
+        }
         return date
     }
 
@@ -128,19 +132,26 @@ public struct PhotoSubmission: Sendable, Decodable, Equatable {
                 if required { throw IngestError(.missingAttribute, "the photo's \(name) is empty") }
                 return nil
             }
-            guard trimmed.count <= maximum, !trimmed.contains("\\"), !trimmed.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
+            let scalars = trimmed.unicodeScalars
+            guard scalars.count <= maximum, !trimmed.contains("\\"),
+                  !scalars.contains(where: { $0.properties.generalCategory == .control || $0.properties.isNoncharacterCodePoint }) else {
                 throw IngestError(.invalidAttribute, "\(name) must be at most \(maximum) characters without backslashes or control characters")
             }
             return trimmed
         }
         var checked = Checked()
         checked.patientID = try text(patientID, "PatientID", maximum: 64, required: true) ?? ""
-        checked.patientName = try text(patientName, "PatientName", maximum: 64 * 5, required: true) ?? ""
+        checked.patientName = try text(patientName, "PatientName", maximum: 64 * 3 + 2, required: true) ?? ""
+        // PN: at most three component groups (alphabetic, ideographic, phonetic) of 64 characters each.
+        let groups = checked.patientName.split(separator: "=", omittingEmptySubsequences: false)
+        guard groups.count <= 3, groups.allSatisfy({ $0.unicodeScalars.count <= 64 }) else {
+            throw IngestError(.invalidAttribute, "PatientName must be at most 64 characters (per = group), as Family^Given")
+        }
         if let birth = try text(birthDate, "BirthDate", maximum: 10) {
             let digits = birth.replacingOccurrences(of: "-", with: "")
             guard digits.count == 8, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber),
-                  birth.count == 8 || birth.count == 10 else {
-                throw IngestError(.invalidAttribute, "BirthDate '\(birth)' is not YYYYMMDD or YYYY-MM-DD")
+                  birth.count == 8 || birth.count == 10, Self.isDate(digits) else {
+                throw IngestError(.invalidAttribute, "BirthDate '\(birth)' is not a date as YYYYMMDD or YYYY-MM-DD")
             }
             checked.birthDate = digits
         }
@@ -173,6 +184,16 @@ public struct PhotoSubmission: Sendable, Decodable, Equatable {
             }
         }
         return checked
+    }
+
+    /// A real calendar date, YYYYMMDD, from 1900 on.
+    static func isDate(_ digits: String) -> Bool {
+        guard let year = Int(digits.prefix(4)), let month = Int(digits.dropFirst(4).prefix(2)), let day = Int(digits.suffix(2)),
+              year >= 1900 else { return false }
+        let calendar = Calendar(identifier: .gregorian)
+        guard let date = calendar.date(from: DateComponents(year: year, month: month, day: day)) else { return false }
+        let back = calendar.dateComponents([.year, .month, .day], from: date)
+        return back.year == year && back.month == month && back.day == day
     }
 
     struct Checked {

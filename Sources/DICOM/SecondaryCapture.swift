@@ -10,6 +10,9 @@ public enum SecondaryCapture {
     public enum Pixels: Sendable, Equatable {
         /// Interleaved RGB, stored native.
         case rgb(columns: Int, rows: Int, pixels: [UInt8])
+        /// Interleaved RGB decoded from a JPEG, stored native: the image keeps saying it was lossy
+        /// compressed (Lossy Image Compression 01, ISO_10918_1; PS3.3 C.7.6.1.1.5).
+        case rgbFromJPEG(columns: Int, rows: Int, pixels: [UInt8])
         /// A JPEG baseline stream kept byte for byte, with the photometric interpretation its
         /// components call for (PS3.5 8.2.1: YBR_FULL_422 when chroma is subsampled, RGB without
         /// colour transform, MONOCHROME2 for one component).
@@ -17,13 +20,13 @@ public enum SecondaryCapture {
 
         public var columns: Int {
             switch self {
-            case .rgb(let columns, _, _), .jpegBaseline(_, let columns, _, _, _): columns
+            case .rgb(let columns, _, _), .rgbFromJPEG(let columns, _, _), .jpegBaseline(_, let columns, _, _, _): columns
             }
         }
 
         public var rows: Int {
             switch self {
-            case .rgb(_, let rows, _), .jpegBaseline(_, _, let rows, _, _): rows
+            case .rgb(_, let rows, _), .rgbFromJPEG(_, let rows, _), .jpegBaseline(_, _, let rows, _, _): rows
             }
         }
 
@@ -52,12 +55,16 @@ public enum SecondaryCapture {
         dataSet.set(DataElement(tag: Tag(0x0028, 0x0102), uint16: [7]))  // High Bit
         dataSet.set(DataElement(tag: .pixelRepresentation, uint16: [0]))
         switch pixels {
-        case .rgb(let columns, let rows, let rgb):
+        case .rgb(let columns, let rows, let rgb), .rgbFromJPEG(let columns, let rows, let rgb):
             precondition(rgb.count == columns * rows * 3, "expected \(columns)×\(rows) RGB pixels")
             dataSet.set(DataElement(tag: .samplesPerPixel, uint16: [3]))
             dataSet.set(.photometricInterpretation, .CS, "RGB")
             dataSet.set(DataElement(tag: Tag(0x0028, 0x0006), uint16: [0]))  // Planar Configuration: interleaved
             dataSet.set(DataElement(tag: .pixelData, vr: .OB, value: .bytes(rgb)))
+            if case .rgbFromJPEG = pixels {
+                dataSet.set(Tag(0x0028, 0x2110), .CS, "01")
+                dataSet.set(Tag(0x0028, 0x2114), .CS, "ISO_10918_1")
+            }
         case .jpegBaseline(let stream, let columns, let rows, let samples, let photometric):
             dataSet.set(DataElement(tag: .samplesPerPixel, uint16: [UInt16(samples)]))
             dataSet.set(.photometricInterpretation, .CS, photometric)

@@ -1,4 +1,5 @@
 import DICOM
+import Dispatch
 
 /// A photo (PNG or JPEG, as a camera or phone sends it) → the pixels of a Secondary Capture image
 /// with the photo's colours exactly: a JPEG Baseline stream is kept byte for byte with the
@@ -9,22 +10,27 @@ import DICOM
 public enum PhotoCapture {
     /// Photos larger than this are refused (a phone's photo is a few MB).
     public static let maximumBytes = 64 << 20
+    /// Or with more pixels than this (a 50-megapixel camera's): decoded, one takes 150 MB.
+    public static let maximumPixels = 50_000_000
+    /// Photos decoded at once: more wait, so that a burst of large uploads cannot exhaust memory.
+    static let decoding = DispatchSemaphore(value: 2)
 
     public static func pixels(_ bytes: [UInt8]) throws(PhotoDecodingError) -> SecondaryCapture.Pixels {
         guard bytes.count <= maximumBytes else {
             throw PhotoDecodingError(.tooLarge, "a photo of \(bytes.count) bytes is larger than the \(maximumBytes >> 20) MB Loupe takes")
         }
-        var image = try PhotoDecoder.decode(bytes)
+        decoding.wait()
+        defer { decoding.signal() }
+        var image = try PhotoDecoder.decode(bytes, maximumPixels: maximumPixels)
         guard image.columns <= 65_535, image.rows <= 65_535 else {
             throw PhotoDecodingError(.tooLarge, "a \(image.columns)×\(image.rows) photo is larger than DICOM's 65535×65535")
         }
-        if bytes.starts(with: [0xFF, 0xD8]) {
-            let structure: JPEGStructure
-            do { structure = try JPEGStructure(bytes) } catch { throw PhotoDecodingError(.corrupt, error.description) }
-            if let kept = keptAsIs(bytes, structure) { return kept }
-            if let orientation = structure.exifOrientation { image = image.oriented(exif: orientation) }
-        }
-        return .rgb(columns: image.columns, rows: image.rows, pixels: image.pixels)
+        guard bytes.starts(with: [0xFF, 0xD8]) else { return .rgb(columns: image.columns, rows: image.rows, pixels: image.pixels) }
+        let structure: JPEGStructure
+        do { structure = try JPEGStructure(bytes) } catch { throw PhotoDecodingError(.corrupt, error.description) }
+        if let kept = keptAsIs(bytes, structure) { return kept }
+        if let orientation = structure.exifOrientation { image = image.oriented(exif: orientation) }
+        return .rgbFromJPEG(columns: image.columns, rows: image.rows, pixels: image.pixels)
     }
 
     /// The stream as DICOM JPEG Baseline, when it is one and needs no turn.

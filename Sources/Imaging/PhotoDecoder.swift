@@ -38,19 +38,19 @@ public struct PhotoDecodingError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Decodes PNG (libpng) and JPEG (libjpeg-turbo) images, as clients send them, to RGB:
-/// grey is replicated, alpha is composited on black.
+/// grey is replicated, alpha is composited on black, CMYK is converted.
 public enum PhotoDecoder {
     /// Images larger than this many pixels are refused (a decompression bomb guard).
     public static let maximumPixels = 100_000_000
 
-    public static func decode(_ bytes: [UInt8]) throws(PhotoDecodingError) -> RGBImage {
+    public static func decode(_ bytes: [UInt8], maximumPixels: Int = maximumPixels) throws(PhotoDecodingError) -> RGBImage {
         guard !bytes.isEmpty else { throw PhotoDecodingError(.empty, "the image is empty (0 bytes)") }
-        if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try decodePNG(bytes) }
-        if bytes.starts(with: [0xFF, 0xD8]) { return try decodeJPEG(bytes) }
+        if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try decodePNG(bytes, maximumPixels: maximumPixels) }
+        if bytes.starts(with: [0xFF, 0xD8]) { return try decodeJPEG(bytes, maximumPixels: maximumPixels) }
         throw PhotoDecodingError(.unsupported, "neither a PNG nor a JPEG image")
     }
 
-    static func decodePNG(_ bytes: [UInt8]) throws(PhotoDecodingError) -> RGBImage {
+    static func decodePNG(_ bytes: [UInt8], maximumPixels: Int) throws(PhotoDecodingError) -> RGBImage {
         var image = png_image()
         image.version = png_uint_32(PNG_IMAGE_VERSION)
         defer { png_image_free(&image) }
@@ -71,7 +71,7 @@ public enum PhotoDecoder {
         return RGBImage(columns: Int(image.width), rows: Int(image.height), pixels: pixels)
     }
 
-    static func decodeJPEG(_ bytes: [UInt8]) throws(PhotoDecodingError) -> RGBImage {
+    static func decodeJPEG(_ bytes: [UInt8], maximumPixels: Int) throws(PhotoDecodingError) -> RGBImage {
         guard let handle = tjInitDecompress() else { throw PhotoDecodingError(.corrupt, "cannot start the JPEG decoder") }
         defer { tjDestroy(handle) }
         func failure(_ what: String) -> PhotoDecodingError {
@@ -84,7 +84,21 @@ public enum PhotoDecoder {
         guard Int(width) * Int(height) <= maximumPixels else {
             throw PhotoDecodingError(.tooLarge, "JPEG of \(width)×\(height) pixels is too large")
         }
-        var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 3)
+        let count = Int(width) * Int(height)
+        if colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue) {
+            // Print-ready CMYK (as Photoshop writes it, inverted: 255 is no ink): RGB = (C, M, Y) · K / 255.
+            var cmyk = [UInt8](repeating: 0, count: count * 4)
+            guard tjDecompress2(handle, bytes, UInt(bytes.count), &cmyk, width, 0, height, Int32(TJPF_CMYK.rawValue), TJFLAG_ACCURATEDCT) == 0 else {
+                throw failure("corrupt")
+            }
+            var pixels = [UInt8](repeating: 0, count: count * 3)
+            for i in 0..<count {
+                let k = UInt16(cmyk[4 * i + 3])
+                for c in 0..<3 { pixels[3 * i + c] = UInt8((UInt16(cmyk[4 * i + c]) * k + 127) / 255) }
+            }
+            return RGBImage(columns: Int(width), rows: Int(height), pixels: pixels)
+        }
+        var pixels = [UInt8](repeating: 0, count: count * 3)
         guard tjDecompress2(handle, bytes, UInt(bytes.count), &pixels, width, 0, height, Int32(TJPF_RGB.rawValue), TJFLAG_ACCURATEDCT) == 0 else {
             throw failure("corrupt")
         }

@@ -5,8 +5,8 @@ import ServiceLifecycle
 
 /// Publishes alert events of the event log (/api/events) to an MQTT broker as they are written:
 /// topic `loupe/alerts/{topic}/{PatientID}`, payload the event's JSON. At least once: the last
-/// event the broker took is kept in DATA/mqtt-cursor, so a restart (or a broker that was away)
-/// sends what was missed, in order.
+/// event the broker acknowledged (and every one before it) is kept in DATA/mqtt-cursor, so a
+/// restart, or a broker that was away, sends what it had not taken, in order.
 struct AlertPublisher: Service {
     static let topics: Set<String> = ["flush"]
     let archive: Archive
@@ -15,22 +15,29 @@ struct AlertPublisher: Service {
     let logger: Logger
 
     func run() async throws {
-        var cursor = readCursor()
-        var saved = cursor
+        var ledger = AlertLedger(cursor: readCursor())
+        var saved = ledger.acknowledged
         var waiting = false
         logger.info("publishing alerts to MQTT", metadata: [
-            "broker": "\(client.configuration.host):\(client.configuration.port)", "after_event": "\(cursor)"])
-        while !Task.isShuttingDownGracefully {
+            "broker": "\(client.configuration.host):\(client.configuration.port)", "after_event": "\(ledger.acknowledged)"])
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
-                let after = cursor
+                let after = ledger.read
                 let page = try await Task.detached { [archive] in try archive.events(after: after, topics: Self.topics) }.value
                 for event in page.events {
-                    try client.publish(topic: Self.mqttTopic(event), payload: Array(event.payload.utf8))
-                    cursor = event.sequence
+                    switch Result(catching: { () throws(MQTTError) in try client.publish(topic: Self.mqttTopic(event), payload: Array(event.payload.utf8)) }) {
+                    case .success(let mid):
+                        ledger.sent(mid, event.sequence)
+                    case .failure(let error) where error.isPermanent:
+                        logger.error("an alert cannot be published; skipped", metadata: ["event": "\(event.sequence)", "error": "\(error)"])
+                        ledger.sent(nil, event.sequence)
+                    case .failure(let error):
+                        throw error
+                    }
                 }
-                cursor = max(cursor, page.through)
+                ledger.read = max(ledger.read, page.through)
                 if waiting {
-                    logger.notice("MQTT alerts flowing again", metadata: ["through_event": "\(cursor)"])
+                    logger.notice("MQTT alerts flowing again", metadata: ["through_event": "\(ledger.read)"])
                     waiting = false
                 }
             } catch {
@@ -40,13 +47,20 @@ struct AlertPublisher: Service {
                 }
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
             }
-            if cursor != saved {
-                writeCursor(cursor)
-                saved = cursor
-            }
+            saved = settle(&ledger, saved: saved)
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(200)) }
         }
         client.stop()
+        _ = settle(&ledger, saved: saved)
+    }
+
+    /// Moves the ledger over the acknowledgements that came back and saves its cursor when it moved.
+    private func settle(_ ledger: inout AlertLedger, saved: Int64) -> Int64 {
+        let early = ledger.settle(client.session.takeAcknowledged())
+        for mid in early { client.session.acknowledge(mid) }  // of later messages: they wait for the earlier ones
+        guard ledger.acknowledged != saved else { return saved }
+        writeCursor(ledger.acknowledged)
+        return ledger.acknowledged
     }
 
     static func mqttTopic(_ event: StoredEvent) -> String {
@@ -72,5 +86,41 @@ struct AlertPublisher: Service {
         } catch {
             logger.error("cannot save the MQTT cursor", metadata: ["error": "\(error)", "file": "\(cursorFile.path)"])
         }
+    }
+}
+
+/// Which alerts the broker has: events are sent in order, and the cursor passes a sent event once
+/// the broker acknowledged it and every one before it.
+struct AlertLedger {
+    /// Every event up to here is with the broker (or could never be sent).
+    private(set) var acknowledged: Int64
+    /// Events up to here were read, and sent or skipped.
+    var read: Int64
+    /// Sent and not yet acknowledged, in order; a nil id: skipped, nothing to wait for.
+    private var inFlight: [(mid: Int32?, sequence: Int64)] = []
+
+    init(cursor: Int64) {
+        acknowledged = cursor
+        read = cursor
+    }
+
+    mutating func sent(_ mid: Int32?, _ sequence: Int64) {
+        inFlight.append((mid, sequence))
+        read = sequence
+    }
+
+    /// Takes acknowledgements; returns those of messages still behind an unacknowledged one.
+    mutating func settle(_ acknowledgements: Set<Int32>) -> Set<Int32> {
+        var acks = acknowledgements
+        while let first = inFlight.first {
+            if let mid = first.mid {
+                guard acks.contains(mid) else { break }
+                acks.remove(mid)
+            }
+            acknowledged = first.sequence
+            inFlight.removeFirst()
+        }
+        if inFlight.isEmpty { acknowledged = read }  // also past events of other topics
+        return acks
     }
 }

@@ -15,7 +15,7 @@ struct EventRetention: Service {
             try? await gracefulShutdown()  // kept for ever; a service that returns would stop the node
             return
         }
-        while !Task.isShuttingDownGracefully {
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
             let archive = self.archive, cutoff = Date(timeIntervalSinceNow: -Double(days) * 86_400)
             let pruned = await Task.detached { Result { () throws(DerivationError) in try archive.pruneEvents(before: cutoff) } }.value
             switch pruned {

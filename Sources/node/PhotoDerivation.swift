@@ -27,6 +27,8 @@ struct PhotoDerivation: ImageDerivationProcessor {
         let baselineSOPInstanceUID: String
         /// This photo is the baseline (the episode's first, or one marked BASELINE).
         let isBaseline: Bool
+        /// Baseline photos passed over because they show no skin.
+        let unmeasurableBaselines: [String]
         let method: String
     }
 
@@ -40,20 +42,37 @@ struct PhotoDerivation: ImageDerivationProcessor {
 
     private func flush(_ image: ImageContext) throws(DerivationFailure) -> DerivationOutcome {
         let uid = image.input.sopInstanceUID
-        let baseline = try Self.baseline(of: uid, header: image.header, series: image.input.seriesInstanceUID, archive: archive)
-        let photo: SkinRedness, reference: SkinRedness
+        let photo: SkinRedness
         do {
             photo = try SkinRedness(measuring: try Self.measuredView(image.input.fileURL, columns: image.input.columns, rows: image.input.rows))
-            reference = baseline.uid == uid ? photo : try SkinRedness(measuring: try Self.measuredView(baseline.file, columns: baseline.columns, rows: baseline.rows))
         } catch let error as PhotoAnalysisError {
             // A photo without skin is a result, not a failure: said in the finding, never retried.
             return .found(try finding(label: "unmeasured", reason: error.description, details: ["error": error.description], alert: false))
         } catch {
             throw DerivationFailure("cannot measure the flush photo: \(error)")
         }
-        let assessment = FlushAssessment(photo: photo, baseline: reference, thresholds: thresholds)
+        // The first baseline candidate that can be measured (a baseline without skin is passed over).
+        var baseline: (uid: String, redness: SkinRedness)?
+        var passedOver: [String] = []
+        for candidate in try Self.baselineCandidates(of: uid, header: image.header, series: image.input.seriesInstanceUID, archive: archive) {
+            if candidate.uid == uid {
+                baseline = (uid, photo)
+                break
+            }
+            do {
+                baseline = (candidate.uid, try SkinRedness(measuring: try Self.measuredView(candidate.file, columns: candidate.columns, rows: candidate.rows)))
+                break
+            } catch is PhotoAnalysisError {
+                passedOver.append(candidate.uid)
+            } catch {
+                throw DerivationFailure("cannot measure the baseline photo \(candidate.uid): \(error)")
+            }
+        }
+        let reference = baseline ?? (uid, photo)
+        let assessment = FlushAssessment(photo: photo, baseline: reference.redness, thresholds: thresholds)
         let details = FlushDetails(score: assessment.score, level: assessment.level, thresholds: thresholds, photo: photo,
-                                   baseline: reference, baselineSOPInstanceUID: baseline.uid, isBaseline: baseline.uid == uid,
+                                   baseline: reference.redness, baselineSOPInstanceUID: reference.uid, isBaseline: reference.uid == uid,
+                                   unmeasurableBaselines: passedOver,
                                    method: "mean erythema index 100·log10(R/G) of linear sRGB over the skin (HSV skin model, face region when found), minus the baseline's")
         return .found(try finding(label: assessment.level.rawValue, reason: nil, details: details, alert: assessment.level != .none))
     }
@@ -117,9 +136,10 @@ struct PhotoDerivation: ImageDerivationProcessor {
         return RGBImage(columns: rendered.outputColumns, rows: rendered.outputRows, pixels: rendered.bytes)
     }
 
-    /// The baseline of a flush photo, within its series (the patient's flush photos of the day, the
-    /// episode): the latest photo marked BASELINE taken at or before it, else the first photo.
-    static func baseline(of uid: String, header: DataSet, series: String, archive: Archive) throws(DerivationFailure) -> Baseline {
+    /// The baselines of a flush photo, best first, within its series (the patient's flush photos of
+    /// the day, the episode): the latest photo marked BASELINE taken at or before it, then the photos
+    /// in the order they were taken, up to this one.
+    static func baselineCandidates(of uid: String, header: DataSet, series: String, archive: Archive) throws(DerivationFailure) -> [Baseline] {
         struct Photo { let uid: String; let file: URL; let taken: String; let number: Int; let marked: Bool; let size: (Int?, Int?) }
         func photo(_ uid: String, _ file: URL, _ dataSet: DataSet) -> Photo {
             Photo(uid: uid, file: file, taken: dataSet.string(Tag(0x0008, 0x002A)) ?? "", number: dataSet.integer(.instanceNumber) ?? 0,
@@ -132,16 +152,14 @@ struct PhotoDerivation: ImageDerivationProcessor {
             throw DerivationFailure("cannot list the photo's series: \(error)")
         }
         let this = photo(uid, URL(fileURLWithPath: "/"), header)
+        func earlier(_ a: Photo, _ b: Photo) -> Bool { (a.taken, a.number, a.uid) < (b.taken, b.number, b.uid) }
         let photos = instances.compactMap { instance -> Photo? in
             guard let file = try? DICOMReader.read(contentsOf: instance.fileURL, options: .headerOnly) else { return nil }
             return photo(instance.sopInstanceUID, instance.fileURL, file.dataSet)
-        }
-        func earlier(_ a: Photo, _ b: Photo) -> Bool { (a.taken, a.number, a.uid) < (b.taken, b.number, b.uid) }
-        let candidates = photos.filter { $0.uid == uid || !earlier(this, $0) }  // taken at or before this one
-        guard let chosen = candidates.filter(\.marked).max(by: earlier) ?? photos.min(by: earlier) else {
-            throw DerivationFailure("the photo's series is empty")
-        }
-        return Baseline(uid: chosen.uid, file: chosen.file, columns: chosen.size.0, rows: chosen.size.1)
+        }.filter { $0.uid == uid || !earlier(this, $0) }.sorted(by: earlier)  // taken at or before this one
+        let ordered = photos.filter(\.marked).suffix(1) + photos
+        var seen = Set<String>()
+        return ordered.filter { seen.insert($0.uid).inserted }.map { Baseline(uid: $0.uid, file: $0.file, columns: $0.size.0, rows: $0.size.1) }
     }
 
     struct Baseline {

@@ -39,7 +39,7 @@ struct SimilarityLifecycle: Service {
         }
         provider.ready(search)
         var lastSave = ContinuousClock.now
-        while !Task.isShuttingDownGracefully {
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
             await Task.detached {
                 do { try search.synchronize() } catch {

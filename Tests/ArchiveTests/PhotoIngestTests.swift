@@ -98,5 +98,13 @@ import Testing
         #expect(reason(good + #", "AcquisitionDateTime": "yesterday"}"#) == .invalidAttribute)
         #expect(reason(good + #", "PixelSpacing": -1}"#) == .invalidAttribute)
         #expect(reason(good + #", "Baseline": "yes"}"#) == .invalidAttribute)
+        #expect(reason(good + #", "BirthDate": "2020-13-45"}"#) == .invalidAttribute)
+        #expect(reason(good + #", "BirthDate": "1899-12-31"}"#) == .invalidAttribute)
+        #expect(reason(good + #", "AcquisitionDateTime": "9999-12-31T23:30:00Z"}"#) == .invalidAttribute)
+        #expect(reason(#"{"PatientID": "P1", "PatientName": "\#(String(repeating: "A", count: 65))", "kind": "flush"}"#) == .invalidAttribute)
+        #expect(reason(#"{"PatientID": "P1", "PatientName": "Doe^Jane=ドウ^ジェーン", "kind": "flush"}"#) == nil)
+        #expect(reason(#"{"PatientID": "P\u007f1", "PatientName": "Doe^Jane", "kind": "flush"}"#) == .invalidAttribute)
+        // Length in characters, not grapheme clusters: one letter with 70 combining accents is too long.
+        #expect(reason(#"{"PatientID": "e\#(String(repeating: "\u{301}", count: 70))", "PatientName": "Doe^Jane", "kind": "flush"}"#) == .invalidAttribute)
     }
 }

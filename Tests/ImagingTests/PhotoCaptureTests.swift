@@ -34,7 +34,9 @@ import Testing
         // Unsubsampled YCbCr has no photometric interpretation the SC IOD allows: decoded.
         let full = try Self.stream("SC_rgb_dcmtk_+eb+cy+s4.dcm")
         let decoded = try PhotoDecoder.decode(full)
-        #expect(try PhotoCapture.pixels(full) == .rgb(columns: 100, rows: 100, pixels: decoded.pixels))
+        #expect(try PhotoCapture.pixels(full) == .rgbFromJPEG(columns: 100, rows: 100, pixels: decoded.pixels))
+        let lossy = SecondaryCapture.image(try PhotoCapture.pixels(full))
+        #expect(lossy.string(Tag(0x0028, 0x2110)) == "01" && lossy.string(Tag(0x0028, 0x2114)) == "ISO_10918_1")
     }
 
     @Test func aKeptStreamRendersInDCMTKWithTheColoursOfThePhoto() throws {
@@ -62,7 +64,7 @@ import Testing
         let turned = [0xFF, 0xD8, 0xFF, 0xE1, UInt8(length >> 8), UInt8(length & 0xFF)] + segment + plain.dropFirst(2)
         #expect(try JPEGStructure(turned).exifOrientation == 6)
         let decoded = try PhotoDecoder.decode(plain)
-        #expect(try PhotoCapture.pixels(turned) == .rgb(columns: 100, rows: 100, pixels: decoded.oriented(exif: 6).pixels))
+        #expect(try PhotoCapture.pixels(turned) == .rgbFromJPEG(columns: 100, rows: 100, pixels: decoded.oriented(exif: 6).pixels))
     }
 
     @Test func orientationsTurnAndFlipAsEXIFDefinesThem() {
