@@ -11,15 +11,16 @@ import Synchronization
 
 /// The processors this build registers, in the order they run on an instance.
 enum Derivations {
-    static let names = ["png", "embedding", "anomaly", "photo"]
+    /// The photo analysis goes first: a flush alert should not wait for the PNG and the embedding.
+    static let names = ["photo", "png", "embedding", "anomaly"]
 
     static func processors(archive: Archive, embedder: Result<Embedder, FeaturizerError>,
                            flush: FlushThresholds) -> [any DerivationProcessor] {
         let screen = embedder.mapError { ClassifierError($0.description) }
             .flatMap { embedder in Result { () throws(ClassifierError) in try AnomalyScreen(embedder: embedder, classifier: .bundled()) } }
         let processors: [any DerivationProcessor] = [
-            PNGDerivation(), EmbeddingDerivation(embedder: embedder), AnomalyDerivation(archive: archive, screen: screen),
             PhotoDerivation(archive: archive, thresholds: flush),
+            PNGDerivation(), EmbeddingDerivation(embedder: embedder), AnomalyDerivation(archive: archive, screen: screen),
         ]
         assert(processors.map(\.name) == names)
         return processors
