@@ -205,6 +205,8 @@ def test_lesion_photos_get_abcd_features_a_score_and_similar_lesions(node):
     results = similar.json()["results"]
     assert results[0]["SOPInstanceUID"] == turned_uid, results
     assert all(r["SeriesDescription"] == "Lesion photos" for r in results)
+    flushes = requests.get(f"{base}/api/similar", params={"instance": irregular_uid, "kind": "flush"}, timeout=30).json()["results"]
+    assert flushes and all(r["SeriesDescription"] == "Flush photos" for r in flushes)
     assert requests.get(f"{base}/api/similar", params={"instance": irregular_uid, "kind": "selfie"}, timeout=30).status_code == 400
 
 

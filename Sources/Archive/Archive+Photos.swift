@@ -44,31 +44,30 @@ extension Archive {
         dataSet.set(.seriesNumber, .IS, String(place.seriesNumber))
         dataSet.set(.seriesDate, .DA, day)
         dataSet.set(.seriesDescription, .LO, submission.kind.seriesDescription)
-        dataSet.set(Tag(0x0018, 0x1030), .LO, submission.kind.protocolName)  // Protocol Name
+        dataSet.set(.protocolName, .LO, submission.kind.protocolName)
         if let part = checked.bodyPart { dataSet.set(.bodyPartExamined, .CS, part) }
         // Laterality: type 2C, for paired body parts (empty when the side was not said, or when the
         // body part is unknown and so may be paired); absent for an unpaired one.
-        if let side = checked.laterality ?? (checked.bodyPart.map { Self.pairedBodyParts.contains($0) } ?? true ? "" : nil) {
-            dataSet.set(Tag(0x0020, 0x0060), .CS, side)
-        }
+        let mayBePaired = checked.bodyPart.map(Self.pairedBodyParts.contains) ?? true
+        if checked.laterality != nil || mayBePaired { dataSet.set(.laterality, .CS, checked.laterality ?? "") }
         // General Equipment and SC Equipment: the camera, and Loupe that made the object.
         dataSet.set(.manufacturer, .LO, "")
         if let device = checked.device { dataSet.set(.manufacturerModelName, .LO, device) }
-        dataSet.set(Tag(0x0018, 0x1016), .LO, "Loupe")  // Secondary Capture Device Manufacturer
-        dataSet.set(Tag(0x0018, 0x1018), .LO, "Loupe")  // SC Device Manufacturer's Model Name
+        dataSet.set(.secondaryCaptureDeviceManufacturer, .LO, "Loupe")
+        dataSet.set(.secondaryCaptureDeviceModelName, .LO, "Loupe")
         // General Image and SC Image
         dataSet.set(.instanceNumber, .IS, String(place.instanceNumber))
-        dataSet.set(DataElement(tag: Tag(0x0020, 0x0020), vr: .CS, value: .bytes([])))  // Patient Orientation
+        dataSet.set(DataElement(tag: .patientOrientation, vr: .CS, value: .bytes([])))
         dataSet.set(DataElement(tag: .imageType, vr: .CS, strings: ["ORIGINAL", "PRIMARY"] + (submission.baseline ? ["BASELINE"] : [])))
         dataSet.set(.contentDate, .DA, day)
         dataSet.set(.contentTime, .TM, Self.dicomTime(acquired, timeZone))
-        dataSet.set(Tag(0x0008, 0x002A), .DT, day + Self.dicomTime(acquired, timeZone))  // Acquisition DateTime
+        dataSet.set(.acquisitionDateTime, .DT, day + Self.dicomTime(acquired, timeZone))
         dataSet.set(.timezoneOffsetFromUTC, .SH, Self.utcOffset(acquired, timeZone))
-        dataSet.set(Tag(0x0018, 0x1012), .DA, Self.dicomDate(now, timeZone))  // Date of Secondary Capture
-        dataSet.set(Tag(0x0018, 0x1014), .TM, Self.dicomTime(now, timeZone))  // Time of Secondary Capture
+        dataSet.set(.dateOfSecondaryCapture, .DA, Self.dicomDate(now, timeZone))
+        dataSet.set(.timeOfSecondaryCapture, .TM, Self.dicomTime(now, timeZone))
         if let spacing = submission.pixelSpacing {
             let value = SecondaryCapture.decimalString(spacing)
-            dataSet.set(DataElement(tag: Tag(0x0018, 0x2010), vr: .DS, strings: [value, value]))  // Nominal Scanned Pixel Spacing
+            dataSet.set(DataElement(tag: .nominalScannedPixelSpacing, vr: .DS, strings: [value, value]))
         }
         let bytes: [UInt8]
         do {

@@ -26,12 +26,12 @@ public struct SkinRedness: Sendable, Equatable, Codable {
             throw PhotoAnalysisError("no skin found (\(count) skin-coloured pixels, \(String(format: "%.1f", skin.fraction * 100)) % of the photo)")
         }
         var erythema = 0.0, a = 0.0, l = 0.0
-        let linear = Self.linearTable
+        let linear = SRGB.linear
         image.pixels.withUnsafeBufferPointer { p in
             for i in 0..<skin.mask.count where skin.mask[i] {
                 let r = linear[Int(p[3 * i])], g = linear[Int(p[3 * i + 1])], b = linear[Int(p[3 * i + 2])]
                 erythema += 100 * log10(r / g)
-                let lab = Self.lab(r, g, b)
+                let lab = SRGB.lab(linear: r, g, b)
                 l += lab.l
                 a += lab.a
             }
@@ -43,21 +43,6 @@ public struct SkinRedness: Sendable, Equatable, Codable {
         skinPixels = count
         skinFraction = skin.fraction
         faceFound = skin.faceFound
-    }
-
-    /// sRGB → linear light, per 8-bit value.
-    static let linearTable: [Double] = (0..<256).map { value in
-        let c = Double(value) / 255
-        return c <= 0.04045 ? c / 12.92 : pow((c + 0.055) / 1.055, 2.4)
-    }
-
-    /// CIELAB (D65 white) of linear sRGB.
-    static func lab(_ r: Double, _ g: Double, _ b: Double) -> (l: Double, a: Double, b: Double) {
-        let x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047
-        let y = 0.2126 * r + 0.7152 * g + 0.0722 * b
-        let z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883
-        func f(_ t: Double) -> Double { t > 216.0 / 24389 ? cbrt(t) : (24389.0 / 27 * t + 16) / 116 }
-        return (116 * f(y) - 16, 500 * (f(x) - f(y)), 200 * (f(y) - f(z)))
     }
 }
 

@@ -42,7 +42,7 @@ public struct LesionAssessment: Sendable, Equatable, Codable {
     public let formula: String
     public let note: String
 
-    public static let colourReferences: [(name: String, rgb: (Double, Double, Double))] = [
+    public static let colourReferences: [(name: String, rgb: (UInt8, UInt8, UInt8))] = [
         ("white", (255, 255, 255)), ("red", (204, 51, 51)), ("light brown", (153, 102, 51)),
         ("dark brown", (102, 51, 0)), ("blue-grey", (51, 102, 153)), ("black", (0, 0, 0)),
     ]
@@ -81,14 +81,13 @@ public struct LesionAssessment: Sendable, Equatable, Codable {
             return Double(outside) / Double(area)
         }
         // Colour: the mean CIELAB colour of the lesion on either side of each axis.
-        let table = SkinRedness.linearTable
         colourAsymmetry = axes.map { u in
             var sums = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]], counts = [0.0, 0.0]
             image.pixels.withUnsafeBufferPointer { p in
                 for i in mask.indices where mask[i] {
                     let dx = Double(i % w) - cx, dy = Double(i / w) - cy
                     let side = dx * -u.1 + dy * u.0 < 0 ? 0 : 1
-                    let lab = SkinRedness.lab(table[Int(p[3 * i])], table[Int(p[3 * i + 1])], table[Int(p[3 * i + 2])])
+                    let lab = SRGB.lab(p[3 * i], p[3 * i + 1], p[3 * i + 2])
                     sums[side][0] += lab.l; sums[side][1] += lab.a; sums[side][2] += lab.b
                     counts[side] += 1
                 }
@@ -145,11 +144,11 @@ public struct LesionAssessment: Sendable, Equatable, Codable {
             }
         }
         if !interior.contains(true) { interior = mask }
-        let references = Self.colourReferences.map { SkinRedness.lab(Self.linear($0.rgb.0), Self.linear($0.rgb.1), Self.linear($0.rgb.2)) }
+        let references = Self.colourReferences.map { SRGB.lab($0.rgb.0, $0.rgb.1, $0.rgb.2) }
         var counts = [Int](repeating: 0, count: references.count)
         image.pixels.withUnsafeBufferPointer { p in
             for i in interior.indices where interior[i] {
-                let lab = SkinRedness.lab(table[Int(p[3 * i])], table[Int(p[3 * i + 1])], table[Int(p[3 * i + 2])])
+                let lab = SRGB.lab(p[3 * i], p[3 * i + 1], p[3 * i + 2])
                 var best = 0, bestDistance = Double.infinity
                 for (k, reference) in references.enumerated() {
                     let d = pow(lab.l - reference.l, 2) + pow(lab.a - reference.a, 2) + pow(lab.b - reference.b, 2)
@@ -190,8 +189,6 @@ public struct LesionAssessment: Sendable, Equatable, Codable {
         formula = "TDS = 1.3·A + 0.1·B + 0.5·C + 0.5·D (Stolz' ABCD rule; D from the diameter, as differential structures are not assessed)"
         note = "A rule-based score computed from the photo's pixels, to sort and compare photos; not a diagnosis."
     }
-
-    static func linear(_ value: Double) -> Double { SkinRedness.linearTable[Int(value)] }
 
     /// Luminance (Rec. 601) smoothed by two 3×3 box passes.
     static func smoothedLuminance(_ image: RGBImage) -> [Double] {
@@ -236,43 +233,22 @@ public struct LesionAssessment: Sendable, Equatable, Codable {
 
     /// The darker patch that is the lesion, holes filled.
     static func lesionMask(_ luminance: [Double], _ w: Int, _ h: Int, threshold: Double) throws(PhotoAnalysisError) -> [Bool] {
-        let dark = luminance.map { $0 < threshold }
-        var label = [Int32](repeating: -1, count: w * h)
-        var best: (label: Int32, size: Int, inner: Bool) = (-1, 0, false)
-        var next: Int32 = 0
-        var stack: [Int] = []
-        for start in dark.indices where dark[start] && label[start] < 0 {
-            label[start] = next
-            stack.append(start)
-            var size = 0, touchesEdge = false
-            while let i = stack.popLast() {
-                size += 1
-                let x = i % w, y = i / w
-                if x == 0 || y == 0 || x == w - 1 || y == h - 1 { touchesEdge = true }
-                for (nx, ny) in [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)] where nx >= 0 && ny >= 0 && nx < w && ny < h {
-                    let j = ny * w + nx
-                    if dark[j] && label[j] < 0 { label[j] = next; stack.append(j) }
-                }
-            }
-            // An inner patch beats any patch touching the edge; then the larger wins.
-            if (!touchesEdge && !best.inner) || (!touchesEdge == best.inner && size > best.size) { best = (next, size, !touchesEdge) }
-            next += 1
+        let dark = Patches(luminance.map { $0 < threshold }, columns: w, rows: h)
+        // An inner patch beats any patch touching the edge; then the larger wins.
+        var best = -1
+        for (index, patch) in dark.all.enumerated() {
+            let inner = !dark.touchesEdge(patch)
+            guard best >= 0 else { best = index; continue }
+            let bestInner = !dark.touchesEdge(dark.all[best])
+            if (inner && !bestInner) || (inner == bestInner && patch.size > dark.all[best].size) { best = index }
         }
-        let fraction = Double(best.size) / Double(w * h)
-        guard best.size >= 50, fraction >= 0.002, fraction <= 0.9 else {
+        let size = best >= 0 ? dark.all[best].size : 0
+        let fraction = Double(size) / Double(w * h)
+        guard size >= 50, fraction >= 0.002, fraction <= 0.9 else {
             throw PhotoAnalysisError("no lesion found (the darkest patch covers \(String(format: "%.2f", fraction * 100)) % of the photo)")
         }
-        // Fill holes: what the outside cannot reach belongs to the lesion.
-        var reached = [Bool](repeating: false, count: w * h)
-        for x in 0..<w { for y in [0, h - 1] where label[y * w + x] != best.label { reached[y * w + x] = true; stack.append(y * w + x) } }
-        for y in 0..<h { for x in [0, w - 1] where label[y * w + x] != best.label && !reached[y * w + x] { reached[y * w + x] = true; stack.append(y * w + x) } }
-        while let i = stack.popLast() {
-            let x = i % w, y = i / w
-            for (nx, ny) in [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)] where nx >= 0 && ny >= 0 && nx < w && ny < h {
-                let j = ny * w + nx
-                if !reached[j] && label[j] != best.label { reached[j] = true; stack.append(j) }
-            }
-        }
-        return reached.map { !$0 }
+        // Fill holes: a patch outside the lesion that does not reach the edge belongs to it.
+        let outside = Patches(dark.labels.map { $0 != Int32(best) }, columns: w, rows: h)
+        return outside.labels.map { $0 < 0 || !outside.touchesEdge(outside.all[Int($0)]) }
     }
 }

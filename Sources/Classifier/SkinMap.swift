@@ -39,34 +39,12 @@ public struct SkinMap: Sendable {
             for i in 0..<min(count, p.count / 3) { skin[i] = Self.isSkin(p[3 * i], p[3 * i + 1], p[3 * i + 2]) }
         }
         // The largest 4-connected patch of skin: the face when it is big and compact.
-        var label = [Int32](repeating: -1, count: count)
-        var best: (label: Int32, size: Int, box: (Int, Int, Int, Int)) = (-1, 0, (0, 0, 0, 0))
-        var stack: [Int] = []
-        var next: Int32 = 0
-        for start in 0..<count where skin[start] && label[start] < 0 {
-            label[start] = next
-            stack.append(start)
-            var size = 0
-            var box = (Int.max, Int.max, Int.min, Int.min)
-            while let i = stack.popLast() {
-                size += 1
-                let x = i % columns, y = i / columns
-                box = (min(box.0, x), min(box.1, y), max(box.2, x), max(box.3, y))
-                for (nx, ny) in [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)] where nx >= 0 && ny >= 0 && nx < columns && ny < rows {
-                    let j = ny * columns + nx
-                    if skin[j] && label[j] < 0 {
-                        label[j] = next
-                        stack.append(j)
-                    }
-                }
-            }
-            if size > best.size { best = (next, size, box) }
-            next += 1
-        }
-        let boxArea = (best.box.2 - best.box.0 + 1) * (best.box.3 - best.box.1 + 1)
-        let compact = best.size > 0 && Double(best.size) / Double(boxArea) >= 0.45
-        let face = compact && Double(best.size) >= 0.03 * Double(count)
+        let patches = Patches(skin, columns: columns, rows: rows)
+        var best = -1
+        for (index, patch) in patches.all.enumerated() where best < 0 || patch.size > patches.all[best].size { best = index }
+        let face = best >= 0 && Double(patches.all[best].size) / Double(patches.all[best].boxArea) >= 0.45
+            && Double(patches.all[best].size) >= 0.03 * Double(count)
         faceFound = face
-        mask = face ? label.map { $0 == best.label } : skin
+        mask = face ? patches.labels.map { $0 == Int32(best) } : skin
     }
 }

@@ -47,33 +47,33 @@ public enum SecondaryCapture {
         dataSet.set(.sopClassUID, .UI, sopClassUID)
         dataSet.set(.sopInstanceUID, .UI, sopInstanceUID)
         dataSet.set(.modality, .CS, modality)
-        dataSet.set(Tag(0x0008, 0x0064), .CS, conversionType)
+        dataSet.set(.conversionType, .CS, conversionType)
         dataSet.set(DataElement(tag: .rows, uint16: [UInt16(pixels.rows)]))
         dataSet.set(DataElement(tag: .columns, uint16: [UInt16(pixels.columns)]))
         dataSet.set(DataElement(tag: .bitsAllocated, uint16: [8]))
         dataSet.set(DataElement(tag: .bitsStored, uint16: [8]))
-        dataSet.set(DataElement(tag: Tag(0x0028, 0x0102), uint16: [7]))  // High Bit
+        dataSet.set(DataElement(tag: .highBit, uint16: [7]))
         dataSet.set(DataElement(tag: .pixelRepresentation, uint16: [0]))
         switch pixels {
         case .rgb(let columns, let rows, let rgb), .rgbFromJPEG(let columns, let rows, let rgb):
             precondition(rgb.count == columns * rows * 3, "expected \(columns)×\(rows) RGB pixels")
             dataSet.set(DataElement(tag: .samplesPerPixel, uint16: [3]))
             dataSet.set(.photometricInterpretation, .CS, "RGB")
-            dataSet.set(DataElement(tag: Tag(0x0028, 0x0006), uint16: [0]))  // Planar Configuration: interleaved
+            dataSet.set(DataElement(tag: .planarConfiguration, uint16: [0]))  // Planar Configuration: interleaved
             dataSet.set(DataElement(tag: .pixelData, vr: .OB, value: .bytes(rgb)))
             if case .rgbFromJPEG = pixels {
-                dataSet.set(Tag(0x0028, 0x2110), .CS, "01")
-                dataSet.set(Tag(0x0028, 0x2114), .CS, "ISO_10918_1")
+                dataSet.set(.lossyImageCompression, .CS, "01")
+                dataSet.set(.lossyImageCompressionMethod, .CS, "ISO_10918_1")
             }
         case .jpegBaseline(let stream, let columns, let rows, let samples, let photometric):
             dataSet.set(DataElement(tag: .samplesPerPixel, uint16: [UInt16(samples)]))
             dataSet.set(.photometricInterpretation, .CS, photometric)
-            if samples > 1 { dataSet.set(DataElement(tag: Tag(0x0028, 0x0006), uint16: [0])) }
+            if samples > 1 { dataSet.set(DataElement(tag: .planarConfiguration, uint16: [0])) }
             // Lossy Image Compression, its ratio and method (General Image module, C.7.6.1.1.5).
-            dataSet.set(Tag(0x0028, 0x2110), .CS, "01")
+            dataSet.set(.lossyImageCompression, .CS, "01")
             let ratio = Double(columns * rows * samples) / Double(max(stream.count, 1))
-            dataSet.set(Tag(0x0028, 0x2112), .DS, decimalString(ratio))
-            dataSet.set(Tag(0x0028, 0x2114), .CS, "ISO_10918_1")
+            dataSet.set(.lossyImageCompressionRatio, .DS, decimalString(ratio))
+            dataSet.set(.lossyImageCompressionMethod, .CS, "ISO_10918_1")
             dataSet.set(DataElement(tag: .pixelData, vr: .OB, value: .fragments(offsetTable: [], fragments: [stream])))
         }
         return dataSet

@@ -31,7 +31,7 @@ public struct Embedder: Sendable {
         let size = EfficientNetLite0.inputSize
         do {
             let rendered = try Renderer.render(file: file, RenderRequest(frame: frame, viewport: (size, size), format: .rgb8))
-            return RGBImage(columns: rendered.outputColumns, rows: rendered.outputRows, pixels: rendered.bytes)
+            return rendered.rgbImage
         } catch {
             throw FeaturizerError("cannot render \(file.lastPathComponent): \(error)")
         }

@@ -97,6 +97,9 @@ public struct RenderedImage: Sendable {
     /// Size of the result (the viewport fit).
     public let outputColumns: Int
     public let outputRows: Int
+
+    /// The pixels of an `.rgb8` render as an image.
+    public var rgbImage: RGBImage { RGBImage(columns: outputColumns, rows: outputRows, pixels: bytes) }
 }
 
 /// An image that could not be rendered or decoded.

@@ -33,7 +33,7 @@ struct PhotoDerivation: ImageDerivationProcessor {
     }
 
     func derive(_ image: ImageContext) throws(DerivationFailure) -> DerivationOutcome {
-        switch PhotoSubmission.Kind(protocolName: image.header.string(Tag(0x0018, 0x1030))) {
+        switch PhotoSubmission.Kind(protocolName: image.header.string(.protocolName)) {
         case .flush: return try flush(image)
         case .lesion: return try lesion(image)
         case nil: return .skipped("not a flush or lesion photo")
@@ -44,10 +44,9 @@ struct PhotoDerivation: ImageDerivationProcessor {
         let uid = image.input.sopInstanceUID
         let photo: SkinRedness
         do {
-            photo = try SkinRedness(measuring: try Self.measuredView(image.input.fileURL, columns: image.input.columns, rows: image.input.rows))
+            photo = try SkinRedness(measuring: try Self.measuredView(image.input.fileURL, columns: image.input.columns, rows: image.input.rows).rgbImage)
         } catch let error as PhotoAnalysisError {
-            // A photo without skin is a result, not a failure: said in the finding, never retried.
-            return .found(try finding(label: "unmeasured", reason: error.description, details: ["error": error.description], alert: false))
+            return .found(try finding(.flush, unmeasured: error.description, details: ["error": error.description]))
         } catch {
             throw DerivationFailure("cannot measure the flush photo: \(error)")
         }
@@ -60,7 +59,7 @@ struct PhotoDerivation: ImageDerivationProcessor {
                 break
             }
             do {
-                baseline = (candidate.uid, try SkinRedness(measuring: try Self.measuredView(candidate.file, columns: candidate.columns, rows: candidate.rows)))
+                baseline = (candidate.uid, try SkinRedness(measuring: try Self.measuredView(candidate.file, columns: candidate.columns, rows: candidate.rows).rgbImage))
                 break
             } catch is PhotoAnalysisError {
                 passedOver.append(candidate.uid)
@@ -74,7 +73,7 @@ struct PhotoDerivation: ImageDerivationProcessor {
                                    baseline: reference.redness, baselineSOPInstanceUID: reference.uid, isBaseline: reference.uid == uid,
                                    unmeasurableBaselines: passedOver,
                                    method: "mean erythema index 100·log10(R/G) of linear sRGB over the skin (HSV skin model, face region when found), minus the baseline's")
-        return .found(try finding(label: assessment.level.rawValue, reason: nil, details: details, alert: assessment.level != .none))
+        return .found(try finding(.flush, label: assessment.level.rawValue, details: details, alert: assessment.level != .none))
     }
 
     /// Stored with a lesion finding: the assessment, and where to find similar lesions.
@@ -90,50 +89,44 @@ struct PhotoDerivation: ImageDerivationProcessor {
     }
 
     private func lesion(_ image: ImageContext) throws(DerivationFailure) -> DerivationOutcome {
-        let uid = image.input.sopInstanceUID
-        let similar = "/api/similar?instance=\(uid)&kind=lesion"
+        let similar = "/api/similar?instance=\(image.input.sopInstanceUID)&kind=lesion"
+        let assessment: LesionAssessment
         do {
             let view = try Self.measuredView(image.input.fileURL, columns: image.input.columns, rows: image.input.rows)
             // Sizes are given in the stored photo's pixels (the view may be smaller), and in mm by its
             // Nominal Scanned Pixel Spacing.
-            let scale = Double(image.input.columns ?? view.columns) / Double(max(1, view.columns))
-            let assessment = try LesionAssessment(view, photoPixelsPerPixel: scale,
-                                                  millimetresPerPixel: image.header.doubles(Tag(0x0018, 0x2010))?.first)
-            return .found(try Finding(kind: "lesion", label: assessment.risk, probability: nil, reason: nil, model: Self.lesionModel,
-                                      details: LesionDetails(assessment: assessment, similar: similar)))
+            assessment = try LesionAssessment(view.rgbImage, photoPixelsPerPixel: Double(view.columns) / Double(max(1, view.outputColumns)),
+                                              millimetresPerPixel: image.header.doubles(.nominalScannedPixelSpacing)?.first)
         } catch let error as PhotoAnalysisError {
-            return .found(try lesionFinding(unmeasured: error.description, similar: similar))
-        } catch let error as DerivationFailure {
-            throw error
+            return .found(try finding(.lesion, unmeasured: error.description, details: ["error": error.description, "similar": similar]))
         } catch {
             throw DerivationFailure("cannot assess the lesion photo: \(error)")
         }
+        return .found(try finding(.lesion, label: assessment.risk, details: LesionDetails(assessment: assessment, similar: similar), alert: false))
     }
 
-    private func lesionFinding(unmeasured reason: String, similar: String) throws(DerivationFailure) -> Finding {
+    /// A photo finding (`kind` flush or lesion); `alert`: published on the kind's topic.
+    private func finding(_ kind: PhotoSubmission.Kind, label: String, reason: String? = nil, details: some Encodable,
+                         alert: Bool) throws(DerivationFailure) -> Finding {
         do {
-            return try Finding(kind: "lesion", label: "unmeasured", probability: nil, reason: reason, model: Self.lesionModel,
-                               details: ["error": reason, "similar": similar])
+            return try Finding(kind: kind.rawValue, label: label, probability: nil, reason: reason,
+                               model: kind == .flush ? Self.flushModel : Self.lesionModel, details: details,
+                               publishing: alert ? kind.rawValue : nil)
         } catch {
-            throw DerivationFailure("cannot encode the lesion finding: \(error)")
+            throw DerivationFailure("cannot encode the \(kind.rawValue) finding: \(error)")
         }
     }
 
-    private func finding(label: String, reason: String?, details: some Encodable, alert: Bool) throws(DerivationFailure) -> Finding {
-        do {
-            return try Finding(kind: "flush", label: label, probability: nil, reason: reason, model: Self.flushModel, details: details,
-                               publishing: alert ? "flush" : nil)
-        } catch {
-            throw DerivationFailure("cannot encode the flush finding: \(error)")
-        }
+    /// A photo that shows nothing to measure: a result, said in the finding and never retried.
+    private func finding(_ kind: PhotoSubmission.Kind, unmeasured reason: String, details: [String: String]) throws(DerivationFailure) -> Finding {
+        try finding(kind, label: "unmeasured", reason: reason, details: details, alert: false)
     }
 
     /// The photo as measured: rendered by DCMTK (as every viewer sees it), at most 512 pixels a side
     /// (never enlarged).
-    static func measuredView(_ file: URL, columns: Int?, rows: Int?) throws -> RGBImage {
+    static func measuredView(_ file: URL, columns: Int?, rows: Int?) throws -> RenderedImage {
         let viewport = (min(measuredSize, columns ?? measuredSize), min(measuredSize, rows ?? measuredSize))
-        let rendered = try Renderer.render(file: file, RenderRequest(viewport: viewport, format: .rgb8))
-        return RGBImage(columns: rendered.outputColumns, rows: rendered.outputRows, pixels: rendered.bytes)
+        return try Renderer.render(file: file, RenderRequest(viewport: viewport, format: .rgb8))
     }
 
     /// The baselines of a flush photo, best first, within its series (the patient's flush photos of
@@ -142,7 +135,7 @@ struct PhotoDerivation: ImageDerivationProcessor {
     static func baselineCandidates(of uid: String, header: DataSet, series: String, archive: Archive) throws(DerivationFailure) -> [Baseline] {
         struct Photo { let uid: String; let file: URL; let taken: String; let number: Int; let marked: Bool; let size: (Int?, Int?) }
         func photo(_ uid: String, _ file: URL, _ dataSet: DataSet) -> Photo {
-            Photo(uid: uid, file: file, taken: dataSet.string(Tag(0x0008, 0x002A)) ?? "", number: dataSet.integer(.instanceNumber) ?? 0,
+            Photo(uid: uid, file: file, taken: dataSet.string(.acquisitionDateTime) ?? "", number: dataSet.integer(.instanceNumber) ?? 0,
                   marked: dataSet.strings(.imageType)?.contains("BASELINE") == true, size: (dataSet.integer(.columns), dataSet.integer(.rows)))
         }
         let instances: [StoredInstance]

@@ -36,7 +36,7 @@ import Testing
         let decoded = try PhotoDecoder.decode(full)
         #expect(try PhotoCapture.pixels(full) == .rgbFromJPEG(columns: 100, rows: 100, pixels: decoded.pixels))
         let lossy = SecondaryCapture.image(try PhotoCapture.pixels(full))
-        #expect(lossy.string(Tag(0x0028, 0x2110)) == "01" && lossy.string(Tag(0x0028, 0x2114)) == "ISO_10918_1")
+        #expect(lossy.string(.lossyImageCompression) == "01" && lossy.string(.lossyImageCompressionMethod) == "ISO_10918_1")
     }
 
     @Test func aKeptStreamRendersInDCMTKWithTheColoursOfThePhoto() throws {
