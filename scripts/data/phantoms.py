@@ -3,7 +3,7 @@
 
     python3 scripts/data/phantoms.py OUT.png [--series 3 --slices 4 --size 256]   # a contact sheet
 
-Seven labels (Modality + BodyPartExamined), each drawn from simple anatomy — 3-D ellipsoids cut at the
+Seven labels (Modality + BodyPartExamined, the benchmark's LABELS), each drawn from simple anatomy — 3-D ellipsoids cut at the
 slice position, with textures, noise and the modality's own look:
 
     CT HEAD      skull (outer table, diploe, inner table), grey/white matter, ventricles; skull base, orbits,
@@ -21,6 +21,16 @@ slice position, with textures, noise and the modality's own look:
     CR CHEST     PA projection: line integrals through torso, lungs, mediastinum, heart, spine, ribs,
                  clavicles, shoulders; collimation, lead marker
 
+Four more (ANATOMIES), for the anomaly classifier's valid images only:
+
+    CT PELVIS    iliac wings and sacrum above, femoral heads, acetabula and symphysis below; bladder,
+                 rectum, bowel loops, femoral vessels, gluteal muscles
+    MR LSPINE    sagittal lumbar spine: vertebral bodies (marrow, endplates), discs, the canal with cord
+                 and roots (foramina and facets off the midline), spinous processes, paraspinal muscles
+    CR HAND      PA hand: soft tissue, radius and ulna, carpals, metacarpals and phalanges (tubes of
+                 cortex around marrow), fingers spread
+    CR KNEE      AP knee: femur and condyles, patella through the femur, tibial plateau and shaft, fibula
+
 Every series has its own patient and study, and its own pose (scale, rotation, shift), contrast, window, noise
 level and sometimes storage (signed or unsigned pixels); slices step through the anatomy (for CR and US:
 repeated images with small changes). Pixels are 16-bit (CT, MR, CR) or 8-bit (US) MONOCHROME2, Explicit VR
@@ -35,6 +45,8 @@ from scipy import ndimage
 
 GENERATOR_VERSION = 3
 LABELS = ["CT HEAD", "CT CHEST", "CT ABDOMEN", "MR BRAIN", "MR KNEE", "US ABDOMEN", "CR CHEST"]
+# Every anatomy drawn: the retrieval benchmark's LABELS and more for the anomaly classifier's valid images.
+ANATOMIES = LABELS + ["CT PELVIS", "MR LSPINE", "CR HAND", "CR KNEE"]
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
@@ -88,6 +100,29 @@ class Frame:
         """Projection (along the viewing axis) of an ellipsoid of half-depth t: the chord length."""
         r = self.rho(x0, y0, a, b, phi_deg)
         return 2 * t * np.sqrt(np.clip(1 - r ** 2, 0, None))
+
+    def box(self, x0, y0, a, b, phi_deg=0.0, power=4):
+        """A rounded rectangle (superellipse) of half-sides a, b."""
+        p = math.radians(phi_deg)
+        dx, dy = self.x - x0, self.y - y0
+        xr = math.cos(p) * dx + math.sin(p) * dy
+        yr = -math.sin(p) * dx + math.cos(p) * dy
+        return np.abs(xr / a) ** power + np.abs(yr / b) ** power < 1
+
+    def bone(self, x0, y0, a, b, phi_deg=0.0, cortex=.3):
+        """Projection of a long bone: dense cortex around a marrow cavity `cortex` of its width thinner."""
+        outer = self.chord(x0, y0, a, b, a, phi_deg)
+        inner = self.chord(x0, y0, a * (1 - cortex), b * (1 - cortex / 3), a * (1 - cortex), phi_deg)
+        return 6 * outer - 4 * inner
+
+    def segment(self, start, angle_deg, length, half_width, gap=0.0):
+        """The ellipse (x0, y0, a, b, phi) of a bone `length` long from `start` along angle (0 = up, clockwise
+        positive), and the end point after it and a joint gap."""
+        t = math.radians(angle_deg)
+        dx, dy = math.sin(t), -math.cos(t)
+        centre = (start[0] + dx * length / 2, start[1] + dy * length / 2)
+        end = (start[0] + dx * (length + gap), start[1] + dy * (length + gap))
+        return (centre[0], centre[1], half_width, length / 2, angle_deg), end
 
 
 def paint(image, mask, value):
@@ -234,6 +269,63 @@ def ct_abdomen(fr, z, p, rng):
     return img
 
 
+def ct_pelvis(fr, z, p, rng):
+    """z from the iliac crests (-1) to the femoral heads and the symphysis (1); y anterior (top) to posterior."""
+    img = np.full((fr.n, fr.n), -1000.0)
+    paint(img, fr.ellipse(0, .02, .95, .62), -100)                          # subcutaneous fat
+    paint(img, fr.ellipse(0, .02, .89, .56), 45)                             # muscle
+    paint(img, fr.ellipse(0, -.08, .62 - .15 * max(z, 0), .38), -90 + p["visceral"])   # pelvic fat
+    c = p["contrast"]
+
+    def bone(mask_outer, mask_inner):
+        paint(img, mask_outer, 700)
+        paint(img, mask_inner, 260)
+
+    for s in (-1, 1):
+        if z < .35:                                                          # iliac wings, narrowing downwards
+            reach = .72 - .3 * max(z + .2, 0)
+            profile = fr.band(lambda x, s=s: .30 - .55 * (s * x - .15) + .25 * (s * x - .15) ** 2, .045,
+                              (.15, reach) if s > 0 else (-reach, -.15))
+            bone(profile > .05, profile > .55)
+            paint(img, fr.ellipse(s * (reach - .05), .05, .18, .28, s * 25) & (img < 100) & (img > -200), 50)   # gluteus
+        if z > 0:                                                            # acetabulum and femoral head
+            r = .15 * math.sqrt(max(0.0, 1 - ((z - .55) / .55) ** 2))
+            if r > .02:
+                bone(fr.ellipse(s * .50, .06, r + .05, r + .05), None)
+                paint(img, fr.ellipse(s * .50, .06, r + .012, r + .012), 20)      # joint space
+                bone(fr.ellipse(s * .50, .06, r, r), fr.ellipse(s * .50, .06, r - .02, r - .02))
+            if z > .5:
+                bone(fr.ellipse(s * .70, .08, .10, .09), fr.ellipse(s * .70, .08, .08, .07))   # greater trochanter
+            paint(img, fr.ellipse(s * .32, -.30, .035, .035), 45 + c)        # femoral artery
+            paint(img, fr.ellipse(s * .40, -.28, .045, .04), 40 + c * .6)    # femoral vein
+    if z < .3:                                                               # sacrum with its foramina
+        bone(fr.ellipse(0, .40, .20 + .1 * min(z + 1, 1), .11), fr.ellipse(0, .40, .17, .08))
+        for s in (-1, 1):
+            paint(img, fr.ellipse(s * .08, .38, .02, .02), -80)
+    if z > -.3:                                                              # bladder, contrast in some series
+        size = .8 + .4 * p["bowel"] - .3 * abs(z - .4)
+        paint(img, fr.ellipse(0, -.12, .24 * size + .02, .17 * size + .02), 45)
+        paint(img, fr.ellipse(0, -.12, .24 * size, .17 * size), 10 if p["oral"] < 100 else p["oral"])
+    rectum = fr.ellipse(0, .28 - .1 * min(z, 0), .07, .06)                   # rectum or sigmoid: gas or stool
+    paint(img, rectum, 35)
+    paint(img, rectum & (smooth_field(rng, fr.n, 1.2) > .4), -800)
+    if z > .75:
+        for s in (-1, 1):
+            bone(fr.ellipse(s * .07, -.38, .06, .06), fr.ellipse(s * .07, -.38, .04, .04))   # symphysis
+    if z < .1:                                                               # bowel loops above the bladder
+        for _ in range(int(10 * p["bowel"])):
+            cx, cy = rng.uniform(-.45, .45), rng.uniform(-.42, .05)
+            r = rng.uniform(.03, .07)
+            kind = rng.random()
+            value = -950 if kind < .35 else (p["oral"] if kind < .7 else 25)
+            m = fr.ellipse(cx, cy, r, r * rng.uniform(.7, 1.3)) & fr.ellipse(0, -.08, .55, .34)
+            img[m & (img < 0)] = value
+    if p["table"]:
+        paint(img, fr.band(lambda x: .72 + .05 * x ** 2, .015, (-.95, .95)) > .3, 150)
+    texture = smooth_field(rng, fr.n, 1.5, 4.0)
+    return np.where(img > -500, img + texture, img)
+
+
 def ct_series_params(label, rng):
     p = {"grey": u(rng, -4, 4), "phase": u(rng, 0, 6.3), "vent": u(rng, .7, 1.5), "vent_x": u(rng, .08, .12),
          "calcified": rng.random() < .5, "lung": u(rng, .9, 1.08), "lung_shift": u(rng, -40, 40),
@@ -256,11 +348,15 @@ def ct_series_params(label, rng):
             p["window"] = (u(rng, 70, 90), u(rng, 140, 180))
         elif label == "CT ABDOMEN" and choice < .35:
             p["window"] = (u(rng, 40, 60), u(rng, 550, 700))
+        elif label == "CT PELVIS" and choice < .25:
+            p["window"] = (u(rng, 300, 500), u(rng, 1500, 2200))
         else:
             p["window"] = (u(rng, 30, 60), u(rng, 350, 450))
         p["pose"] = (u(rng, .72, 1.08), u(rng, -10, 10), (u(rng, -.12, .12), u(rng, -.12, .08)))
         # coverage overlaps at the diaphragm: chest series reach the upper abdomen, abdomen series the lung bases
-        p["z"] = (u(rng, -.8, -.4), u(rng, .35, .65)) if label == "CT CHEST" else (u(rng, -.65, -.35), u(rng, .35, .8))
+        lowest, highest = {"CT CHEST": ((-.8, -.4), (.35, .65)), "CT ABDOMEN": ((-.65, -.35), (.35, .8)),
+                           "CT PELVIS": ((-.9, -.5), (.6, .95))}[label]
+        p["z"] = (u(rng, *lowest), u(rng, *highest))
         p["fov_mm"] = u(rng, 340, 420)
     p["signed"] = rng.random() < .4
     return p
@@ -268,7 +364,7 @@ def ct_series_params(label, rng):
 
 def ct_slice(label, p, z, n, rng):
     fr = Frame(n, *p["pose"])
-    draw = {"CT HEAD": ct_head, "CT CHEST": ct_chest, "CT ABDOMEN": ct_abdomen}[label]
+    draw = {"CT HEAD": ct_head, "CT CHEST": ct_chest, "CT ABDOMEN": ct_abdomen, "CT PELVIS": ct_pelvis}[label]
     hu = blur(draw(fr, z, p, rng), .7)
     hu += ndimage.gaussian_filter(rng.standard_normal((n, n)), .6) * p["noise"] * 2.2   # ~p["noise"] HU per pixel
     if p["signed"]:   # stored = HU, intercept 0
@@ -374,6 +470,61 @@ def mr_knee(fr, z, p, rng):
     return img
 
 
+def mr_spine(fr, z, p, rng):
+    """Sagittal lumbar spine: x anterior (left) to posterior (right), y superior (top) to inferior; z mediolateral."""
+    t = p["tissue"]
+    img = np.zeros((fr.n, fr.n))
+    x, y = fr.x, fr.y
+    lateral = abs(z)
+    body = (x > -.95) & (x < .78 - .05 * y)
+    img[body] = t["fat"]
+    belly = body & (x < .05 - .10 * np.cos(y * 1.2) - .22)                  # abdominal contents
+    img[belly] = t["muscle"] * (1.15 + .25 * smooth_field(rng, fr.n, fr.n / 24))[belly]
+    for _ in range(int(6 * p["girth"])):                                    # bowel: fluid and gas
+        cx, cy, r = rng.uniform(-.85, -.4), rng.uniform(-.9, .9), rng.uniform(.04, .09)
+        m = fr.ellipse(cx, cy, r, r * rng.uniform(.6, 1.4)) & belly
+        img[m] = t["fluid"] if rng.random() < .5 else 0
+    def xc(yy):                                                              # lordosis: the column's centre line
+        return .05 - .10 * np.cos(yy * 1.2)
+    muscle = body & (x > xc(y) + .28) & (x < .70 - .05 * y)                  # paraspinal muscles
+    img[muscle] = t["muscle"] * (1 + .05 * np.sin(40 * x + 6 * y))[muscle]
+    if lateral < .75:
+        w = math.sqrt(1 - (lateral / .75) ** 2)
+        paint(img, fr.box(float(xc(0)) - .24, 0, .035, .95), t["vessel"] if lateral < .3 else t["muscle"])   # aorta/psoas
+        for k in range(6):                                                   # L1..L5 and the sacrum
+            y0 = -.92 + .36 * k
+            x0 = float(xc(y0))
+            tilt = 8 * y0 + (25 if k == 5 else 0)
+            a, b = .15 * (.6 + .4 * w), .14
+            paint(img, fr.box(x0, y0, a, b, tilt), t["bone"])
+            paint(img, fr.box(x0, y0, a - .018, b - .018, tilt), t["marrow"] * (1 + .1 * math.sin(k + p["phase"])))
+            if k < 5:                                                        # the disc below
+                yd = y0 + .18
+                paint(img, fr.ellipse(float(xc(yd)), yd, a * .95, .035, tilt), t["ligament"])
+                paint(img, fr.ellipse(float(xc(yd)) + .01, yd, a * .6, .022, tilt), t["cartilage"] * p["disc"][k])
+        canal = (np.abs(x - xc(y) - .22) < .055) & (y < .95)
+        if lateral < .28:                                                    # canal: CSF, cord above, roots below
+            img[canal] = t["csf"]
+            cord = canal & (np.abs(x - xc(y) - .22) < .022) & (y < -.55)
+            img[cord] = t["white"]
+            for k in range(3):
+                img[canal & (np.abs(x - xc(y) - .19 - .025 * k) < .005) & (y >= -.55)] = t["white"]
+            for k in range(5):                                               # spinous processes
+                y0 = -.80 + .36 * k
+                paint(img, fr.ellipse(float(xc(y0)) + .40, y0, .11, .07, -15), t["bone"])
+                paint(img, fr.ellipse(float(xc(y0)) + .40, y0, .09, .05, -15), t["marrow"])
+        else:                                                                # foramina: fat, a root, facets
+            img[canal] = t["fat"]
+            for k in range(5):
+                y0 = -.74 + .36 * k
+                paint(img, fr.ellipse(float(xc(y0)) + .21, y0, .025, .025), t["muscle"])
+                paint(img, fr.ellipse(float(xc(y0)) + .33, y0 - .12, .06, .09, 20), t["bone"])
+                paint(img, fr.ellipse(float(xc(y0)) + .33, y0 - .12, .045, .07, 20), t["marrow"])
+    img = blur(img, .8)
+    img *= 1 + .12 * smooth_field(rng, fr.n, fr.n / 5)
+    return img
+
+
 MR_TISSUE = {
     # T1-weighted / T2-weighted / proton density signal levels (arbitrary units, ~12-bit)
     "T1": {"fat": 900, "muscle": 300, "bone": 40, "marrow": 760, "csf": 160, "grey": 430, "white": 620,
@@ -390,7 +541,8 @@ MR_TISSUE = {
 
 
 def mr_series_params(label, rng):
-    weighting = str(rng.choice(["T1", "T2", "FLAIR", "PD"] if label == "MR BRAIN" else ["T1", "PD", "PD-FS", "PD-FS"]))
+    weighting = str(rng.choice({"MR BRAIN": ["T1", "T2", "FLAIR", "PD"], "MR KNEE": ["T1", "PD", "PD-FS", "PD-FS"],
+                                "MR LSPINE": ["T1", "T2", "T2", "PD-FS"]}[label]))
     gain = u(rng, .6, 1.6)
     tissue = {k: v * gain * u(rng, .9, 1.1) for k, v in MR_TISSUE[weighting].items()}
     gyri = [(k, u(rng, .004, .014), u(rng, 0, 6.3)) for k in range(8, 40, 3)]
@@ -401,10 +553,15 @@ def mr_series_params(label, rng):
         p["pose"] = (u(rng, .72, 1.08), u(rng, -20, 20), (u(rng, -.12, .12), u(rng, -.10, .10)))
         p["z"] = (u(rng, -.6, -.3), u(rng, .45, .75))
         p["fov_mm"] = u(rng, 220, 250)
-    else:
+    elif label == "MR KNEE":
         p["pose"] = (u(rng, .75, 1.15), u(rng, -18, 18), (u(rng, -.12, .12), u(rng, -.12, .12)))
         p["z"] = (u(rng, -.75, -.55), u(rng, .55, .75))
         p["fov_mm"] = u(rng, 140, 170)
+    else:
+        p["pose"] = (u(rng, .8, 1.1), u(rng, -8, 8), (u(rng, -.08, .12), u(rng, -.08, .08)))
+        p["z"] = (u(rng, -.6, -.4), u(rng, .4, .6))
+        p["fov_mm"] = u(rng, 280, 330)
+        p["disc"] = [u(rng, .3, 1.1) for _ in range(5)]                      # degenerate discs lose signal
     p["tr_te"] = {"T1": (u(rng, 450, 650), u(rng, 9, 15)), "T2": (u(rng, 3000, 5000), u(rng, 80, 110)),
                   "PD": (u(rng, 2000, 3500), u(rng, 20, 35)),
                   "FLAIR": (u(rng, 8000, 10000), u(rng, 90, 130)), "PD-FS": (u(rng, 2500, 4000), u(rng, 30, 45))}[weighting]
@@ -413,7 +570,7 @@ def mr_series_params(label, rng):
 
 def mr_slice(label, p, z, n, rng):
     fr = Frame(n, *p["pose"])
-    signal = (mr_brain if label == "MR BRAIN" else mr_knee)(fr, z, p, rng)
+    signal = {"MR BRAIN": mr_brain, "MR KNEE": mr_knee, "MR LSPINE": mr_spine}[label](fr, z, p, rng)
     sigma = p["noise"]
     magnitude = np.sqrt((signal + rng.normal(0, sigma, signal.shape)) ** 2 + rng.normal(0, sigma, signal.shape) ** 2)
     stored = np.clip(np.rint(magnitude), 0, 4095).astype(np.uint16)
@@ -494,21 +651,27 @@ def us_slice(p, z, n, rng):
 
 # ---- CR ---------------------------------------------------------------------------------------
 
-def cr_series_params(rng):
-    return {"pose": (u(rng, .75, 1.08), u(rng, -8, 8), (u(rng, -.1, .1), u(rng, -.08, .1))),
-            "portable": rng.random() < .4, "leads": [(u(rng, -.5, .5), u(rng, -.5, .6)) for _ in range(int(rng.integers(3, 6)))],
-            "inspiration": u(rng, .85, 1.1), "heart": u(rng, .85, 1.3), "exposure": u(rng, 700, 1100),
-            "base": u(rng, 150, 350), "noise": u(rng, 8, 30), "collimate": rng.random() < .5,
-            "collimation": (u(rng, .02, .1), u(rng, .02, .1), u(rng, .02, .08), u(rng, .0, .06)),
-            "marker_right": rng.random() < .5, "fov_mm": u(rng, 380, 430)}
+def cr_series_params(label, rng):
+    p = {"pose": (u(rng, .75, 1.08), u(rng, -8, 8), (u(rng, -.1, .1), u(rng, -.08, .1))),
+         "portable": rng.random() < .4, "leads": [(u(rng, -.5, .5), u(rng, -.5, .6)) for _ in range(int(rng.integers(3, 6)))],
+         "inspiration": u(rng, .85, 1.1), "heart": u(rng, .85, 1.3), "exposure": u(rng, 700, 1100),
+         "base": u(rng, 150, 350), "noise": u(rng, 8, 30), "collimate": rng.random() < .5,
+         "collimation": (u(rng, .02, .1), u(rng, .02, .1), u(rng, .02, .08), u(rng, .0, .06)),
+         "marker_right": rng.random() < .5, "fov_mm": u(rng, 380, 430)}
+    if label != "CR CHEST":   # extremities: which side, the hand's spread or the knee's rotation
+        p["side"] = float(rng.choice([-1, 1]))
+        p["spread"] = u(rng, 4, 14)
+        p["thumb"] = u(rng, 30, 55)
+        p["rotation"] = u(rng, -.04, .04)
+        p["fov_mm"] = u(rng, 220, 260) if label == "CR HAND" else u(rng, 300, 380)
+        p["pose"] = (u(rng, .8, 1.05), u(rng, -12, 12), (u(rng, -.08, .08), u(rng, -.05, .05)))
+    return p
 
 
-def cr_slice(p, z, n, rng):
-    """PA chest: the line integral of attenuation through ellipsoids; bright = dense (MONOCHROME2)."""
-    jitter = (p["pose"][0], p["pose"][1] + 1.5 * z, (p["pose"][2][0] + .01 * z, p["pose"][2][1] - .01 * z))
-    fr = Frame(n, *jitter)
+def cr_chest(fr, z, p):
+    """PA chest: the line integral of attenuation through ellipsoids."""
     ins = p["inspiration"] * (1 + .03 * z)
-    P = np.zeros((n, n))
+    P = np.zeros((fr.n, fr.n))
     P += 1.0 * fr.chord(0, .25, .64, 1.15, .42)                              # torso
     P += 1.0 * fr.chord(0, -.85, .15, .35, .18)                              # neck
     for s in (-1, 1):
@@ -520,7 +683,7 @@ def cr_slice(p, z, n, rng):
     P += .95 * fr.chord(.10, .30, .25 * p["heart"], .19 * p["heart"], .32, -15)   # heart
     P += .9 * fr.chord(-.03, -.2, .06, .12, .06)                             # aortic knob
     P += 2.2 * fr.chord(0, .0, .045, 1.3, .05)                               # spine
-    rib = np.zeros((n, n))
+    rib = np.zeros((fr.n, fr.n))
     for s in (-1, 1):
         for k in range(10):
             y0 = -.62 + .12 * k
@@ -538,6 +701,59 @@ def cr_slice(p, z, n, rng):
         for lx, ly in p["leads"]:
             ring = fr.rho(lx, ly, .035, .035)
             P += 2.0 * ((ring > .6) & (ring < 1))
+    return P
+
+
+def cr_hand(fr, z, p):
+    """PA hand, fingers up: soft tissue, radius and ulna, carpals, metacarpals and phalanges."""
+    side = p["side"]                                                         # mirrors a left hand into a right one
+    P = np.zeros((fr.n, fr.n))
+    P += 2.2 * fr.chord(0, .95, .30, .50, .14)                                # forearm
+    P += 2.2 * fr.chord(0, .25, .36, .34, .12)                                # palm
+    P += fr.bone(side * .10, .98, .085, .48) + fr.bone(-side * .15, 1.02, .055, .48)   # radius, ulna
+    for k, (cx, cy) in enumerate([(-.15, .43), (-.05, .45), (.05, .45), (.14, .42), (-.17, .30), (-.06, .31),
+                                  (.04, .31), (.13, .30)]):                  # carpals
+        P += 2.5 * fr.chord(side * cx, cy, .045 + .01 * (k % 3), .05, .045)
+    lengths = [(.28, .16, .11, .08), (.27, .17, .12, .08), (.26, .16, .11, .08), (.24, .13, .09, .07)]
+    for k in range(4):                                                       # index to little finger
+        angle = side * (p["spread"] * (k - 1.5) + 2 * z)
+        base = (side * (-.13 + .09 * k), .24)
+        t = math.radians(angle)
+        tip = (base[0] + math.sin(t) * .95, base[1] - math.cos(t) * .95)
+        P += 2.2 * fr.chord((base[0] + tip[0]) / 2, (base[1] + tip[1]) / 2, .055, .50, .05, angle)   # finger
+        start = base
+        for j, length in enumerate(lengths[k]):
+            ellipse, start = fr.segment(start, angle, length, .032 - .004 * j, gap=.02)
+            P += fr.bone(*ellipse)
+    angle = -side * p["thumb"]                                               # thumb
+    start = (side * -.20, .36)
+    t = math.radians(angle)
+    P += 2.2 * fr.chord(start[0] + math.sin(t) * .25, start[1] - math.cos(t) * .25, .06, .28, .05, angle)
+    for j, length in enumerate((.22, .14, .09)):
+        ellipse, start = fr.segment(start, angle, length, .034 - .004 * j, gap=.02)
+        P += fr.bone(*ellipse)
+    return P * .8
+
+
+def cr_knee(fr, z, p):
+    """AP knee: thigh and calf, femur with its condyles, patella, tibial plateau and shaft, fibula."""
+    side, r = p["side"], p["rotation"] + .01 * z
+    P = np.zeros((fr.n, fr.n))
+    P += .9 * fr.chord(0, -.75, .46, .90, .40) + .9 * fr.chord(0, .85, .38, .95, .34) + .9 * fr.chord(0, 0, .42, .35, .38)
+    P += fr.bone(r, -.78, .11, .75, cortex=.45)                               # femoral shaft
+    for s in (-1, 1):
+        P += 1.6 * fr.chord(s * .13 + r, -.03, .15, .12, .14)                # condyles
+        P += 1.6 * fr.chord(s * .13 + r, .19, .16, .06, .15)                 # tibial plateau
+    P -= 1.2 * fr.chord(r, .02, .04, .07, .08)                               # intercondylar notch
+    P += 1.2 * fr.chord(r + .02 * side, -.10, .10, .12, .06)                 # patella, seen through the femur
+    P += fr.bone(.02 + r, .90, .12, .68, cortex=.45)                          # tibial shaft
+    P += 1.5 * fr.chord(side * .27 + r, .30, .05, .05, .05)                  # fibular head
+    P += fr.bone(side * .29 + r, .95, .035, .62)                             # fibular shaft
+    return P * .5
+
+
+def radiograph(P, p, n, rng):
+    """Exposure of a projection P: bright = dense (MONOCHROME2), noise, collimation, a lead marker."""
     P = blur(P, 1.0)
     value = p["base"] + p["exposure"] * P * 2.0
     value += rng.normal(0, p["noise"], value.shape) + p["noise"] * smooth_field(rng, n, 8)
@@ -562,6 +778,13 @@ def cr_slice(p, z, n, rng):
     return stored, {"window": ((lo + hi) / 2, max(hi - lo, 1)), "rescale": None, "signed": False}
 
 
+def cr_slice(label, p, z, n, rng):
+    """Images of one series differ a little in position (z in [-1, 1])."""
+    jitter = (p["pose"][0], p["pose"][1] + 1.5 * z, (p["pose"][2][0] + .01 * z, p["pose"][2][1] - .01 * z))
+    project = {"CR CHEST": cr_chest, "CR HAND": cr_hand, "CR KNEE": cr_knee}[label]
+    return radiograph(project(Frame(n, *jitter), z, p), p, n, rng)
+
+
 # ---- series and files -------------------------------------------------------------------------
 
 def series_params(label, rng):
@@ -571,7 +794,7 @@ def series_params(label, rng):
         return mr_series_params(label, rng)
     if label.startswith("US"):
         return us_series_params(rng)
-    return cr_series_params(rng)
+    return cr_series_params(label, rng)
 
 
 def render(label, p, index, count, n, rng):
@@ -582,7 +805,7 @@ def render(label, p, index, count, n, rng):
         stored, info = ct_slice(label, p, z, n, rng) if label.startswith("CT") else mr_slice(label, p, z, n, rng)
     else:
         z = -1 + 2 * index / max(1, count - 1)
-        stored, info = us_slice(p, z, n, rng) if label.startswith("US") else cr_slice(p, z, n, rng)
+        stored, info = us_slice(p, z, n, rng) if label.startswith("US") else cr_slice(label, p, z, n, rng)
     info["z"] = z
     return stored, info
 
@@ -642,7 +865,7 @@ def dataset(label, label_index, series, index, stored, info, p, seed, n):
         position = info["z"] * 100.0
         ds.SliceThickness = thickness
         ds.PixelSpacing = [round(spacing, 6), round(spacing, 6)]
-        if label == "MR KNEE":   # sagittal
+        if label in ("MR KNEE", "MR LSPINE"):   # sagittal
             ds.ImageOrientationPatient = [0, 1, 0, 0, 0, -1]
             ds.ImagePositionPatient = [round(position, 3), -fov / 2, fov / 2]
         else:
@@ -662,7 +885,7 @@ def dataset(label, label_index, series, index, stored, info, p, seed, n):
         ds.RepetitionTime, ds.EchoTime = [round(v, 1) for v in p["tr_te"]]
         ds.MagneticFieldStrength = 1.5
     if modality == "CR":
-        ds.ViewPosition = "PA"
+        ds.ViewPosition = "AP" if label == "CR KNEE" else "PA"
         ds.ImagerPixelSpacing = [round(spacing, 6), round(spacing, 6)]
         ds.PixelSpacing = [round(spacing, 6), round(spacing, 6)]
     if modality == "US":
@@ -706,11 +929,12 @@ def generate(directory, series, slices, size, seed, labels=LABELS, progress=prin
     return records
 
 
-def contact_sheet(out, series, slices, size, seed):
+def contact_sheet(out, series, slices, size, seed, labels=ANATOMIES):
     """Every label's first `series` series, `slices` images each, windowed, in one PNG (for looking at)."""
     from PIL import Image
     tiles = []
-    for label_index, label in enumerate(LABELS):
+    for label in labels:
+        label_index = ANATOMIES.index(label)
         for s in range(series):
             rng = np.random.default_rng([seed, GENERATOR_VERSION, label_index, s])
             p = series_params(label, rng)
@@ -734,5 +958,6 @@ if __name__ == "__main__":
     ap.add_argument("--slices", type=int, default=4)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--labels", nargs="+", default=ANATOMIES, choices=ANATOMIES, metavar="LABEL")
     a = ap.parse_args()
-    contact_sheet(a.out, a.series, a.slices, a.size, a.seed)
+    contact_sheet(a.out, a.series, a.slices, a.size, a.seed, a.labels)
