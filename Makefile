@@ -7,13 +7,16 @@ DATA ?= ./loupe-data
 # EfficientNet-Lite0 weights, converted once from the pip package's checkpoint (not committed).
 MODEL := models/efficientnet-lite0.weights
 
-.PHONY: run test deps test-deps model build build-debug unit model-test conformance bench train-classifier clean
+.PHONY: run test deps test-deps train-deps model build build-debug unit model-test conformance bench train-classifier clean
 
 deps:
 	scripts/install-deps.sh runtime
 
 test-deps:
 	scripts/install-deps.sh test
+
+train-deps:
+	scripts/install-deps.sh train
 
 model: deps
 	python3 scripts/model/convert.py $(MODEL)
@@ -41,9 +44,10 @@ test: unit model-test conformance
 bench: build
 	python3 bench/ingest/run.py
 
-# Trains the anomaly classifier from generated and packaged images (no downloads) and rewrites its
-# committed parameters, Sources/Classifier/Resources/anomaly-classifier.json; prints its test results.
-train-classifier: build test-deps
+# Trains the anomaly classifier from generated and packaged images (no downloads beyond packages) and
+# rewrites its committed parameters, Sources/Classifier/Resources/anomaly-classifier.json; prints its
+# test results.
+train-classifier: build train-deps
 	python3 scripts/classifier/train.py --loupe .build/release/loupe
 
 clean:

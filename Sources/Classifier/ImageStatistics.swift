@@ -3,13 +3,14 @@ import Imaging
 
 /// Pixel statistics of an image's view (as the network sees it) that an embedding of a natural-
 /// image network captures poorly: how much of the frame is empty, saturated, flat or noisy, how
-/// colourful it is, and how much of it is straight, axis-aligned edges (the borders of dialog
-/// boxes and panels drawn over an image).
+/// colourful it is, how much of it is straight, axis-aligned edges (the borders of dialog boxes
+/// and panels drawn over an image), and the flat filled rectangles of such boxes themselves.
 public struct ImageStatistics: Sendable, Equatable {
     public static let names = [
         "meanLuminance", "luminanceSpread", "darkFraction", "brightFraction", "entropy", "levelsUsed",
         "meanChroma", "colourfulFraction", "meanGradient", "meanLaplacian", "flatFraction", "edgeFraction",
         "horizontalLines", "verticalLines", "longestHorizontalLine", "longestVerticalLine",
+        "panelFraction", "panels", "innerPanelFraction", "innerPanelFill", "innerPanel",
     ]
 
     /// In the order of `names`, each roughly in [0, 1].
@@ -94,6 +95,38 @@ public struct ImageStatistics: Sendable, Equatable {
             min(1, Float(longColumns) / 20),
             Float(horizontalRuns.max() ?? 0) / Float(max(w, 1)),
             Float(verticalRuns.max() ?? 0) / Float(max(h, 1)),
-        ]
+        ] + Self.panels(luminance, columns: w, rows: h)
+    }
+
+    /// Panels: patches of flat grey (neither black background nor white saturation) that fill most
+    /// of their bounding box, the bodies of dialog boxes, banners and toolbars (their text and
+    /// buttons are holes in them). Anatomy is rarely flat to one grey level over 0.4 % of a frame.
+    /// The share of the frame they cover, how many (up to 6), and the largest one clear of the
+    /// frame's edge (a box drawn over the image): its share, how much of its box it fills, and
+    /// whether there is one. (Bars along an edge are not told apart: ultrasound and other screens
+    /// captured as images have header bars of their own.)
+    static func panels(_ luminance: [Float], columns w: Int, rows h: Int) -> [Float] {
+        guard w >= 3, h >= 3 else { return [0, 0, 0, 0, 0] }
+        let level = luminance.map { $0.rounded() }
+        var flat = [Bool](repeating: false, count: w * h)
+        for y in 0..<h {
+            for x in 0..<w {
+                let i = y * w + x
+                let dx = x + 1 < w ? abs(level[i + 1] - level[i]) : 0
+                let dy = y + 1 < h ? abs(level[i + w] - level[i]) : 0
+                flat[i] = max(dx, dy) <= 1 && level[i] >= 12 && level[i] <= 250
+            }
+        }
+        let patches = Patches(flat, columns: w, rows: h)
+        let frame = Float(w * h)
+        var covered = 0, count = 0
+        var inner: Patches.Patch?
+        for patch in patches.all where Float(patch.size) >= 0.004 * frame && Float(patch.size) > 0.6 * Float(patch.boxArea) {
+            covered += patch.size
+            count += 1
+            if !patches.touchesEdge(patch), patch.size > inner?.size ?? 0 { inner = patch }
+        }
+        return [Float(covered) / frame, Float(min(count, 6)) / 6, Float(inner?.size ?? 0) / frame,
+                inner.map { Float($0.size) / Float($0.boxArea) } ?? 0, inner == nil ? 0 : 1]
     }
 }

@@ -1,6 +1,6 @@
 /// The 4-connected patches of a pixel mask (row by row): each pixel's patch, and each patch's size
 /// and bounding box. The skin map looks for the face among them, the lesion analysis for the lesion
-/// and for the holes in it.
+/// and for the holes in it, the image statistics for the panels of dialog boxes.
 struct Patches {
     struct Patch {
         var size = 0

@@ -58,6 +58,12 @@ public struct Embedder: Sendable {
 
     /// The unit-length embedding of a view (RGB, at most 224×224), centred on a black 224×224 canvas.
     public func embed(view: RGBImage) throws(FeaturizerError) -> [Float] {
+        try pass(view: view).embedding
+    }
+
+    /// One pass of the network over a view (RGB, at most 224×224) centred on a black 224×224 canvas:
+    /// the embedding and what the network's ImageNet head makes of the view.
+    public func pass(view: RGBImage) throws(FeaturizerError) -> NetworkPass {
         let size = EfficientNetLite0.inputSize
         let (columns, rows, rgb) = (view.columns, view.rows, view.pixels)
         guard columns >= 1, rows >= 1, columns <= size, rows <= size, rgb.count == columns * rows * 3 else {
@@ -71,6 +77,33 @@ public struct Embedder: Sendable {
         }
         let features = try network.features(rgb: canvas)
         let norm = features.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        return norm > 0 ? features.map { $0 / norm } : features
+        return NetworkPass(embedding: norm > 0 ? features.map { $0 / norm } : features,
+                           logits: network.logits(features: features), featureNorm: norm)
     }
+}
+
+/// What one pass of the network says about an image's view.
+public struct NetworkPass: Sendable {
+    /// The pooled features, unit length: inner product is cosine similarity.
+    public let embedding: [Float]
+    /// The ImageNet head's logits (of the features before normalisation).
+    public let logits: [Float]
+    /// The length of the pooled features before normalisation: how strongly the network responds.
+    public let featureNorm: Float
+
+    public init(embedding: [Float], logits: [Float], featureNorm: Float) {
+        self.embedding = embedding
+        self.logits = logits
+        self.featureNorm = featureNorm
+    }
+
+    /// log p of each ImageNet class, floored at log 1e-9 (a class the network rules out entirely
+    /// says no more than one it all but rules out).
+    public var logProbabilities: [Float] {
+        let top = logits.max() ?? 0
+        let logTotal = log(logits.reduce(0) { $0 + exp($1 - top) })
+        return logits.map { max($0 - top - logTotal, Self.logProbabilityFloor) }
+    }
+
+    public static let logProbabilityFloor = Float(log(1e-9))
 }

@@ -5,11 +5,10 @@ import Featurizer
 import Foundation
 
 /// The anomaly finding of every image: valid medical image or not, and why (`Classifier.AnomalyScreen`
-/// over frame 1's view, with the embedding the `embedding` processor computed just before, or
-/// stored earlier when this job runs alone). A flagged image publishes an event on topic `anomaly`.
+/// over frame 1's view, with the network pass the `embedding` processor made just before, or its own
+/// when this job runs alone). A flagged image publishes an event on topic `anomaly`.
 struct AnomalyDerivation: ImageDerivationProcessor {
     let name = "anomaly"
-    let archive: Archive
     /// The classifier, or why there is none (then every job fails, permanently, with that reason).
     let screen: Result<AnomalyScreen, ClassifierError>
 
@@ -19,8 +18,8 @@ struct AnomalyDerivation: ImageDerivationProcessor {
         /// A clinical photograph: `non-medical` was not a possible reason.
         let photograph: Bool
         let statistics: [String: Float]
-        /// The embedding step's vector was used (else it was computed for the finding).
-        let storedEmbedding: Bool
+        /// The embedding step's network pass was used (else the network ran for the finding).
+        let sharedNetworkPass: Bool
     }
 
     func derive(_ image: ImageContext) throws(DerivationFailure) -> DerivationOutcome {
@@ -29,21 +28,17 @@ struct AnomalyDerivation: ImageDerivationProcessor {
         case .success(let loaded): screen = loaded
         case .failure(let error): throw DerivationFailure("no anomaly classifier: \(error)", permanent: true)
         }
-        let model = screen.embedder.modelID
-        var stored = image.embedding.flatMap { $0.model == model ? $0.vector : nil }
-        if stored == nil, let found = try? archive.embedding(sopInstanceUID: image.input.sopInstanceUID), found.model == model {
-            stored = found.embedding.vector
-        }
+        let shared = image.network.flatMap { $0.model == screen.embedder.modelID ? $0.pass : nil }
         let photograph = AnomalyScreen.isClinicalPhotograph(image.header)
         do {
-            let examination = try screen.examine(view: image.view(), photograph: photograph, embedding: stored)
+            let examination = try screen.examine(view: image.view(), photograph: photograph, pass: shared)
             let finding = examination.finding
             return .found(try Finding(
                 kind: name, label: finding.label.rawValue, probability: finding.probability, reason: finding.reason,
                 model: screen.classifier.modelID,
                 details: Details(scores: finding.scores, photograph: photograph,
                                  statistics: Dictionary(uniqueKeysWithValues: zip(ImageStatistics.names, examination.statistics.values)),
-                                 storedEmbedding: stored != nil),
+                                 sharedNetworkPass: shared != nil),
                 publishing: finding.label == .invalid ? "anomaly" : nil))
         } catch {
             throw DerivationFailure("cannot classify: \(error)")

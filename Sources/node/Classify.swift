@@ -20,7 +20,7 @@ struct Classify: ParsableCommand {
     @Flag(help: "JSON lines: file, label, probability, reason, scores.")
     var json = false
 
-    @Flag(help: "JSON lines with the classifier's input features instead of its verdict (for training).")
+    @Flag(help: "JSON lines with every input a classifier may read (AnomalyClassifier.Input, in order) instead of a verdict (for training).")
     var features = false
 
     @Flag(help: "Treat PNG and JPEG files as clinical photographs (photos of skin).")
@@ -100,9 +100,9 @@ struct Classify: ParsableCommand {
             view = try Embedder.view(image: try PhotoDecoder.decode(bytes))
         }
         guard let screen else {
-            let embedding = try embedder.embed(view: view)
+            let pass = try embedder.pass(view: view)
             return Line(file: file.path, label: nil, probability: nil, reason: nil, scores: nil,
-                        features: AnomalyClassifier.features(embedding: embedding, statistics: ImageStatistics(view)))
+                        features: AnomalyClassifier.features(pass, statistics: ImageStatistics(view)))
         }
         let finding = try screen.examine(view: view, photograph: photograph).finding
         return Line(file: file.path, label: finding.label.rawValue, probability: finding.probability, reason: finding.reason,

@@ -20,7 +20,7 @@ enum Derivations {
             .flatMap { embedder in Result { () throws(ClassifierError) in try AnomalyScreen(embedder: embedder, classifier: .bundled()) } }
         let processors: [any DerivationProcessor] = [
             PhotoDerivation(archive: archive, thresholds: flush),
-            PNGDerivation(), EmbeddingDerivation(embedder: embedder), AnomalyDerivation(archive: archive, screen: screen),
+            PNGDerivation(), EmbeddingDerivation(embedder: embedder), AnomalyDerivation(screen: screen),
         ]
         assert(processors.map(\.name) == names)
         return processors

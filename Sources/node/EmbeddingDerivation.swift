@@ -18,9 +18,9 @@ struct EmbeddingDerivation: ImageDerivationProcessor {
         case .failure(let error): throw DerivationFailure("no embedding model: \(error)", permanent: true)
         }
         do {
-            let embedding = Embedding(model: embedder.modelID, vector: try embedder.embed(view: image.view()))
-            image.embedding = embedding
-            return .embedded(embedding)
+            let pass = try embedder.pass(view: image.view())
+            image.network = (embedder.modelID, pass)
+            return .embedded(Embedding(model: embedder.modelID, vector: pass.embedding))
         } catch {
             throw DerivationFailure("cannot embed: \(error)")
         }

@@ -27,13 +27,13 @@ enum ImageHeader: Sendable {
 
 /// What the image processors of one claim share, so that nothing is read or computed twice: the
 /// header (read once), the network's view of frame 1 (rendered once, for the embedding and the
-/// anomaly finding) and the embedding the `embedding` processor has just computed. Used by one
-/// worker thread at a time.
+/// anomaly finding) and the network's pass over it that the `embedding` processor has just made.
+/// Used by one worker thread at a time.
 final class ImageContext {
     let input: DerivationInput
     let header: DataSet
-    /// Set by the embedding processor for the processors after it.
-    var embedding: Embedding?
+    /// Set by the embedding processor for the processors after it, with the model it came from.
+    var network: (model: String, pass: NetworkPass)?
     private var rendered: Result<RGBImage, FeaturizerError>?
 
     init(input: DerivationInput, header: DataSet) {

@@ -1,6 +1,6 @@
 """Labelled images for the anomaly classifier: valid medical images and the ways a PACS receives
 invalid ones. Everything is generated or comes from packages (pydicom's test files, scikit-image's
-bundled pictures, DejaVu fonts); nothing is downloaded.
+bundled pictures, opencv-doc's example photographs, DejaVu fonts); nothing else is downloaded.
 
 Every generator draws one sample from (rng, source). A *source* is what a sample is made from (a
 phantom series, a pydicom file, a scikit-image picture, or the seed of a procedural drawing): the
@@ -28,7 +28,7 @@ import sys  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "data"))
 import phantoms  # noqa: E402  scripts/data/phantoms.py
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 CLASSES = ["valid", "overlay", "non-medical", "blank"]
 
 # Real DICOM images among pydicom's test files (one per picture: the others are the same pixels in
@@ -40,7 +40,13 @@ PYDICOM_FILES = ["CT_small.dcm", "MR_small.dcm", "693_J2KI.dcm", "J2K_pixelrep_m
 SKIMAGE_MEDICAL = ["retina", "immunohistochemistry", "microaneurysms", "cell", "shepp_logan_phantom"]
 SKIMAGE_PICTURES = ["astronaut", "camera", "cat", "chelsea", "coffee", "coins", "hubble_deep_field", "moon", "rocket",
                     "stereo_motorcycle", "clock", "horse", "brick", "grass", "gravel", "colorwheel", "logo", "page", "text"]
-PHANTOM_LABELS = phantoms.LABELS
+PHANTOM_LABELS = phantoms.ANATOMIES
+# Photographs Debian's opencv-doc ships with its examples (scenes, objects, faces, animals, art).
+OPENCV_DATA = "/usr/share/doc/opencv-doc/examples/data"
+OPENCV_PHOTOS = ["HappyFish.jpg", "aero1.jpg", "aloeL.jpg", "apple.jpg", "baboon.jpg", "basketball1.png", "board.jpg",
+                 "box_in_scene.png", "building.jpg", "butterfly.jpg", "ela_original.jpg", "fruits.jpg", "graf1.png", "home.jpg",
+                 "left.jpg", "leuvenA.jpg", "licenseplate_motion.jpg", "messi5.jpg", "orange.jpg", "pca_test1.jpg",
+                 "rubberwhale1.png", "smarties.png", "squirrel_cls.jpg", "starry_night.jpg", "stuff.jpg", "Blender_Suzanne1.jpg"]
 
 # Never trained on: whole generators and whole source files.
 HELD_OUT = {
@@ -219,11 +225,18 @@ def pydicom_sample(rng, name):
 
 # ---- invalid: non-medical ---------------------------------------------------------------------
 
-_SKIMAGE_CACHE = {}
+_PICTURE_CACHE = {}
 
 
-def skimage_picture(name):
-    if name not in _SKIMAGE_CACHE:
+def picture(source):
+    """The pixels of a packaged picture: `skimage:NAME` or `skimage-medical:NAME` (scikit-image's
+    data), `opencv:FILE` (opencv-doc's examples)."""
+    if source in _PICTURE_CACHE:
+        return _PICTURE_CACHE[source]
+    kind, _, name = source.partition(":")
+    if kind == "opencv":
+        _PICTURE_CACHE[source] = np.asarray(Image.open(os.path.join(OPENCV_DATA, name)).convert("RGB"))
+    else:
         import skimage.data
         a = getattr(skimage.data, name)()
         a = a[0] if isinstance(a, tuple) else a
@@ -233,12 +246,18 @@ def skimage_picture(name):
             a = a / max(float(a.max()), 1e-6) * 255
         if a.ndim == 3 and a.shape[2] == 4:
             a = a[:, :, :3]
-        _SKIMAGE_CACHE[name] = np.ascontiguousarray(a.astype(np.uint8))
-    return _SKIMAGE_CACHE[name]
+        _PICTURE_CACHE[source] = np.ascontiguousarray(a.astype(np.uint8))
+    return _PICTURE_CACHE[source]
 
 
-def photo_sample(rng, name):
-    a = skimage_picture(name)
+def available(source):
+    """Whether this machine has a source's pixels: opencv-doc is installed for training only
+    (`scripts/install-deps.sh train`), so tests draw from the other photographs without it."""
+    return not source.startswith("opencv:") or os.path.isdir(OPENCV_DATA)
+
+
+def photo_sample(rng, source):
+    a = picture(source)
     a = augment_geometry(a.astype(np.float32), rng, 0)
     a = np.clip(a * rng.uniform(0.7, 1.3) + rng.uniform(-30, 30), 0, 255)
     if a.ndim == 3 and rng.random() < 0.5:
@@ -246,8 +265,9 @@ def photo_sample(rng, name):
     return {"pixels": a.astype(np.uint8), "modality": "OT", "window": None}
 
 
-def medical_picture_sample(rng, name):
-    a = skimage_picture(name).astype(np.float32)
+def medical_picture_sample(rng, source):
+    name = source.split(":", 1)[1]
+    a = picture(source).astype(np.float32)
     a = augment_intensity(augment_geometry(a, rng, 0), rng, 255)
     modality = {"retina": "OP", "shepp_logan_phantom": "CT"}.get(name, "SM")
     return {"pixels": np.clip(a, 0, 255).astype(np.uint8), "modality": modality, "window": None}
@@ -673,9 +693,9 @@ def generators(scale=1.0):
         "phantom": ("valid", 3, phantom_sources(n(40)), make_valid),
         "pydicom": ("valid", max(2, int(40 * scale)), [f"pydicom:{name}" for name in PYDICOM_FILES], make_valid),
         "medical-picture": ("valid", max(2, int(30 * scale)), [f"skimage-medical:{name}" for name in SKIMAGE_MEDICAL],
-                            lambda rng, source: medical_picture_sample(rng, source.split(":", 1)[1])),
-        "photo": ("non-medical", max(2, int(40 * scale)), [f"skimage:{name}" for name in SKIMAGE_PICTURES],
-                  lambda rng, source: photo_sample(rng, source.split(":", 1)[1])),
+                            medical_picture_sample),
+        "photo": ("non-medical", max(2, int(40 * scale)),
+                  [f"skimage:{name}" for name in SKIMAGE_PICTURES] + [f"opencv:{name}" for name in OPENCV_PHOTOS], photo_sample),
         "document": ("non-medical", 1, procedural_sources("document", n(160)), document_sample),
         "ui": ("non-medical", 1, procedural_sources("ui", n(200)), ui_sample),
         "terminal": ("non-medical", 1, procedural_sources("terminal", n(80)), terminal_sample),
@@ -700,7 +720,7 @@ def split_of(source, generator, validation=0.15, test=0.15):
     overlay's source is the valid image under it, so both land in the same split)."""
     if generator in HELD_OUT["generators"] or any(source == s or source.startswith(s + ":") for s in HELD_OUT["sources"]):
         return "unseen"
-    if source.startswith(("pydicom:", "skimage:", "skimage-medical:")):  # too few files to split three ways: held out or trained on
+    if source.startswith(("pydicom:", "skimage:", "skimage-medical:", "opencv:")):  # too few files to split three ways: held out or trained on
         return "train"
     bucket = zlib.crc32(source.encode()) % 1000 / 1000
     return "test" if bucket < test else "validation" if bucket < test + validation else "train"

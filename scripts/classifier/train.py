@@ -7,10 +7,11 @@ and measurements that produced them.
 1. samples.py draws the training set (valid images, overlays, non-medical images, blank frames) as
    DICOM files, split by source into train / validation / test, plus the held-out generators and
    sources ("unseen") that are never trained on.
-2. `loupe classify --features` computes, for every file, exactly what the node's pipeline feeds the
-   classifier: the EfficientNet-Lite0 embedding of the image's view and its pixel statistics.
-3. A softmax regression (optionally one hidden ReLU layer) on standardised features, class-balanced,
-   L2 chosen on the validation split, fitted with L-BFGS (scipy).
+2. `loupe classify --features` computes, for every file, every input the node's pipeline can feed the
+   classifier (AnomalyClassifier.Input): the EfficientNet-Lite0 embedding of the image's view, its pixel
+   statistics, the network's ImageNet log-probabilities and the length of its pooled features.
+3. A softmax regression (optionally one hidden ReLU layer) on the standardised inputs chosen with
+   --inputs, class-balanced, L2 chosen on the validation split, fitted with L-BFGS (scipy).
 4. Reports accuracy, precision, recall and F1 of the invalid class and the confusion matrices on the
    test split and on the unseen sources; writes Sources/Classifier/Resources/anomaly-classifier.json.
 """
@@ -35,6 +36,25 @@ import samples  # noqa: E402
 
 DEFAULT_OUT = os.path.join(REPO, "Sources", "Classifier", "Resources", "anomaly-classifier.json")
 EMBEDDING_MODEL = "efficientnet-lite0/imagenet"
+EMBEDDING_DIMENSION = 1280
+# Classifier.ImageStatistics.names: the pixel statistics of an image's view.
+STATISTICS = ["meanLuminance", "luminanceSpread", "darkFraction", "brightFraction", "entropy", "levelsUsed",
+              "meanChroma", "colourfulFraction", "meanGradient", "meanLaplacian", "flatFraction", "edgeFraction",
+              "horizontalLines", "verticalLines", "longestHorizontalLine", "longestVerticalLine",
+              "panelFraction", "panels", "innerPanelFraction", "innerPanelFill", "innerPanel"]
+# What `loupe classify --features` prints, in order (AnomalyClassifier.Input), and the widths.
+INPUTS = {"embedding": EMBEDDING_DIMENSION, "statistics": len(STATISTICS), "imagenet-log-probabilities": 1000, "feature-norm": 1}
+DEFAULT_INPUTS = "statistics,imagenet-log-probabilities,feature-norm"
+
+
+def columns(inputs):
+    """The feature columns of the named inputs (in INPUTS order)."""
+    out, offset = [], 0
+    for name, width in INPUTS.items():
+        if name in inputs:
+            out.extend(range(offset, offset + width))
+        offset += width
+    return np.array(out)
 
 
 def log(message):
@@ -165,6 +185,16 @@ def fit(x, y, classes, l2, hidden, seed):
     return unpack(result.x, shapes)
 
 
+def merge(nets):
+    """Networks of one hidden layer as one wider network whose logits are their mean (their hidden
+    units side by side, each output layer divided by their number)."""
+    w1 = np.concatenate([n[0] for n in nets])
+    b1 = np.concatenate([n[1] for n in nets])
+    w2 = np.concatenate([n[2] for n in nets], axis=1) / len(nets)
+    b2 = np.mean([n[3] for n in nets], axis=0)
+    return [w1, b1, w2, b2]
+
+
 def predict(params, x):
     logits, _ = forward(params, x)
     logits = logits - logits.max(axis=1, keepdims=True)
@@ -211,7 +241,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full sample counts")
-    parser.add_argument("--hidden", type=int, default=0, help="hidden ReLU units (0: softmax regression)")
+    parser.add_argument("--hidden", type=int, default=32, help="hidden ReLU units (0: softmax regression)")
+    parser.add_argument("--ensemble", type=int, default=3,
+                        help="hidden-layer networks fitted from different initial weights, their logits averaged")
+    parser.add_argument("--inputs", default=DEFAULT_INPUTS, help=f"what the classifier reads, of: {', '.join(INPUTS)}")
     parser.add_argument("--loupe", default=None, help="the loupe binary (default: .build/release/loupe, else .build/debug/loupe)")
     parser.add_argument("--model", default=None, help="EfficientNet-Lite0 weights (default: loupe's own default)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count())
@@ -219,6 +252,8 @@ def main():
     parser.add_argument("--out", default=DEFAULT_OUT)
     args = parser.parse_args()
 
+    if not os.path.isdir(samples.OPENCV_DATA):
+        raise SystemExit(f"no {samples.OPENCV_DATA}: install opencv-doc (scripts/install-deps.sh train)")
     loupe = args.loupe or next((p for p in (os.path.join(REPO, ".build", c, "loupe") for c in ("release", "debug"))
                                 if os.path.exists(p)), None)
     if not loupe:
@@ -228,6 +263,13 @@ def main():
     log(f"anomaly classifier: seed {args.seed}, scale {args.scale:g}, generator version {samples.GENERATOR_VERSION}")
     records = generate(directory, args.scale, args.seed, args.jobs)
     x = features(directory, records, loupe, args.model, args.jobs)
+    if x.shape[1] != sum(INPUTS.values()):
+        raise SystemExit(f"{x.shape[1]} features per image, expected {sum(INPUTS.values())}: delete {directory}/features.npy")
+    inputs = [name for name in INPUTS if name in args.inputs.split(",")]
+    if len(inputs) != len(args.inputs.split(",")) or not inputs:
+        raise SystemExit(f"--inputs: choose from {', '.join(INPUTS)}")
+    x = x[:, columns(inputs)]
+    log(f"  inputs: {', '.join(inputs)} ({x.shape[1]} values)")
     classes = samples.CLASSES
     y = np.array([classes.index(r["class"]) for r in records])
     split = np.array([r["split"] for r in records])
@@ -253,7 +295,10 @@ def main():
     mean = x[fitted].mean(axis=0)
     scale = x[fitted].std(axis=0) + 1e-3
     z = (x - mean) / scale
-    params = fit(z[fitted], y[fitted], classes, l2, args.hidden, args.seed)
+    if args.hidden and args.ensemble > 1:
+        params = merge([fit(z[fitted], y[fitted], classes, l2, args.hidden, args.seed + k) for k in range(args.ensemble)])
+    else:
+        params = fit(z[fitted], y[fitted], classes, l2, args.hidden, args.seed)
 
     results = {}
     for name in ("test", "unseen"):
@@ -274,21 +319,23 @@ def main():
     if args.hidden:
         layers.append({"weights": params[2].tolist(), "bias": params[3].tolist()})
     command = "python3 scripts/classifier/train.py" + "".join(
-        f" --{k} {v}" for k, v in (("seed", args.seed), ("scale", args.scale), ("hidden", args.hidden))
+        f" --{k} {v}" for k, v in (("seed", args.seed), ("scale", args.scale), ("hidden", args.hidden),
+                                   ("ensemble", args.ensemble), ("inputs", args.inputs))
         if v != parser.get_default(k))
     out = {
         "version": f"v{samples.GENERATOR_VERSION}-seed{args.seed}-{date}",
         "classes": classes,
         "embeddingModel": EMBEDDING_MODEL,
-        "embeddingDimension": int(x.shape[1] - 16),
+        "embeddingDimension": EMBEDDING_DIMENSION,
         "statistics": STATISTICS,
+        "inputs": inputs,
         "mean": [round(float(v), 6) for v in mean],
         "scale": [round(float(v), 6) for v in scale],
         "layers": [{"weights": [[round(float(v), 6) for v in row] for row in layer["weights"]],
                     "bias": [round(float(v), 6) for v in layer["bias"]]} for layer in layers],
         "training": {
             "command": command, "seed": args.seed, "scale": args.scale, "generatorVersion": samples.GENERATOR_VERSION,
-            "date": date, "l2": l2, "hidden": args.hidden, "heldOut": {k: sorted(v) for k, v in samples.HELD_OUT.items()},
+            "date": date, "l2": l2, "hidden": args.hidden, "ensemble": args.ensemble if args.hidden else 1, "heldOut": {k: sorted(v) for k, v in samples.HELD_OUT.items()},
             "samples": {name: int((split == name).sum()) for name in ("train", "validation", "test", "unseen")},
             "test": results["test"], "unseen": results["unseen"],
         },
@@ -298,11 +345,6 @@ def main():
         f.write("\n")
     log(f"\nparameters: {os.path.relpath(args.out, REPO)} ({os.path.getsize(args.out) // 1024} KB)")
 
-
-# The statistics `loupe classify --features` appends to the embedding (Classifier.ImageStatistics.names).
-STATISTICS = ["meanLuminance", "luminanceSpread", "darkFraction", "brightFraction", "entropy", "levelsUsed",
-              "meanChroma", "colourfulFraction", "meanGradient", "meanLaplacian", "flatFraction", "edgeFraction",
-              "horizontalLines", "verticalLines", "longestHorizontalLine", "longestVerticalLine"]
 
 if __name__ == "__main__":
     main()
