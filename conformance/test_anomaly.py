@@ -45,7 +45,7 @@ def drawn(directory: Path, name: str, count: int) -> list:
     _, _, sources, _ = samples.generators(0.05)[name]
     if name not in samples.HELD_OUT["generators"]:
         sources = [s for s in sources if samples.split_of(s, name) != "unseen"]
-    sources = [s for s in sources if samples.available(s)]
+    sources = [s for s in sources if not samples.training_only(s)]
     paths = []
     for i in range(count):
         source = sources[(i * 7 + 3) % len(sources)]

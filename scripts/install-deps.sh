@@ -18,8 +18,10 @@ TEST_PYTHON_PACKAGES="pydicom==3.0.2:pydicom pytest:pytest dicomweb-client:dicom
 mode="${1:-runtime}"
 packages="$RUNTIME_PACKAGES"
 case "$mode" in
+    runtime) ;;
     test) packages="$packages $TEST_PACKAGES" ;;
     train) packages="$packages $TEST_PACKAGES $TRAIN_PACKAGES" ;;
+    *) echo "usage: $0 runtime|test|train" >&2; exit 2 ;;
 esac
 
 missing=""

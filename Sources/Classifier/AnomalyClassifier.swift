@@ -2,8 +2,9 @@ import Featurizer
 import Foundation
 
 /// Is an image a valid medical image, or a screenshot, an error dialog, a photo of a holiday, a
-/// blank frame? A small network over what EfficientNet-Lite0 makes of the image (its embedding,
-/// its ImageNet class probabilities) and the image's `ImageStatistics`, trained by
+/// blank frame? A small network over what EfficientNet-Lite0 makes of the image (its ImageNet class
+/// probabilities, the length of its features; its embedding too if trained so: `inputs` says) and
+/// the image's `ImageStatistics`, trained by
 /// `scripts/classifier/train.py` (`make train-classifier`); its parameters are committed beside
 /// this file with the command and seed that produced them.
 public struct AnomalyClassifier: Sendable {
@@ -28,8 +29,7 @@ public struct AnomalyClassifier: Sendable {
     }
 
     public init(parameters: Parameters) throws(ClassifierError) {
-        guard Set(parameters.inputs).count == parameters.inputs.count,
-              parameters.inputs == Input.allCases.filter(parameters.inputs.contains) else {
+        guard parameters.inputs == Input.allCases.filter(parameters.inputs.contains) else {
             throw ClassifierError("classifier inputs \(parameters.inputs.map(\.rawValue)) are repeated or out of order")
         }
         let expected = parameters.inputs.reduce(0) { $0 + Self.width(of: $1, embeddingDimension: parameters.embeddingDimension) }
@@ -120,7 +120,7 @@ public struct AnomalyClassifier: Sendable {
             case .embedding: pass.embedding
             case .statistics: statistics.values
             case .imageNetLogProbabilities: pass.logProbabilities
-            case .featureNorm: [log(max(pass.featureNorm, .leastNormalMagnitude))]
+            case .featureNorm: [log(max(pass.featureNorm, 1e-3))]  // a dead network: far below any image, not -87
             }
         }
     }

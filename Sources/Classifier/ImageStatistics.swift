@@ -100,7 +100,8 @@ public struct ImageStatistics: Sendable, Equatable {
 
     /// Panels: patches of flat grey (neither black background nor white saturation) that fill most
     /// of their bounding box, the bodies of dialog boxes, banners and toolbars (their text and
-    /// buttons are holes in them). Anatomy is rarely flat to one grey level over 0.4 % of a frame.
+    /// buttons are holes in them). Flat: no step of more than one grey level to the next pixel right
+    /// or down; anatomy is rarely that flat over 0.4 % of a frame.
     /// The share of the frame they cover, how many (up to 6), and the largest one clear of the
     /// frame's edge (a box drawn over the image): its share, how much of its box it fills, and
     /// whether there is one. (Bars along an edge are not told apart: ultrasound and other screens

@@ -58,12 +58,19 @@ public struct Embedder: Sendable {
 
     /// The unit-length embedding of a view (RGB, at most 224×224), centred on a black 224×224 canvas.
     public func embed(view: RGBImage) throws(FeaturizerError) -> [Float] {
-        try pass(view: view).embedding
+        Self.unit(try features(view: view))
     }
 
     /// One pass of the network over a view (RGB, at most 224×224) centred on a black 224×224 canvas:
     /// the embedding and what the network's ImageNet head makes of the view.
     public func pass(view: RGBImage) throws(FeaturizerError) -> NetworkPass {
+        let features = try features(view: view)
+        return NetworkPass(embedding: Self.unit(features), logits: network.logits(features: features),
+                           featureNorm: Self.length(features))
+    }
+
+    /// The pooled features (before normalisation) of a view centred on a black 224×224 canvas.
+    private func features(view: RGBImage) throws(FeaturizerError) -> [Float] {
         let size = EfficientNetLite0.inputSize
         let (columns, rows, rgb) = (view.columns, view.rows, view.pixels)
         guard columns >= 1, rows >= 1, columns <= size, rows <= size, rgb.count == columns * rows * 3 else {
@@ -75,10 +82,14 @@ public struct Embedder: Sendable {
             let source = y * columns * 3, target = ((top + y) * size + left) * 3
             canvas[target..<(target + columns * 3)] = rgb[source..<(source + columns * 3)]
         }
-        let features = try network.features(rgb: canvas)
-        let norm = features.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        return NetworkPass(embedding: norm > 0 ? features.map { $0 / norm } : features,
-                           logits: network.logits(features: features), featureNorm: norm)
+        return try network.features(rgb: canvas)
+    }
+
+    private static func length(_ vector: [Float]) -> Float { vector.reduce(0) { $0 + $1 * $1 }.squareRoot() }
+
+    private static func unit(_ vector: [Float]) -> [Float] {
+        let norm = length(vector)
+        return norm > 0 ? vector.map { $0 / norm } : vector
     }
 }
 

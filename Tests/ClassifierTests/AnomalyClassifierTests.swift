@@ -40,7 +40,8 @@ import Testing
         #expect(Self.statistic(boxed, "flatFraction") > 0.15)
         #expect(Self.statistic(boxed, "colourfulFraction") == 0)
         // The box is a panel clear of the edges, filling its bounding box; the noise has none. (Flat:
-        // no step to the next pixel right or down, so the box's last column and row are not.)
+        // no step of more than one level to the next pixel right or down, so the box's last column
+        // and row are not.)
         #expect(Self.statistic(boxed, "innerPanel") == 1 && Self.statistic(boxed, "panels") == 1.0 / 6)
         #expect(abs(Self.statistic(boxed, "innerPanelFraction") - Float(62 * 46) / Float(128 * 128)) < 1e-6)
         #expect(Self.statistic(boxed, "innerPanelFill") == 1)

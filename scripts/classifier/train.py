@@ -10,8 +10,10 @@ and measurements that produced them.
 2. `loupe classify --features` computes, for every file, every input the node's pipeline can feed the
    classifier (AnomalyClassifier.Input): the EfficientNet-Lite0 embedding of the image's view, its pixel
    statistics, the network's ImageNet log-probabilities and the length of its pooled features.
-3. A softmax regression (optionally one hidden ReLU layer) on the standardised inputs chosen with
-   --inputs, class-balanced, L2 chosen on the validation split, fitted with L-BFGS (scipy).
+3. A network of one hidden ReLU layer (--hidden 32; 0: a softmax regression) on the standardised
+   inputs chosen with --inputs, class-balanced, fitted with L-BFGS (scipy); L2 chosen on the
+   validation split with one network, then --ensemble 3 networks from different initial weights fitted
+   on train and validation together, their logits averaged (stored as one network, side by side).
 4. Reports accuracy, precision, recall and F1 of the invalid class and the confusion matrices on the
    test split and on the unseen sources; writes Sources/Classifier/Resources/anomaly-classifier.json.
 """
@@ -251,6 +253,11 @@ def main():
     parser.add_argument("--work", default=os.path.join(REPO, "scripts", "classifier", ".work"))
     parser.add_argument("--out", default=DEFAULT_OUT)
     args = parser.parse_args()
+    inputs = [name for name in INPUTS if name in args.inputs.split(",")]
+    if len(inputs) != len(args.inputs.split(",")) or not inputs:
+        raise SystemExit(f"--inputs: choose from {', '.join(INPUTS)}")
+    if args.ensemble < 1:
+        raise SystemExit("--ensemble: at least one network")
 
     if not os.path.isdir(samples.OPENCV_DATA):
         raise SystemExit(f"no {samples.OPENCV_DATA}: install opencv-doc (scripts/install-deps.sh train)")
@@ -265,9 +272,6 @@ def main():
     x = features(directory, records, loupe, args.model, args.jobs)
     if x.shape[1] != sum(INPUTS.values()):
         raise SystemExit(f"{x.shape[1]} features per image, expected {sum(INPUTS.values())}: delete {directory}/features.npy")
-    inputs = [name for name in INPUTS if name in args.inputs.split(",")]
-    if len(inputs) != len(args.inputs.split(",")) or not inputs:
-        raise SystemExit(f"--inputs: choose from {', '.join(INPUTS)}")
     x = x[:, columns(inputs)]
     log(f"  inputs: {', '.join(inputs)} ({x.shape[1]} values)")
     classes = samples.CLASSES

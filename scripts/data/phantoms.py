@@ -909,7 +909,8 @@ def dataset(label, label_index, series, index, stored, info, p, seed, n):
 def generate(directory, series, slices, size, seed, labels=LABELS, progress=print):
     """Writes the phantoms under directory/dicom/LABEL/SERIES/NNN.dcm; returns one record per file."""
     records = []
-    for label_index, label in enumerate(labels):
+    for label in labels:
+        label_index = ANATOMIES.index(label)
         count = 0
         for s in range(series):
             rng = np.random.default_rng([seed, GENERATOR_VERSION, label_index, s])
