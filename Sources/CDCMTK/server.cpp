@@ -12,6 +12,15 @@
 /// Waits until a complete A-ASSOCIATE-RQ PDU is in the socket's receive buffer (peeked, not read),
 /// so that DCMTK's read of it cannot block. False on timeout, stop, close or anything that is not
 /// an association request.
+// DCMTK takes a pre-accepted socket through a process-wide setting, dcmExternalSocketHandle, which
+// also stops ASC_initializeNetwork from opening an acceptor's listening socket while it is set: every
+// receive and every acceptor set-up in the process holds this lock (each server has its own network,
+// but the setting is one).
+static std::mutex &externalSocketMutex() {
+    static std::mutex mutex;
+    return mutex;
+}
+
 static bool waitForAssociateRequest(int fd, int timeoutSeconds, const std::atomic<bool> &stopping) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeoutSeconds);
     std::vector<uint8_t> peeked(6);
@@ -75,9 +84,9 @@ void loupe_scp::serveConnection(int fd) {
     T_ASC_Association *assoc = nullptr;
     OFCondition cond;
     {
-        // DCMTK takes a connected socket through a process-wide setting: one at a time. The request
-        // is already complete in the buffer, so this is quick.
-        std::lock_guard<std::mutex> lock(receiveMutex);
+        // One at a time (externalSocketMutex). The request is already complete in the buffer, so
+        // this is quick.
+        std::lock_guard<std::mutex> lock(externalSocketMutex());
         dcmExternalSocketHandle.set(fd);
         cond = ASC_receiveAssociation(network, &assoc, static_cast<long>(maxPDU), nullptr, nullptr, OFFalse,
                                       DUL_BLOCK, acseTimeout);
@@ -143,7 +152,11 @@ extern "C" loupe_scp *loupe_scp_start(const loupe_scp_config *config, loupe_scp_
     if (config->dimse_timeout_seconds > 0) scp->dimseTimeout = config->dimse_timeout_seconds;
     if (config->max_pdu_length >= ASC_MINIMUMPDUSIZE) scp->maxPDU = config->max_pdu_length;
 
-    OFCondition cond = ASC_initializeNetwork(NET_ACCEPTOR, config->port, scp->acseTimeout, &scp->network);
+    OFCondition cond;
+    {
+        std::lock_guard<std::mutex> lock(externalSocketMutex());
+        cond = ASC_initializeNetwork(NET_ACCEPTOR, config->port, scp->acseTimeout, &scp->network);
+    }
     if (cond.bad()) {
         loupe::setError(error, error_size, std::string("cannot listen on port ") + std::to_string(config->port) + ": " +
                                                cond.text());

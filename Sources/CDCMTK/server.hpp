@@ -28,8 +28,6 @@ struct loupe_scp {
     std::atomic<int> active{0};
     /// Connections accepted whose association request has not been read yet.
     std::atomic<int> connecting{0};
-    /// DCMTK receives a pre-accepted socket through a process-wide setting: one receive at a time.
-    std::mutex receiveMutex;
     std::atomic<uint64_t> nextID{1};
 
     struct Worker {
