@@ -168,7 +168,7 @@ def test_classify_reports_unreadable_files(loupe_bin, tmp_path):
     assert result.returncode == 2 and "error" in result.output, result.output
 
 
-def test_the_node_flags_reports_searches_and_publishes(loupe_factory, tmp_path):
+def test_the_node_flags_reports_searches_and_publishes(loupe_bin, loupe_factory, tmp_path):
     node = loupe_factory("anomaly")
     base = f"http://127.0.0.1:{node.http_port}"
     stream = EventStream(f"{base}/api/events", params={"topic": "anomaly"})
@@ -226,3 +226,12 @@ def test_the_node_flags_reports_searches_and_publishes(loupe_factory, tmp_path):
     other.close()
     bad = requests.get(f"{base}/api/events", headers={"Last-Event-ID": "x"}, timeout=10)
     assert bad.status_code == 400
+
+    # Run alone (no embedding step before it), the anomaly job makes its own network pass: same verdict.
+    alone = run([loupe_bin, "reprocess", "--data", node.data_dir, "--instance", uids["overlay"], "--processor", "anomaly"], timeout=300)
+    assert alone.returncode == 0, str(alone)
+    wait_for_derivations(base)
+    (again_finding,) = [f for f in analysis(base, uids["overlay"])["findings"] if f["kind"] == "anomaly"]
+    assert again_finding["details"]["sharedNetworkPass"] is False
+    assert (again_finding["label"], again_finding["reason"]) == ("invalid", "overlay")
+    assert abs(again_finding["probability"] - findings["overlay"]["probability"]) < 1e-6

@@ -39,6 +39,7 @@ sys.path.insert(0, os.path.join(REPO, "bench", "ingest"))
 sys.path.insert(0, os.path.join(REPO, "conformance"))
 
 import servers  # noqa: E402  bench/ingest/servers.py
+from dicomweb_support import wait_for_derivations  # noqa: E402  conformance/dicomweb_support.py
 from photo_support import skin_photo  # noqa: E402  conformance/photo_support.py
 
 IMG2DCM = "/usr/bin/img2dcm"
@@ -127,14 +128,7 @@ def main():
             r.raise_for_status()
             posted[r.json()["SOPInstanceUID"]] = start
             time.sleep(max(0.0, start + args.interval - time.monotonic()))
-        deadline = time.monotonic() + 600
-        while True:
-            counts = requests.get(f"{base}/api/stats", timeout=10).json()["derivations"]
-            if counts["pending"] == 0 and counts["running"] == 0:
-                break
-            if time.monotonic() > deadline:
-                raise SystemExit(f"derivations not done: {counts}")
-            time.sleep(0.2)
+        wait_for_derivations(base)
         time.sleep(0.5)  # the last events reach the stream
         levels = {}
         for uid in posted:

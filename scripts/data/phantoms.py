@@ -906,26 +906,29 @@ def dataset(label, label_index, series, index, stored, info, p, seed, n):
     return ds
 
 
+def draw_series(label, s, slices, size, seed):
+    """Series `s` of a label: its parameters and its images' (stored, info), each from its own seed."""
+    label_index = ANATOMIES.index(label)
+    p = series_params(label, np.random.default_rng([seed, GENERATOR_VERSION, label_index, s]))
+    return p, [render(label, p, i, slices, size, np.random.default_rng([seed, GENERATOR_VERSION, label_index, s, i]))
+               for i in range(slices)]
+
+
 def generate(directory, series, slices, size, seed, labels=LABELS, progress=print):
     """Writes the phantoms under directory/dicom/LABEL/SERIES/NNN.dcm; returns one record per file."""
     records = []
     for label in labels:
-        label_index = ANATOMIES.index(label)
-        count = 0
         for s in range(series):
-            rng = np.random.default_rng([seed, GENERATOR_VERSION, label_index, s])
-            p = series_params(label, rng)
+            p, images = draw_series(label, s, slices, size, seed)
             folder = os.path.join(directory, "dicom", label.replace(" ", "_"), f"s{s:03d}")
             os.makedirs(folder, exist_ok=True)
-            for i in range(slices):
-                stored, info = render(label, p, i, slices, size, np.random.default_rng([seed, GENERATOR_VERSION, label_index, s, i]))
-                ds = dataset(label, label_index, s, i, stored, info, p, seed, size)
+            for i, (stored, info) in enumerate(images):
+                ds = dataset(label, ANATOMIES.index(label), s, i, stored, info, p, seed, size)
                 path = os.path.join(folder, f"{i:03d}.dcm")
                 ds.save_as(path, enforce_file_format=True)
                 records.append({"file": os.path.relpath(path, directory), "sop": str(ds.SOPInstanceUID),
                                 "series": str(ds.SeriesInstanceUID), "study": str(ds.StudyInstanceUID),
                                 "label": label, "source": "phantom", "name": f"{label} s{s} #{i}"})
-                count += 1
         progress(f"    {label:<11} {series} series x {slices} images")
     return records
 
@@ -935,13 +938,9 @@ def contact_sheet(out, series, slices, size, seed, labels=ANATOMIES):
     from PIL import Image
     tiles = []
     for label in labels:
-        label_index = ANATOMIES.index(label)
         for s in range(series):
-            rng = np.random.default_rng([seed, GENERATOR_VERSION, label_index, s])
-            p = series_params(label, rng)
             row = []
-            for i in range(slices):
-                stored, info = render(label, p, i, slices, size, np.random.default_rng([seed, GENERATOR_VERSION, label_index, s, i]))
+            for stored, info in draw_series(label, s, slices, size, seed)[1]:
                 values = stored.astype(float)
                 if info["rescale"]:
                     values = values * info["rescale"][1] + info["rescale"][0]
