@@ -2,8 +2,9 @@
 import Foundation
 import PackageDescription
 
-/// DCMTK libraries the shim links (Debian's dcmtk.pc is unusable: it names a missing dependency).
-let dcmtkLibraries = ["dcmnet", "dcmdata", "dcmjpeg", "dcmjpls", "dcmimgle", "dcmimage", "oflog", "ofstd"]
+/// DCMTK libraries the shim links (Debian's dcmtk.pc is unusable: it names a missing dependency);
+/// dcmtls brings DICOM TLS over OpenSSL.
+let dcmtkLibraries = ["dcmtls", "dcmnet", "dcmdata", "dcmjpeg", "dcmjpls", "dcmimgle", "dcmimage", "oflog", "ofstd"]
 
 /// FAISS's headers include <omp.h>, which Debian keeps in GCC's private include directory only.
 let openMPIncludeFlags: [String] = {
@@ -33,12 +34,17 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.20.0", traits: ["FullFoundation"]),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.0.0"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "4.0.0"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
     ],
     targets: [
         .target(
             name: "CDCMTK",
             dependencies: ["COpenJPEG"],
-            linkerSettings: dcmtkLibraries.map { .linkedLibrary($0) } + [.linkedLibrary("stdc++")]
+            linkerSettings: dcmtkLibraries.map { .linkedLibrary($0) } + [.linkedLibrary("ssl"), .linkedLibrary("crypto"), .linkedLibrary("stdc++")]
         ),
         .systemLibrary(name: "COpenJPEG", path: "Sources/COpenJPEG", pkgConfig: "libopenjp2", providers: [.apt(["libopenjp2-7-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
@@ -46,6 +52,16 @@ let package = Package(
         .target(
             name: "Archive",
             dependencies: ["DICOM", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]
+        ),
+        .systemLibrary(name: "CArgon2", path: "Sources/CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
+        .target(
+            name: "Access",
+            dependencies: [
+                "Archive", "DICOM", "CArgon2",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
@@ -77,8 +93,10 @@ let package = Package(
         .target(
             name: "DICOMweb",
             dependencies: [
-                "DICOM", "Archive", "Imaging", "Featurizer", "Classifier",
+                "DICOM", "Archive", "Access", "Imaging", "Featurizer", "Classifier",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -86,22 +104,37 @@ let package = Package(
         ),
         .target(
             name: "DIMSE",
-            dependencies: ["DICOM", "Archive", "CDCMTK", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["DICOM", "Archive", "Access", "CDCMTK", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "node",
             dependencies: [
-                "DICOM", "Archive", "DIMSE", "DICOMweb", "Featurizer", "Classifier", "CMosquitto",
+                "DICOM", "Archive", "Access", "DIMSE", "DICOMweb", "Featurizer", "Classifier", "CMosquitto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         // bench/similarity: Loupe's vector index timed against FAISS from Python and hnswlib.
         .executableTarget(name: "IndexBench", dependencies: ["Featurizer"], path: "bench/similarity/IndexBench"),
         .testTarget(name: "DICOMTests", dependencies: ["DICOM"], exclude: ["Support"]),
         .target(name: "LoupeTestSupport", dependencies: ["Archive", "DICOM"], path: "Tests/LoupeTestSupport"),
+        .testTarget(
+            name: "AccessTests",
+            dependencies: [
+                "Access", "Archive", "LoupeTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "DICOM", "LoupeTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DIMSETests", dependencies: ["DIMSE", "Archive", "DICOM", "LoupeTestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "LoupeTestSupport"]),
@@ -110,7 +143,7 @@ let package = Package(
         .testTarget(
             name: "DICOMwebTests",
             dependencies: [
-                "DICOMweb", "Archive", "DICOM", "Featurizer", "Imaging", "LoupeTestSupport",
+                "DICOMweb", "Access", "Archive", "DICOM", "Featurizer", "Imaging", "LoupeTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]

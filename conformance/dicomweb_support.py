@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pydicom
 import requests
+from loupe_support import http_session
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import Tag
@@ -63,7 +64,7 @@ def wait_for_derivations(base: str, timeout: float = 600) -> dict:
     """Polls /api/stats until no derivation is pending or running; returns the counts."""
     deadline = time.monotonic() + timeout
     while True:
-        counts = requests.get(f"{base}/api/stats", timeout=10).json()["derivations"]
+        counts = session().get(f"{base}/api/stats", timeout=10).json()["derivations"]
         if counts["pending"] == 0 and counts["running"] == 0:
             return counts
         assert time.monotonic() < deadline, f"derivations not drained after {timeout} s: {counts}"
@@ -72,16 +73,15 @@ def wait_for_derivations(base: str, timeout: float = 600) -> dict:
 
 def analysis(base: str, uid: str) -> dict:
     """/api/instances/{uid}/analysis of a stored instance."""
-    r = requests.get(f"{base}/api/instances/{uid}/analysis", timeout=10)
+    r = session().get(f"{base}/api/instances/{uid}/analysis", timeout=10)
     assert r.status_code == 200, r.text
     return r.json()
 
 
-def session() -> requests.Session:
-    """A requests session that never uses a proxy from the environment (the nodes are on loopback)."""
-    s = requests.Session()
-    s.trust_env = False
-    return s
+def session(auth=True) -> requests.Session:
+    """A requests session that never uses a proxy from the environment (the nodes are on loopback)
+    and, unless `auth` is False, authenticates as each node's admin (loupe_support.NodeAuth)."""
+    return http_session(auth)
 
 
 def client(base_url: str):
@@ -498,7 +498,7 @@ class EventStream:
 
     def __init__(self, url: str, params=None, headers=None):
         self.events = queue.Queue()
-        self.response = requests.get(url, params=params, headers=headers, stream=True, timeout=(10, 120))
+        self.response = session().get(url, params=params, headers=headers, stream=True, timeout=(10, 120))
         assert self.response.status_code == 200, self.response.text
         assert self.response.headers["Content-Type"].startswith("text/event-stream")
         threading.Thread(target=self._read, daemon=True).start()

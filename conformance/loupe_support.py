@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
+import requests
 
 HOST = "127.0.0.1"
 
@@ -144,12 +146,16 @@ _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 class LoupeNode:
     """One `loupe serve` process on a data directory; can be stopped and started again on the same
-    directory and port. stderr (the log) and stdout go to files in `workdir`."""
+    directory and port. stderr (the log) and stdout go to files in `workdir`.
+
+    Before its first start the suite makes the node an admin API token (`loupe token create`), which
+    `NodeAuth` sends with the suite's HTTP requests to it."""
 
     registry: list["LoupeNode"] = []
 
     def __init__(self, binary: str, workdir: Path, name: str = "loupe", ae: str = "LOUPE",
-                 peers: dict | None = None, config: Path | None = None, extra_args=(), data_dir: Path | None = None):
+                 peers: dict | None = None, config: Path | None = None, extra_args=(), data_dir: Path | None = None,
+                 https_ca: Path | None = None):
         self.binary = binary
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -165,7 +171,27 @@ class LoupeNode:
         self.out_path = self.workdir / "loupe.stdout.log"
         self.proc: subprocess.Popen | None = None
         self.starts = 0
+        self.token: str | None = None
+        # Set when the node serves HTTPS: the CA its certificate is checked against.
+        self.https_ca = Path(https_ca) if https_ca else None
         LoupeNode.registry.append(self)
+
+    @classmethod
+    def serving(cls, url: str) -> "LoupeNode | None":
+        """The node whose HTTP port a URL names."""
+        port = urllib.parse.urlsplit(url).port
+        return next((n for n in cls.registry if n.http_port == port), None)
+
+    def cli(self, *args, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+        """Runs a `loupe` subcommand on this node's data directory (and configuration); text output."""
+        argv = [str(a) for a in [self.binary, *args, "--data", self.data_dir] + (["--config", self.config] if self.config else [])]
+        return subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
+
+    def create_token(self, name: str, *roles: str, extra=()) -> str:
+        """A new API token's secret (`loupe token create`)."""
+        result = self.cli("token", "create", "--name", name, *[a for role in roles for a in ("--role", role)], *extra)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
 
     @property
     def argv(self) -> list:
@@ -179,6 +205,8 @@ class LoupeNode:
 
     def start(self, timeout: float = 30.0) -> "LoupeNode":
         assert self.proc is None or self.proc.poll() is not None, "already running"
+        if self.token is None:
+            self.token = self.create_token("conformance-admin", "admin")
         self.starts += 1
         with open(self.log_path, "ab") as err, open(self.out_path, "ab") as out:
             err.write(f"\n===== start #{self.starts}: {' '.join(self.argv)}\n".encode())
@@ -196,7 +224,9 @@ class LoupeNode:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"loupe exited with {self.proc.returncode} before /healthz answered\n{self.log_tail()}")
             try:
-                with _DIRECT.open(self.http_url + "/healthz", timeout=2) as response:
+                context = ssl.create_default_context(cafile=str(self.https_ca)) if self.https_ca else None
+                with _DIRECT.open(self.http_url + "/healthz", timeout=2) if context is None else \
+                        urllib.request.urlopen(self.http_url + "/healthz", timeout=2, context=context) as response:
                     body = response.read()
                     if response.status == 200 and body.strip() == b"ok":
                         return
@@ -211,7 +241,7 @@ class LoupeNode:
     @property
     def http_url(self) -> str:
         """The HTTP root (healthz, /api, /wado)."""
-        return f"http://{HOST}:{self.http_port}"
+        return f"{'https' if self.https_ca else 'http'}://{HOST}:{self.http_port}"
 
     @property
     def base_url(self) -> str:
@@ -260,6 +290,27 @@ class LoupeNode:
 
     def send(self, files, aet: str = "DCMSEND", timeout: float = 600) -> Run:
         return dcmsend(HOST, self.port, self.ae, files, aet=aet, timeout=timeout)
+
+
+class NodeAuth(requests.auth.AuthBase):
+    """Authenticates the suite's requests to a Loupe node as that node's admin (its bearer token),
+    unless a request brings its own Authorization; requests to anything else go as they are."""
+
+    def __call__(self, request):
+        node = LoupeNode.serving(request.url)
+        if node is not None and node.token and "Authorization" not in request.headers:
+            request.headers["Authorization"] = f"Bearer {node.token}"
+        return request
+
+
+def http_session(auth=True) -> requests.Session:
+    """A requests session that never uses a proxy from the environment (the nodes are on loopback)
+    and, unless told otherwise, authenticates as each node's admin."""
+    s = requests.Session()
+    s.trust_env = False
+    if auth:
+        s.auth = NodeAuth()
+    return s
 
 
 # ---- DCMTK tools ------------------------------------------------------------------------------
@@ -468,7 +519,8 @@ def first_difference(a: bytes, b: bytes) -> str:
 class Orthanc:
     """Orthanc 1.10 with a generated configuration, on loopback ports, driven over its REST API."""
 
-    def __init__(self, workdir: Path, modalities: dict, aet: str = "ORTHANC"):
+    def __init__(self, workdir: Path, modalities: dict, aet: str = "ORTHANC", extra_config: dict | None = None):
+        self.extra_config = dict(extra_config or {})
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.aet = aet
@@ -508,6 +560,7 @@ class Orthanc:
             "ConcurrentJobs": 1,
             "SaveJobs": False,
             "StableAge": 60,
+            **self.extra_config,
         }
         path = self.workdir / "orthanc.json"
         path.write_text(json.dumps(config, indent=2))

@@ -5,7 +5,7 @@ import io
 import json
 
 import numpy as np
-import requests
+from loupe_support import http_session as session
 from PIL import Image
 
 
@@ -43,7 +43,7 @@ def encode(pixels: np.ndarray, fmt: str = "JPEG", **options) -> bytes:
     return buffer.getvalue()
 
 
-def post_photo(base: str, image: bytes, metadata, content_type: str = "image/jpeg", timeout: float = 60) -> requests.Response:
+def post_photo(base: str, image: bytes, metadata, content_type: str = "image/jpeg", timeout: float = 60):
     """POST /api/photos: multipart/form-data with parts `image` and `metadata` (a dict, or raw text)."""
     files = {}
     if image is not None:
@@ -51,7 +51,7 @@ def post_photo(base: str, image: bytes, metadata, content_type: str = "image/jpe
     if metadata is not None:
         text = metadata if isinstance(metadata, (str, bytes)) else json.dumps(metadata)
         files["metadata"] = ("metadata.json", text, "application/json")
-    return requests.post(f"{base}/api/photos", files=files, timeout=timeout)
+    return session().post(f"{base}/api/photos", files=files, timeout=timeout)
 
 
 def lesion_photo(radius, colour=lambda theta: (102, 51, 0), softness=lambda theta: 1.0, size=320, seed=0) -> np.ndarray:

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-import requests
 from PIL import Image
 from pydicom.data import get_testdata_file
 
-from dicomweb_support import EventStream, analysis, wait_for_derivations
+from dicomweb_support import EventStream, analysis, session, wait_for_derivations
 from loupe_support import run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -199,18 +198,18 @@ def test_the_node_flags_reports_searches_and_publishes(loupe_bin, loupe_factory,
     assert findings["screenshot"]["label"] == "invalid" and findings["screenshot"]["reason"] == "non-medical"
     assert findings["overlay"]["label"] == "invalid" and findings["overlay"]["reason"] == "overlay"
 
-    stats = requests.get(f"{base}/api/stats", timeout=10).json()
+    stats = session().get(f"{base}/api/stats", timeout=10).json()
     assert stats["flagged"] == 2 and stats["findings"]["anomaly"] == {"valid": 1, "invalid": 2}, stats
 
-    flagged = requests.get(f"{base}/dicom-web/instances", params={"loupe-anomaly": "invalid"}, timeout=30)
+    flagged = session().get(f"{base}/dicom-web/instances", params={"loupe-anomaly": "invalid"}, timeout=30)
     assert flagged.status_code == 200
     assert {i["00080018"]["Value"][0] for i in flagged.json()} == {uids["screenshot"], uids["overlay"]}
-    series = requests.get(f"{base}/dicom-web/series", params={"loupe-anomaly": "invalid", "Modality": "CT"}, timeout=30).json()
+    series = session().get(f"{base}/dicom-web/series", params={"loupe-anomaly": "invalid", "Modality": "CT"}, timeout=30).json()
     overlay_series = str(pydicom.dcmread(overlay, stop_before_pixels=True).SeriesInstanceUID)
     assert [s["0020000E"]["Value"][0] for s in series] == [overlay_series]
-    fine = requests.get(f"{base}/dicom-web/instances", params={"loupe-anomaly": "valid"}, timeout=30).json()
+    fine = session().get(f"{base}/dicom-web/instances", params={"loupe-anomaly": "valid"}, timeout=30).json()
     assert [i["00080018"]["Value"][0] for i in fine] == [uids["valid"]]
-    bad = requests.get(f"{base}/dicom-web/instances", params={"loupe-anomaly": "maybe"}, timeout=30)
+    bad = session().get(f"{base}/dicom-web/instances", params={"loupe-anomaly": "maybe"}, timeout=30)
     assert bad.status_code == 400 and "loupe-anomaly" in bad.text
 
     events = stream.take(2, timeout=10)
@@ -224,7 +223,7 @@ def test_the_node_flags_reports_searches_and_publishes(loupe_bin, loupe_factory,
     assert [e[0] for e in again.take(2, timeout=5)] == [max(e[0] for e in events)]
     again.close()
     other.close()
-    bad = requests.get(f"{base}/api/events", headers={"Last-Event-ID": "x"}, timeout=10)
+    bad = session().get(f"{base}/api/events", headers={"Last-Event-ID": "x"}, timeout=10)
     assert bad.status_code == 400
 
     # Run alone (no embedding step before it), the anomaly job makes its own network pass: same verdict.

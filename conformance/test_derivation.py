@@ -6,9 +6,8 @@ running node (`--no-wait`)."""
 import signal
 import time
 
-import requests
 
-from dicomweb_support import analysis, wait_for_derivations
+from dicomweb_support import analysis, session, wait_for_derivations
 from loupe_support import run
 
 
@@ -89,7 +88,7 @@ def test_reprocess(loupe_factory, loupe_bin, generated):
     wait_for_derivations(base(node), timeout=60)
     state, after = png_state(node, uids[1])
     assert state == "done" and after != before
-    png = requests.get(f"{base(node)}/api/derived/{uids[1]}.png", timeout=10)
+    png = session().get(f"{base(node)}/api/derived/{uids[1]}.png", timeout=10)
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
 
 
@@ -101,7 +100,7 @@ def test_paused_derivations_queue_until_workers_run(loupe_factory, generated):
     sent = node.send(files)
     assert sent.returncode == 0, str(sent)
     time.sleep(1)
-    counts = requests.get(f"{base(node)}/api/stats", timeout=10).json()["derivations"]
+    counts = session().get(f"{base(node)}/api/stats", timeout=10).json()["derivations"]
     assert counts["pending"] == 3 * PROCESSORS and counts["done"] == 0, counts
     node.stop()
     node.extra_args = []

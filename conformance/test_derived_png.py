@@ -15,10 +15,9 @@ import warnings
 import numpy as np
 import pydicom
 import pytest
-import requests
 from PIL import Image
 
-from dicomweb_support import JPEG_2000, analysis, decodable, wait_for_derivations
+from dicomweb_support import JPEG_2000, analysis, decodable, session, wait_for_derivations
 from loupe_support import run
 
 DCMJ2PNM = "/usr/bin/dcmj2pnm"
@@ -106,7 +105,7 @@ def test_derived_png_pixels_equal_dcmtk(web, derived, tmp_path):
         if result.returncode != 0:
             differences.append((name, f"dcmj2pnm failed: {result.output.strip()[:200]}"))
             continue
-        ours = pixels(requests.get(f"{base}{png['url']}", timeout=10).content)
+        ours = pixels(session().get(f"{base}{png['url']}", timeout=10).content)
         theirs = pixels(reference.read_bytes())
         compared += 1
         if ours.shape != theirs.shape:
@@ -218,7 +217,7 @@ def test_voi_variants_render_as_dcmtk(voi_node, case, tmp_path):
     reference = tmp_path / "reference.png"
     result = run([DCMJ2PNM, "+on", "-il", *VOI_FLAGS[source], path, reference], timeout=60)
     assert result.returncode == 0, result.output
-    ours = pixels(requests.get(f"{base}{png['url']}", timeout=10).content)
+    ours = pixels(session().get(f"{base}{png['url']}", timeout=10).content)
     assert np.array_equal(ours, pixels(reference.read_bytes()))
     if case == "monochrome1":     # inverted: the brightest modality value is the darkest pixel
         ds = read(path)
@@ -233,7 +232,7 @@ def test_any_frame_renders_as_dcmtk(voi_node, tmp_path):
     for frame in (2, 3):
         url = (f"{base}/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
                f"/instances/{uid}/frames/{frame}/rendered")
-        r = requests.get(url, headers={"Accept": "image/png"}, timeout=30)
+        r = session().get(url, headers={"Accept": "image/png"}, timeout=30)
         assert r.status_code == 200, r.text
         reference = tmp_path / f"frame{frame}.png"
         result = run([DCMJ2PNM, "+on", "-il", "+Wi", "1", "+F", str(frame), path, reference], timeout=60)
@@ -275,7 +274,7 @@ def test_colour_images_have_the_right_colours(web, derived):
             reference = rgb_reference(ds)
         except (RuntimeError, ValueError, NotImplementedError):
             continue          # pydicom cannot decode it here (JPEG-LS, 12-bit JPEG): dcmj2pnm covers it
-        ours = pixels(requests.get(f"{base}{info['derived'][0]['url']}", timeout=10).content).astype(float)
+        ours = pixels(session().get(f"{base}{info['derived'][0]['url']}", timeout=10).content).astype(float)
         if ours.shape != reference.shape:
             problems.append(f"{path.name}: {ours.shape} vs {reference.shape}")
             continue

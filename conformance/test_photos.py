@@ -11,10 +11,9 @@ import subprocess
 import numpy as np
 import pydicom
 import pytest
-import requests
 from PIL import Image
 
-from dicomweb_support import analysis, wait_for_derivations
+from dicomweb_support import analysis, session, wait_for_derivations
 from loupe_support import run
 from photo_support import encode, irregular_lesion, lesion_photo, post_photo, skin_photo
 
@@ -86,7 +85,7 @@ def test_photos_become_secondary_capture_images_with_their_colours(node, tmp_pat
             assert pydicom.encaps.generate_frames(ds.PixelData, number_of_frames=1).__next__().rstrip(b"\0") == source.rstrip(b"\0")
         expected = np.asarray(Image.open(io.BytesIO(source)).convert("RGB")).astype(int)
         # As DCMTK renders it, and as Loupe serves it (WADO-RS rendered).
-        served = requests.get(f"{answer['RetrieveURL']}/rendered", headers={"Accept": "image/png"}, timeout=30)
+        served = session().get(f"{answer['RetrieveURL']}/rendered", headers={"Accept": "image/png"}, timeout=30)
         assert served.status_code == 200, served.text
         for rendered in (dcmtk_rendering(path, tmp_path), np.asarray(Image.open(io.BytesIO(served.content)).convert("RGB")).astype(int)):
             assert rendered.shape == expected.shape
@@ -94,7 +93,7 @@ def test_photos_become_secondary_capture_images_with_their_colours(node, tmp_pat
             assert np.abs(rendered - expected).mean() < 0.5
 
     # Found by QIDO-RS and by C-FIND.
-    series = requests.get(f"{base}/dicom-web/series", params={"PatientID": "FLUSH-1", "Modality": "XC"}, timeout=30).json()
+    series = session().get(f"{base}/dicom-web/series", params={"PatientID": "FLUSH-1", "Modality": "XC"}, timeout=30).json()
     assert {s["0020000E"]["Value"][0] for s in series} == {flush_jpeg["SeriesInstanceUID"], lesion["SeriesInstanceUID"]}
     found = node.find("SERIES", [("PatientID", "FLUSH-1"), ("StudyInstanceUID", flush_jpeg["StudyInstanceUID"]),
                                  ("SeriesInstanceUID", ""), ("SeriesDescription", "")])
@@ -112,7 +111,7 @@ def test_photos_become_secondary_capture_images_with_their_colours(node, tmp_pat
 
 def test_bad_photos_get_a_4xx_and_store_nothing(node):
     base = base_of(node)
-    before = requests.get(f"{base}/api/stats", timeout=10).json()["instances"]
+    before = session().get(f"{base}/api/stats", timeout=10).json()["instances"]
     jpeg = encode(skin_photo(seed=3), "JPEG", quality=90)
     other = post_photo(base, jpeg, metadata(PatientID="OTHER-9", AccessionNumber="ACC-PHOTO-1"))
     assert other.status_code == 201, other.text
@@ -134,7 +133,7 @@ def test_bad_photos_get_a_4xx_and_store_nothing(node):
         ("taken in the future", post_photo(base, jpeg, metadata(AcquisitionDateTime="9999-12-31T23:30:00Z")), 400),
         ("a control character", post_photo(base, jpeg, metadata(PatientID="P\x7f1")), 400),
         ("a name too long", post_photo(base, jpeg, metadata(PatientName="A" * 65)), 400),
-        ("not a form", requests.post(f"{base}/api/photos", data=jpeg, headers={"Content-Type": "image/jpeg"}, timeout=30), 415),
+        ("not a form", session().post(f"{base}/api/photos", data=jpeg, headers={"Content-Type": "image/jpeg"}, timeout=30), 415),
     ]
     for name, response, status in cases:
         assert response.status_code == status, f"{name}: {response.status_code} {response.text}"
@@ -142,7 +141,7 @@ def test_bad_photos_get_a_4xx_and_store_nothing(node):
     reasons = {name: response.text for name, response, _ in cases}
     assert "PatientID" in reasons["no PatientID"] and "kind" in reasons["unknown kind"]
     assert "another patient" in reasons["another patient's accession"] and "JPEG" in reasons["truncated JPEG"]
-    assert requests.get(f"{base}/api/stats", timeout=10).json()["instances"] == before
+    assert session().get(f"{base}/api/stats", timeout=10).json()["instances"] == before
     assert list(node.data_dir.glob("tmp/*")) == []
 
 
@@ -200,14 +199,14 @@ def test_lesion_photos_get_abcd_features_a_score_and_similar_lesions(node):
     assert {"black", "blue-grey"} <= set(marked["details"]["colours"]) and marked["details"]["asymmetry"] >= 1
 
     # Similar lesions: the same lesion turned comes first among lesion photos; flush photos are not lesions.
-    similar = requests.get(f"{base}{marked['details']['similar']}", timeout=30)
+    similar = session().get(f"{base}{marked['details']['similar']}", timeout=30)
     assert similar.status_code == 200, similar.text
     results = similar.json()["results"]
     assert results[0]["SOPInstanceUID"] == turned_uid, results
     assert all(r["SeriesDescription"] == "Lesion photos" for r in results)
-    flushes = requests.get(f"{base}/api/similar", params={"instance": irregular_uid, "kind": "flush"}, timeout=30).json()["results"]
+    flushes = session().get(f"{base}/api/similar", params={"instance": irregular_uid, "kind": "flush"}, timeout=30).json()["results"]
     assert flushes and all(r["SeriesDescription"] == "Flush photos" for r in flushes)
-    assert requests.get(f"{base}/api/similar", params={"instance": irregular_uid, "kind": "selfie"}, timeout=30).status_code == 400
+    assert session().get(f"{base}/api/similar", params={"instance": irregular_uid, "kind": "selfie"}, timeout=30).status_code == 400
 
 
 def test_other_photos_keep_their_colours_and_pass_dciodvfy(node, tmp_path):

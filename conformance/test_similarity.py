@@ -8,11 +8,10 @@ import json
 import time
 
 import pydicom
-import requests
 from PIL import Image
 from pydicom.uid import generate_uid
 
-from dicomweb_support import analysis, wait_for_derivations
+from dicomweb_support import analysis, session, wait_for_derivations
 from loupe_support import run
 
 KEYS = {"SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID", "PatientID", "Modality",
@@ -33,7 +32,7 @@ def embedded(web) -> list:
 def similar(node, **params) -> list:
     deadline = time.monotonic() + 30
     while True:   # 503 while the index loads after a start
-        response = requests.get(f"{base(node)}/api/similar", params=params, timeout=60)
+        response = session().get(f"{base(node)}/api/similar", params=params, timeout=60)
         if response.status_code != 503 or time.monotonic() > deadline:
             break
         time.sleep(0.2)
@@ -52,9 +51,9 @@ def test_similar_to_an_archived_instance(web):
     scores = [r["score"] for r in results]
     assert scores == sorted(scores, reverse=True) and all(-1 <= s <= 1.0001 for s in scores)
     # The URLs work: a thumbnail (WADO-RS) and the derived PNG.
-    thumbnail = requests.get(results[0]["thumbnail"], headers={"Accept": "image/jpeg"}, timeout=30)
+    thumbnail = session().get(results[0]["thumbnail"], headers={"Accept": "image/jpeg"}, timeout=30)
     assert thumbnail.status_code == 200 and thumbnail.headers["Content-Type"].startswith("image/jpeg")
-    png = requests.get(base(web.node) + results[0]["derived"], timeout=30)
+    png = session().get(base(web.node) + results[0]["derived"], timeout=30)
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
 
     cts = similar(web.node, instance=query, k=20, modality="CT")
@@ -66,7 +65,7 @@ def test_similar_to_an_archived_instance(web):
     others = similar(web.node, instance=query, k=30, **{"exclude-same-series": "true"})
     assert len(others) == 30 and all(r["SeriesInstanceUID"] != series for r in others)
 
-    missing = requests.get(f"{base(web.node)}/api/similar", params={"instance": "1.2.3.4"}, timeout=10)
+    missing = session().get(f"{base(web.node)}/api/similar", params={"instance": "1.2.3.4"}, timeout=10)
     assert missing.status_code == 404 and "message" in missing.json()["error"]
 
 
@@ -74,8 +73,8 @@ def test_an_uploaded_png_or_jpeg_finds_its_instance(web):
     uids = embedded(web)
     # An image whose pixels no other instance shares.
     uid = next(u for u in uids if web.record(u).get("Modality") == "CT")
-    png = requests.get(f"{base(web.node)}/api/derived/{uid}.png", timeout=30).content
-    response = requests.post(f"{base(web.node)}/api/similar", params={"k": 5}, data=png,
+    png = session().get(f"{base(web.node)}/api/derived/{uid}.png", timeout=30).content
+    response = session().post(f"{base(web.node)}/api/similar", params={"k": 5}, data=png,
                              headers={"Content-Type": "image/png"}, timeout=60)
     assert response.status_code == 200, response.text
     # Windowing before or after scaling to 224 differs a little (narrow CT windows most), and
@@ -86,14 +85,14 @@ def test_an_uploaded_png_or_jpeg_finds_its_instance(web):
     # The same as a JPEG in a multipart form (curl -F), as a browser would upload it.
     jpeg = io.BytesIO()
     Image.open(io.BytesIO(png)).convert("RGB").save(jpeg, "JPEG", quality=95)
-    form = requests.post(f"{base(web.node)}/api/similar", params={"k": 5},
+    form = session().post(f"{base(web.node)}/api/similar", params={"k": 5},
                          files={"file": ("query.jpg", jpeg.getvalue(), "image/jpeg")}, timeout=60)
     assert form.status_code == 200, form.text
     assert uid in [r["SOPInstanceUID"] for r in form.json()["results"]]
 
     for content_type, body, status in [("text/plain", b"hello", 415), ("image/png", b"\x89PNG broken", 422),
                                        ("image/jpeg", jpeg.getvalue()[:300], 422)]:
-        refused = requests.post(f"{base(web.node)}/api/similar", data=body, headers={"Content-Type": content_type}, timeout=30)
+        refused = session().post(f"{base(web.node)}/api/similar", data=body, headers={"Content-Type": content_type}, timeout=30)
         assert refused.status_code == status and "message" in refused.json()["error"], (content_type, refused.text)
 
 
@@ -104,7 +103,7 @@ def test_cli_prints_what_the_endpoint_answers(web, loupe_bin):
     cli = run([loupe_bin, "similar", "--data", web.node.data_dir, "-k", "5", path], timeout=300)
     assert cli.returncode == 0, str(cli)
     printed = json.loads(cli.output[cli.output.index("{"):])   # after any log line
-    response = requests.post(f"{base(web.node)}/api/similar", params={"k": 5}, data=path.read_bytes(),
+    response = session().post(f"{base(web.node)}/api/similar", params={"k": 5}, data=path.read_bytes(),
                              headers={"Content-Type": "application/dicom"}, timeout=60)
     assert response.status_code == 200, response.text
     answered = response.json()["results"]

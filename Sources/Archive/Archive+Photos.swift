@@ -15,8 +15,8 @@ extension Archive {
     /// patient's study of clinical photographs of that day. Photo ingest is serialised (an exclusive
     /// flock on DATA/photos.lock, across processes too), so photos that arrive together join the
     /// same series with their own instance numbers.
-    public func ingestPhoto(_ pixels: SecondaryCapture.Pixels, _ submission: PhotoSubmission, now: Date = Date(),
-                            timeZone: TimeZone = .current) throws(IngestError) -> IngestResult {
+    public func ingestPhoto(_ pixels: SecondaryCapture.Pixels, _ submission: PhotoSubmission, requester: AuditRecord? = nil,
+                            now: Date = Date(), timeZone: TimeZone = .current) throws(IngestError) -> IngestResult {
         let checked = try submission.checked()
         let acquired = try submission.acquired(now: now)
         let day = Self.dicomDate(acquired, timeZone)
@@ -75,7 +75,7 @@ extension Archive {
         } catch {
             throw IngestError(.index, "cannot encode the photo as DICOM: \(error)")
         }
-        return try ingest(bytes: Data(bytes), source: IngestSource(origin: "photo"))
+        return try ingest(bytes: Data(bytes), source: IngestSource(origin: "photo", requester: requester))
     }
 
     static let photoStudyDescription = "Clinical photographs"

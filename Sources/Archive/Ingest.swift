@@ -9,7 +9,13 @@ import Glibc
 public struct IngestSource: Sendable {
     /// Calling AE title (DIMSE), or a label for other paths (`import`, `stow`).
     public var origin: String
-    public init(origin: String) { self.origin = origin }
+    /// The requester, for the audit trail: a `store` entry with the instance's UIDs is written in
+    /// the transaction that indexes it. Nil: not audited (e.g. a local import).
+    public var requester: AuditRecord?
+    public init(origin: String, requester: AuditRecord? = nil) {
+        self.origin = origin
+        self.requester = requester
+    }
 }
 
 /// What ingest did with an instance.
@@ -95,7 +101,23 @@ extension Archive {
                                           metadata: metadata, sourceAE: source.origin)
         let written: IndexWriter.Outcome
         do {
-            written = try indexWrites.write { db in try IndexWriter.store(row, policy: policy, processors: processors, db: db) }
+            let audit = source.requester.map { requester in
+                var entry = requester
+                entry.action = .store
+                entry.patientID = attributes.patientID
+                entry.studyInstanceUID = attributes.studyInstanceUID
+                entry.seriesInstanceUID = attributes.seriesInstanceUID
+                entry.sopInstanceUID = attributes.sopInstanceUID
+                return entry
+            }
+            written = try indexWrites.write { db in
+                let outcome = try IndexWriter.store(row, policy: policy, processors: processors, db: db)
+                if var audit {
+                    if case .keptExisting = outcome { audit.detail = "already archived: the stored copy was kept" }
+                    try Self.insertAudit(audit, db: db)
+                }
+                return outcome
+            }
         } catch {
             blobs.remove(relativePath: relativePath)
             throw IngestError(.index, "index update failed: \(error)")

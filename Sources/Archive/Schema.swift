@@ -178,6 +178,76 @@ enum Schema {
                 );
                 """)
         }
+        migrator.registerMigration("v6: accounts, tokens, sessions, audit trail") { db in
+            // Who may use the node. Secrets are stored only as hashes (Argon2id for passwords,
+            // SHA-256 for random token and session secrets). `roles` is a comma-separated list;
+            // `patients` a JSON array of Patient IDs the holder is limited to, NULL for all.
+            try db.execute(sql: """
+                CREATE TABLE account (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE,
+                    password_hash TEXT NOT NULL,
+                    roles TEXT NOT NULL,
+                    patients TEXT,
+                    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                );
+                CREATE TABLE api_token (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE,
+                    secret_hash TEXT NOT NULL UNIQUE,
+                    roles TEXT NOT NULL,
+                    patients TEXT,
+                    created_by TEXT NOT NULL,
+                    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                    expires_at REAL,                        -- Unix time; NULL: never
+                    revoked_at TEXT,
+                    last_used_at TEXT
+                );
+                CREATE TABLE login_session (
+                    secret_hash TEXT PRIMARY KEY,
+                    account_id INTEGER NOT NULL REFERENCES account (id) ON DELETE CASCADE,
+                    csrf_token TEXT NOT NULL,
+                    address TEXT,
+                    created_at REAL NOT NULL,               -- Unix time
+                    last_seen_at REAL NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX login_session_account ON login_session (account_id);
+                """)
+            // The audit trail: append-only (the triggers refuse changes), one row per access to
+            // patient data and per security event.
+            try db.execute(sql: """
+                CREATE TABLE audit (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at TEXT NOT NULL,
+                    actor TEXT NOT NULL,
+                    actor_kind TEXT NOT NULL,
+                    address TEXT,
+                    action TEXT NOT NULL,
+                    outcome TEXT NOT NULL,
+                    patient_id TEXT,
+                    study_uid TEXT,
+                    series_uid TEXT,
+                    instance_uid TEXT,
+                    detail TEXT
+                );
+                CREATE INDEX audit_at ON audit (at);
+                CREATE INDEX audit_actor ON audit (actor, at);
+                CREATE INDEX audit_patient ON audit (patient_id, at);
+                CREATE INDEX audit_action ON audit (action, at);
+                CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+                CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+                """)
+            // Alerts (flush events) a clinician has seen to.
+            try db.execute(sql: """
+                CREATE TABLE alert_acknowledgement (
+                    event_seq INTEGER PRIMARY KEY REFERENCES event (seq) ON DELETE CASCADE,
+                    actor TEXT NOT NULL,
+                    note TEXT,
+                    at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -37,6 +37,7 @@ OFCondition AssociationHandler::run(T_ASC_Association *incoming) {
     callingAE_ = OFString(dul.callingAPTitle).c_str();
     calledAE_ = OFString(dul.calledAPTitle).c_str();
     peerHost_ = dul.callingPresentationAddress;
+    if (server_.tls()) peerCertificateNames(incoming, peerSubject_, peerCommonName_);
     OFCondition result = DcmThreadSCP::run(incoming);
     if (server_.handlers.ended) {
         loupe_association a = info();
@@ -46,7 +47,8 @@ OFCondition AssociationHandler::run(T_ASC_Association *incoming) {
 }
 
 loupe_association AssociationHandler::info() const {
-    return loupe_association{id_, callingAE_.c_str(), calledAE_.c_str(), peerHost_.c_str()};
+    return loupe_association{id_, callingAE_.c_str(), calledAE_.c_str(), peerHost_.c_str(), server_.tls() ? 1 : 0,
+                             peerSubject_.c_str(), peerCommonName_.c_str()};
 }
 
 // ---- policy and negotiation -------------------------------------------------------------------
@@ -154,8 +156,11 @@ void AssociationHandler::handleAssociation() {
 
 OFCondition AssociationHandler::handleIncomingCommand(T_DIMSE_Message *message, const DcmPresentationContextInfo &context) {
     switch (message->CommandField) {
-    case DIMSE_C_ECHO_RQ:
-        return DIMSE_sendEchoResponse(assoc_, context.presentationContextID, &message->msg.CEchoRQ, STATUS_Success, nullptr);
+    case DIMSE_C_ECHO_RQ: {
+        loupe_association a = info();
+        const Uint16 status = server_.handlers.echo ? server_.handlers.echo(server_.handlers.context, &a) : STATUS_Success;
+        return DIMSE_sendEchoResponse(assoc_, context.presentationContextID, &message->msg.CEchoRQ, status, nullptr);
+    }
     case DIMSE_C_STORE_RQ:
         return handleStore(message->msg.CStoreRQ, context.presentationContextID);
     case DIMSE_C_FIND_RQ:

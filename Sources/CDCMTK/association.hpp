@@ -40,6 +40,8 @@ private:
     uint64_t id_;
     T_ASC_Association *assoc_ = nullptr;
     std::string callingAE_, calledAE_, peerHost_;
+    /// The peer certificate's subject and common name (TLS with a client certificate only).
+    std::string peerSubject_, peerCommonName_;
     loupe_association_decision decision_ = LOUPE_ASSOCIATION_ACCEPT;
     std::string endReason_ = "released";
     unsigned long storeCounter_ = 0;

@@ -1,5 +1,6 @@
 // Outgoing associations: C-MOVE sub-operations and the SCU services.
 #include "shim.hpp"
+#include "tls.hpp"
 
 #include "dcmtk/dcmdata/dcuid.h"
 #include "dcmtk/dcmdata/dcxfer.h"
@@ -10,14 +11,21 @@
 
 namespace loupe {
 
-OFCondition openAssociation(const char *callingAE, const char *calledAE, const char *host, uint16_t port,
+OFCondition openAssociation(const char *callingAE, const char *calledAE, const char *host, uint16_t port, bool tls,
                             int timeoutSeconds, const std::vector<ProposedContext> &contexts, uint32_t maxPDU,
                             T_ASC_Network **network, T_ASC_Association **assoc, std::string &message) {
     *network = nullptr;
     *assoc = nullptr;
+    DcmTLSTransportLayer *tlsLayer = tls ? requestorTLSLayer() : nullptr;
+    if (tls && tlsLayer == nullptr) {
+        message = std::string("cannot reach ") + calledAE + " over TLS: no TLS is configured for outgoing associations";
+        return EC_IllegalCall;
+    }
     OFCondition cond = ASC_initializeNetwork(NET_REQUESTOR, 0, timeoutSeconds, network);
+    if (cond.good() && tlsLayer != nullptr) cond = ASC_setTransportLayer(*network, tlsLayer, 0);
     if (cond.bad()) {
         message = std::string("cannot initialise network: ") + cond.text();
+        if (*network != nullptr) ASC_dropNetwork(network);
         return cond;
     }
     T_ASC_Parameters *params = nullptr;
@@ -28,6 +36,7 @@ OFCondition openAssociation(const char *callingAE, const char *calledAE, const c
         return cond;
     }
     ASC_setAPTitles(params, callingAE, calledAE, nullptr);
+    ASC_setTransportLayerType(params, tls ? OFTrue : OFFalse);
     std::string peer = std::string(host) + ":" + std::to_string(port);
     ASC_setPresentationAddresses(params, OFStandard::getHostName().c_str(), peer.c_str());
     T_ASC_PresentationContextID id = 1;
@@ -65,6 +74,11 @@ OFCondition openAssociation(const char *callingAE, const char *calledAE, const c
         }
         ASC_dropNetwork(network);
         return cond.good() ? EC_IllegalCall : cond;
+    }
+    if (tls && !peerCertificateMatchesHost(*assoc, host)) {
+        message = std::string("the TLS certificate of ") + calledAE + "@" + peer + " does not name " + host;
+        closeAssociation(network, assoc, true);
+        return EC_IllegalCall;
     }
     if (ASC_countAcceptedPresentationContexts((*assoc)->params) == 0) {
         message = std::string(calledAE) + "@" + peer + " accepted none of the proposed presentation contexts";

@@ -10,14 +10,16 @@ struct loupe_retrieve_plan {
     std::string destinationAE;
     std::string host;
     uint16_t port = 0;
+    bool tls = false;
     std::vector<loupe::StoreItem> items;
 };
 
 extern "C" void loupe_retrieve_set_destination(loupe_retrieve_plan *plan, const char *ae_title, const char *host,
-                                               uint16_t port) {
+                                               uint16_t port, int tls) {
     plan->destinationAE = ae_title ? ae_title : "";
     plan->host = host ? host : "";
     plan->port = port;
+    plan->tls = tls != 0;
 }
 
 extern "C" void loupe_retrieve_add(loupe_retrieve_plan *plan, const char *file_path, const char *sop_class_uid,
@@ -200,7 +202,7 @@ OFCondition AssociationHandler::handleMove(T_DIMSE_C_MoveRQ &request, const DcmP
         T_ASC_Network *network = nullptr;
         T_ASC_Association *sub = nullptr;
         std::string problem;
-        cond = openAssociation(server_.aeTitle.c_str(), plan.destinationAE.c_str(), plan.host.c_str(), plan.port,
+        cond = openAssociation(server_.aeTitle.c_str(), plan.destinationAE.c_str(), plan.host.c_str(), plan.port, plan.tls,
                                server_.acseTimeout, contexts[b], server_.maxPDU, &network, &sub, problem);
         if (cond.bad()) {
             std::vector<StoreItem> rest(plan.items.begin() + processed, plan.items.end());

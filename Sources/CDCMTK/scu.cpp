@@ -36,7 +36,7 @@ struct Session {
 extern "C" int loupe_scu_echo(const loupe_peer *peer, loupe_outcome *outcome, char *error, size_t error_size) {
     Session session;
     std::string message;
-    if (openAssociation(peer->calling_ae, peer->called_ae, peer->host, peer->port, peer->timeout_seconds,
+    if (openAssociation(peer->calling_ae, peer->called_ae, peer->host, peer->port, peer->tls != 0, peer->timeout_seconds,
                         single(UID_VerificationSOPClass), 0, &session.network, &session.assoc, message)
             .bad()) {
         setError(error, error_size, message);
@@ -71,7 +71,7 @@ extern "C" int loupe_scu_store(const loupe_peer *peer, loupe_store_item *items, 
     for (size_t b = 0; b < batches.size(); b++) {
         Session session;
         std::string message;
-        if (openAssociation(peer->calling_ae, peer->called_ae, peer->host, peer->port, peer->timeout_seconds,
+        if (openAssociation(peer->calling_ae, peer->called_ae, peer->host, peer->port, peer->tls != 0, peer->timeout_seconds,
                             contexts[b], 0, &session.network, &session.assoc, message)
                 .bad()) {
             setError(error, error_size, message);
@@ -121,7 +121,7 @@ struct QuerySession : Session {
             return false;
         }
         std::string message;
-        if (openAssociation(peer->calling_ae, peer->called_ae, peer->host, peer->port, peer->timeout_seconds,
+        if (openAssociation(peer->calling_ae, peer->called_ae, peer->host, peer->port, peer->tls != 0, peer->timeout_seconds,
                             single(abstractSyntax), 0, &network, &assoc, message)
                 .bad()) {
             setError(error, error_size, message);

@@ -4,7 +4,10 @@
 #include "dcmtk/dcmnet/dulstruc.h"
 
 #include <arpa/inet.h>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -45,8 +48,39 @@ static bool waitForAssociateRequest(int fd, int timeoutSeconds, const std::atomi
     return false;
 }
 
+/// A listening TCP socket on `address` (IPv4 or IPv6; every address when empty) and `port`.
+static int listenOn(const char *address, uint16_t port, std::string &problem) {
+    const std::string host = address != nullptr ? address : "";
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+    addrinfo *found = nullptr;
+    const std::string service = std::to_string(port);
+    const int status = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found);
+    if (status != 0 || found == nullptr) {
+        problem = "cannot listen on " + host + ": not an IP address (" + gai_strerror(status) + ")";
+        return -1;
+    }
+    // Every address: IPv4's wildcard, which DCMTK's own acceptor also uses.
+    addrinfo *chosen = found;
+    for (addrinfo *a = found; host.empty() && a != nullptr; a = a->ai_next) {
+        if (a->ai_family == AF_INET) chosen = a;
+    }
+    const int fd = socket(chosen->ai_family, chosen->ai_socktype, chosen->ai_protocol);
+    int reuse = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse) != 0 ||
+        bind(fd, chosen->ai_addr, chosen->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+        problem = "cannot listen on " + (host.empty() ? std::string("port ") : host + " port ") + service + ": " + strerror(errno);
+        if (fd >= 0) close(fd);
+        freeaddrinfo(found);
+        return -1;
+    }
+    freeaddrinfo(found);
+    return fd;
+}
+
 void loupe_scp::acceptLoop() {
-    const int listenSocket = reinterpret_cast<PRIVATE_NETWORKKEY *>(network->network)->networkSpecific.TCP.listenSocket;
     while (!stopping.load()) {
         reapFinishedWorkers(false);
         pollfd pfd{listenSocket, POLLIN, 0};
@@ -73,10 +107,38 @@ void loupe_scp::acceptLoop() {
     }
 }
 
+/// The address of a connected peer, for messages.
+static std::string peerAddress(int fd) {
+    sockaddr_storage address;
+    socklen_t length = sizeof(address);
+    char host[NI_MAXHOST] = "";
+    if (getpeername(fd, reinterpret_cast<sockaddr *>(&address), &length) == 0) {
+        getnameinfo(reinterpret_cast<sockaddr *>(&address), length, host, sizeof host, nullptr, 0, NI_NUMERICHOST);
+    }
+    return host;
+}
+
+void loupe_scp::reportRejected(int fd, const std::string &reason) {
+    if (!handlers.ended) return;
+    const std::string host = peerAddress(fd);
+    loupe_association a{0, "", "", host.c_str(), tls() ? 1 : 0, "", ""};
+    handlers.ended(handlers.context, &a, ("rejected: " + reason).c_str());
+}
+
 void loupe_scp::serveConnection(int fd) {
     // A connection that does not send its association request promptly (a port scanner, a health
-    // check) occupies only this thread, never the accept loop.
-    if (!waitForAssociateRequest(fd, acseTimeout, stopping)) {
+    // check, a TLS peer that stalls its handshake) occupies only this thread, never the accept loop.
+    DcmTransportConnection *handshaken = nullptr;
+    if (tls()) {
+        std::string reason;
+        handshaken = loupe::acceptTLS(*tlsLayer, fd, acseTimeout, stopping, reason);
+        if (handshaken == nullptr) {
+            reportRejected(fd, reason);
+            close(fd);
+            connecting--;
+            return;
+        }
+    } else if (!waitForAssociateRequest(fd, acseTimeout, stopping)) {
         close(fd);
         connecting--;
         return;
@@ -84,20 +146,26 @@ void loupe_scp::serveConnection(int fd) {
     T_ASC_Association *assoc = nullptr;
     OFCondition cond;
     {
-        // One at a time (externalSocketMutex). The request is already complete in the buffer, so
-        // this is quick.
+        // One at a time (externalSocketMutex). The request is already complete in the buffer (or
+        // read over TLS), so this is quick.
         std::lock_guard<std::mutex> lock(externalSocketMutex());
+        handover.pending = handshaken;
         dcmExternalSocketHandle.set(fd);
-        cond = ASC_receiveAssociation(network, &assoc, static_cast<long>(maxPDU), nullptr, nullptr, OFFalse,
+        cond = ASC_receiveAssociation(network, &assoc, static_cast<long>(maxPDU), nullptr, nullptr, tls() ? OFTrue : OFFalse,
                                       DUL_BLOCK, acseTimeout);
         dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
+        if (handover.pending != nullptr) {  // not taken: DCMTK failed before creating the connection
+            delete handover.pending;
+            handover.pending = nullptr;
+            fd = -1;  // closed with the connection
+        }
     }
     connecting--;
     if (cond.bad()) {
         if (assoc != nullptr) {
             ASC_dropAssociation(assoc);
             ASC_destroyAssociation(&assoc);
-        } else {
+        } else if (fd >= 0) {
             close(fd);
         }
         return;
@@ -109,7 +177,7 @@ void loupe_scp::serveConnection(int fd) {
         ASC_rejectAssociation(assoc, &reject);
         if (handlers.ended) {
             const DUL_ASSOCIATESERVICEPARAMETERS &dul = assoc->params->DULparams;
-            loupe_association a{0, dul.callingAPTitle, dul.calledAPTitle, dul.callingPresentationAddress};
+            loupe_association a{0, dul.callingAPTitle, dul.calledAPTitle, dul.callingPresentationAddress, tls() ? 1 : 0, "", ""};
             handlers.ended(handlers.context, &a, "rejected: too many associations");
         }
         ASC_dropAssociation(assoc);
@@ -152,22 +220,42 @@ extern "C" loupe_scp *loupe_scp_start(const loupe_scp_config *config, loupe_scp_
     if (config->dimse_timeout_seconds > 0) scp->dimseTimeout = config->dimse_timeout_seconds;
     if (config->max_pdu_length >= ASC_MINIMUMPDUSIZE) scp->maxPDU = config->max_pdu_length;
 
+    if (config->tls != nullptr) {
+        std::string message;
+        scp->tlsLayer = loupe::makeTLSLayer(NET_ACCEPTOR, *config->tls, message);
+        if (!scp->tlsLayer) {
+            loupe::setError(error, error_size, message);
+            delete scp;
+            return nullptr;
+        }
+    }
+    std::string problem;
+    scp->listenSocket = listenOn(config->bind_address, config->port, problem);
+    if (scp->listenSocket < 0) {
+        loupe::setError(error, error_size, problem);
+        delete scp;
+        return nullptr;
+    }
     OFCondition cond;
     {
+        // With a socket handle set, DCMTK opens no listening socket of its own.
         std::lock_guard<std::mutex> lock(externalSocketMutex());
+        dcmExternalSocketHandle.set(scp->listenSocket);
         cond = ASC_initializeNetwork(NET_ACCEPTOR, config->port, scp->acseTimeout, &scp->network);
+        dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
     }
+    if (cond.good() && scp->tls()) cond = ASC_setTransportLayer(scp->network, &scp->handover, 0);
     if (cond.bad()) {
-        loupe::setError(error, error_size, std::string("cannot listen on port ") + std::to_string(config->port) + ": " +
-                                               cond.text());
+        loupe::setError(error, error_size, std::string("cannot set up the DICOM network: ") + cond.text());
+        if (scp->network != nullptr) ASC_dropNetwork(&scp->network);
+        close(scp->listenSocket);
         delete scp;
         return nullptr;
     }
     // The port actually bound (config->port may be 0 for an ephemeral port).
-    auto *key = reinterpret_cast<PRIVATE_NETWORKKEY *>(scp->network->network);
     sockaddr_storage address;
     socklen_t length = sizeof(address);
-    if (getsockname(key->networkSpecific.TCP.listenSocket, reinterpret_cast<sockaddr *>(&address), &length) == 0) {
+    if (getsockname(scp->listenSocket, reinterpret_cast<sockaddr *>(&address), &length) == 0) {
         scp->port = address.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6 *>(&address)->sin6_port)
                                                   : ntohs(reinterpret_cast<sockaddr_in *>(&address)->sin_port);
     } else {
@@ -193,5 +281,6 @@ extern "C" void loupe_scp_stop(loupe_scp *scp, int grace_seconds) {
     scp->hardStop = true;  // cancel sub-operations still running after the grace period
     scp->reapFinishedWorkers(true);
     ASC_dropNetwork(&scp->network);
+    close(scp->listenSocket);
     delete scp;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "shim.hpp"
+#include "tls.hpp"
 
 #include <condition_variable>
 #include <list>
@@ -19,7 +20,14 @@ struct loupe_scp {
     uint32_t maxPDU = 65536;
     uint16_t port = 0;
 
+    /// The socket listened on: Loupe's own, bound to the configured address (DCMTK 3.6.7 binds every address).
+    int listenSocket = -1;
     T_ASC_Network *network = nullptr;
+    /// Set for a TLS port: the TLS context, and the layer that hands DCMTK connections whose
+    /// handshake the worker thread did.
+    std::unique_ptr<DcmTLSTransportLayer> tlsLayer;
+    loupe::HandoverLayer handover;
+    bool tls() const { return tlsLayer != nullptr; }
     std::thread acceptThread;
     /// Set by stop: no new associations; idle ones are aborted.
     std::atomic<bool> stopping{false};
@@ -39,6 +47,8 @@ struct loupe_scp {
     std::list<Worker> workers;
 
     void acceptLoop();
+    /// Tells the application about a connection refused before it became an association.
+    void reportRejected(int fd, const std::string &reason);
     /// One connection: its association request, then (if accepted) its whole association.
     void serveConnection(int fd);
     void reapFinishedWorkers(bool all);

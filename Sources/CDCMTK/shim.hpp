@@ -85,8 +85,9 @@ struct ProposedContext {
 std::vector<std::vector<size_t>> planStoreBatches(const std::vector<StoreItem> &items,
                                                   std::vector<std::vector<ProposedContext>> &contexts);
 
-/// Opens an association as requestor. On failure returns a bad condition and a message.
-OFCondition openAssociation(const char *callingAE, const char *calledAE, const char *host, uint16_t port,
+/// Opens an association as requestor (over TLS when `tls`: the peer's certificate must be valid
+/// and name `host`). On failure returns a bad condition and a message.
+OFCondition openAssociation(const char *callingAE, const char *calledAE, const char *host, uint16_t port, bool tls,
                             int timeoutSeconds, const std::vector<ProposedContext> &contexts, uint32_t maxPDU,
                             T_ASC_Network **network, T_ASC_Association **assoc, std::string &message);
 

@@ -38,6 +38,9 @@ public struct DIMSEStatus: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let sopClassNotSupported = DIMSEStatus(rawValue: 0x0122)
     /// General failure: processing failure.
     public static let processingFailure = DIMSEStatus(rawValue: 0x0110)
+    /// General failure: refused, not authorized (PS3.7 C.5.4): the peer may not use this service,
+    /// or not for this patient.
+    public static let notAuthorized = DIMSEStatus(rawValue: 0x0124)
     /// The SOP instance is already known and was not stored again (used as a warning by some peers).
     public static let duplicateSOPInstance = DIMSEStatus(rawValue: 0x0111)
 

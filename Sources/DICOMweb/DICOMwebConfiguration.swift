@@ -1,7 +1,19 @@
+/// HTTPS: a PEM certificate (chain) and its private key.
+public struct HTTPTLSConfiguration: Sendable, Equatable {
+    public var certificateFile: String
+    public var privateKeyFile: String
+    public init(certificateFile: String, privateKeyFile: String) {
+        self.certificateFile = certificateFile
+        self.privateKeyFile = privateKeyFile
+    }
+}
+
 /// How the HTTP service runs.
 public struct DICOMwebConfiguration: Sendable {
     public var host: String
     public var port: Int
+    /// HTTPS (TLS 1.2 or newer); nil: plain HTTP.
+    public var tls: HTTPTLSConfiguration?
     /// Origins allowed to call from a browser (`*` for any); empty: no CORS headers.
     public var corsOrigins: [String]
     /// The public URL of the DICOMweb root (e.g. behind a proxy); nil: derived from each request.
@@ -11,10 +23,11 @@ public struct DICOMwebConfiguration: Sendable {
     /// Largest STOW-RS request body accepted.
     public var maxUploadBytes: Int
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, corsOrigins: [String] = [], baseURL: String? = nil,
-                caseInsensitivePersonNames: Bool = true, maxUploadBytes: Int = 2 << 30) {
+    public init(host: String = "127.0.0.1", port: Int = 8080, tls: HTTPTLSConfiguration? = nil, corsOrigins: [String] = [],
+                baseURL: String? = nil, caseInsensitivePersonNames: Bool = true, maxUploadBytes: Int = 2 << 30) {
         self.host = host
         self.port = port
+        self.tls = tls
         self.corsOrigins = corsOrigins
         self.baseURL = baseURL
         self.caseInsensitivePersonNames = caseInsensitivePersonNames

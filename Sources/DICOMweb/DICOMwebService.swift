@@ -1,30 +1,37 @@
+import Access
 import Archive
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 
 /// The HTTP face of the archive: DICOMweb (QIDO-RS, WADO-RS, STOW-RS, WADO-URI) under
-/// `/dicom-web`, Loupe's own JSON under `/api`, and `/healthz`.
+/// `/dicom-web`, Loupe's own JSON under `/api`, `/healthz`, and the login; every route behind
+/// `AccessMiddleware`.
 public struct DICOMwebService: Sendable {
-    public typealias Context = BasicRequestContext
+    public typealias Context = LoupeRequestContext
 
     let archive: Archive
+    let access: AccessControl
     let configuration: DICOMwebConfiguration
     let similarity: SimilarityProvider
     let logger: Logger
 
-    public init(archive: Archive, configuration: DICOMwebConfiguration,
+    public init(archive: Archive, access: AccessControl, configuration: DICOMwebConfiguration,
                 similarity: SimilarityProvider = SimilarityProvider(unavailable: "not configured"),
                 logger: Logger = Logger(label: "loupe.web")) {
         self.archive = archive
+        self.access = access
         self.configuration = configuration
         self.similarity = similarity
         self.logger = logger
     }
 
-    /// Every route, with CORS in front.
+    /// Every route, with CORS in front and access control behind it.
     public func router() -> Router<Context> {
         let router = Router(context: Context.self)
         router.add(middleware: CORS(origins: configuration.corsOrigins))
+        router.add(middleware: AccessMiddleware(access: access, archive: archive, trustedOrigins: configuration.corsOrigins))
         let root = router.group(RouterPath(DICOMwebConfiguration.rootPath))
         addSearchRoutes(to: root)
         addRetrieveRoutes(to: root)
@@ -39,14 +46,25 @@ public struct DICOMwebService: Sendable {
         addSimilarityRoutes(to: router)
         addEventRoutes(to: router)
         addPhotoRoutes(to: router)
+        addSessionRoutes(to: router)
+        addAuditRoutes(to: router)
         return router
     }
 
-    /// The application, listening where the configuration says.
-    public func application() -> some ApplicationProtocol {
-        Application(router: router(), configuration: .init(address: .hostname(configuration.host, port: configuration.port),
-                                                          serverName: "Loupe"),
-                    logger: logger)
+    /// The application, listening where the configuration says (HTTPS when it has TLS). Throws
+    /// when the certificate or key cannot be read.
+    public func application() throws -> some ApplicationProtocol {
+        var server = HTTPServerBuilder.http1()
+        if let tls = configuration.tls {
+            var settings = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificateFile).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.privateKeyFile, format: .pem)))
+            settings.minimumTLSVersion = .tlsv12
+            server = try .tls(.http1(), tlsConfiguration: settings)
+        }
+        return Application(router: router(), server: server,
+                           configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Loupe"),
+                           logger: logger)
     }
 
     /// Registers one handler on `studies/{study}`, `…/series/{series}` and `…/instances/{instance}`,

@@ -8,17 +8,25 @@ public struct DICOMPeer: Sendable, Equatable, CustomStringConvertible {
     public var aeTitle: String
     public var host: String
     public var port: UInt16
+    /// Reached over DICOM TLS (its certificate must be valid and name `host`).
+    public var tls: Bool
 
-    public init(name: String, aeTitle: String, host: String, port: UInt16) {
+    public init(name: String, aeTitle: String, host: String, port: UInt16, tls: Bool = false) {
         self.name = name
         self.aeTitle = aeTitle
         self.host = host
         self.port = port
+        self.tls = tls
     }
 
-    /// Parses `NAME=AE@HOST:PORT`, or `AE@HOST:PORT` (the name is then the AE title).
+    /// The suffix of a peer reached over TLS: `NAME=AE@HOST:PORT+tls`.
+    static let tlsSuffix = "+tls"
+
+    /// Parses `NAME=AE@HOST:PORT`, or `AE@HOST:PORT` (the name is then the AE title); `+tls` at the
+    /// end for a peer reached over DICOM TLS.
     public init(parsing text: String) throws(DIMSEConfigurationError) {
-        var rest = Substring(text)
+        let tls = text.hasSuffix(Self.tlsSuffix)
+        var rest = Substring(tls ? String(text.dropLast(Self.tlsSuffix.count)) : text)
         var name: String?
         if let eq = rest.firstIndex(of: "=") {
             name = String(rest[..<eq])
@@ -33,10 +41,10 @@ public struct DICOMPeer: Sendable, Equatable, CustomStringConvertible {
         guard AETitle.isValid(ae), !host.isEmpty else {
             throw DIMSEConfigurationError("peer '\(text)': AE title must be 1–16 characters without backslash, host must not be empty")
         }
-        self.init(name: name ?? ae, aeTitle: ae, host: host, port: port)
+        self.init(name: name ?? ae, aeTitle: ae, host: host, port: port, tls: tls)
     }
 
-    public var description: String { "\(name)=\(aeTitle)@\(host):\(port)" }
+    public var description: String { "\(name)=\(aeTitle)@\(host):\(port)" + (tls ? Self.tlsSuffix : "") }
 }
 
 /// A configuration value that cannot work.

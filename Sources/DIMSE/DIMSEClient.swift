@@ -63,12 +63,34 @@ public struct DIMSEClient: Sendable {
         }
     }
 
+    /// Sets the certificate, key and trusted CAs of outgoing TLS associations (peers marked `tls`).
+    public static func configureTLS(_ tls: DIMSETLSConfiguration) throws {
+        try DCMTK.initialize()
+        var error = [CChar](repeating: 0, count: 512)
+        let rc = withTLSConfig(tls) { config in loupe_tls_configure_requestor(config, &error, error.count) }
+        guard rc == 0 else { throw DIMSEConfigurationError(String(cBuffer: error)) }
+    }
+
+    /// The shim's view of a TLS configuration, for the duration of `body` (nil stays nil).
+    static func withTLSConfig<T>(_ tls: DIMSETLSConfiguration?, _ body: (UnsafePointer<loupe_tls_config>?) -> T) -> T {
+        guard let tls else { return body(nil) }
+        return tls.certificateFile.withCString { certificate in
+            tls.privateKeyFile.withCString { key in
+                (tls.caFile ?? "").withCString { ca in
+                    var config = loupe_tls_config(certificate_file: certificate, private_key_file: key, ca_file: ca,
+                                                  require_peer_certificate: tls.requireClientCertificate ? 1 : 0)
+                    return body(&config)
+                }
+            }
+        }
+    }
+
     private func withPeer<T>(_ peer: DICOMPeer, _ body: (inout loupe_peer) throws -> T) rethrows -> T {
         try callingAETitle.withCString { calling in
             try peer.aeTitle.withCString { called in
                 try peer.host.withCString { host in
                     var p = loupe_peer(calling_ae: calling, called_ae: called, host: host, port: peer.port,
-                                       timeout_seconds: Int32(timeoutSeconds))
+                                       timeout_seconds: Int32(timeoutSeconds), tls: peer.tls ? 1 : 0)
                     return try body(&p)
                 }
             }

@@ -1,3 +1,4 @@
+import Access
 import ArgumentParser
 import Archive
 import Classifier
@@ -19,6 +20,9 @@ struct CommonOptions: ParsableArguments {
 
     @Option(name: .long, help: "DIMSE port. Default: 11112")
     var dimsePort: UInt16?
+
+    @Option(name: .long, help: "DIMSE address to bind. Default: 127.0.0.1")
+    var dimseHost: String?
 
     @Option(name: .long, help: "HTTP port (DICOMweb). Default: 8080")
     var httpPort: UInt16?
@@ -77,18 +81,41 @@ struct CommonOptions: ParsableArguments {
         let section = file.dimse
         let aeTitle = ae ?? file.ae_title ?? "LOUPE"
         guard AETitle.isValid(aeTitle) else { throw ValidationError("AE title '\(aeTitle)' is not a valid AE title") }
+        let tls = try section?.tls.map { t in
+            DIMSETLSConfiguration(port: t.port ?? 2762, certificateFile: try Self.readable(t.certificate, "dimse tls certificate"),
+                                  privateKeyFile: try Self.readable(t.private_key, "dimse tls private_key"),
+                                  caFile: try t.ca.map { try Self.readable($0, "dimse tls ca") },
+                                  requireClientCertificate: t.require_client_certificate ?? false,
+                                  matchAETitleToCertificate: t.match_ae_title_to_certificate ?? false, plainPort: t.plain_port ?? true)
+        }
+        let callers = try (section?.allowed_callers ?? []).map { caller in
+            guard AETitle.isValid(caller.ae) else { throw ValidationError("dimse allowed_callers: '\(caller.ae)' is not an AE title") }
+            let services = try (caller.services ?? DIMSEService.allCases.map(\.rawValue)).map { name in
+                guard let service = DIMSEService(rawValue: name) else {
+                    throw ValidationError("dimse allowed_callers \(caller.ae): unknown service '\(name)' (echo, store, find, move, get)")
+                }
+                return service
+            }
+            return AllowedCaller(aeTitle: caller.ae, host: caller.host, services: Set(services))
+        }
         let dimse = DIMSEConfiguration(
             aeTitle: aeTitle,
+            host: dimseHost ?? section?.host ?? "127.0.0.1",
             port: dimsePort ?? section?.port ?? 11112,
+            tls: tls,
             maxAssociations: section?.max_associations ?? 16,
             acseTimeoutSeconds: section?.acse_timeout ?? 30,
             dimseTimeoutSeconds: section?.dimse_timeout ?? 60,
             requireCalledAETitle: section?.require_called_ae_title ?? true,
-            allowedCallers: (section?.allowed_callers ?? []).map { AllowedCaller(aeTitle: $0.ae, host: $0.host) },
+            allowedCallers: callers,
             peers: peers,
             caseInsensitivePersonNames: section?.case_insensitive_person_names ?? true)
+        let httpTLS = try file.http?.tls.map { t in
+            HTTPTLSConfiguration(certificateFile: try Self.readable(t.certificate, "http tls certificate"),
+                                 privateKeyFile: try Self.readable(t.private_key, "http tls private_key"))
+        }
         let web = DICOMwebConfiguration(
-            host: httpHost ?? file.http?.host ?? "127.0.0.1", port: Int(httpPort ?? file.http?.port ?? 8080),
+            host: httpHost ?? file.http?.host ?? "127.0.0.1", port: Int(httpPort ?? file.http?.port ?? 8080), tls: httpTLS,
             corsOrigins: corsOrigin.isEmpty ? (file.http?.cors_origins ?? []) : corsOrigin,
             baseURL: baseURL ?? file.http?.base_url, caseInsensitivePersonNames: dimse.caseInsensitivePersonNames)
         var vectorIndex = VectorIndex.Configuration(dimension: EfficientNetLite0.featureCount)
@@ -115,7 +142,64 @@ struct CommonOptions: ParsableArguments {
             dataDirectory: dataDirectory, archive: archive, dimse: dimse, web: web, derivationWorkers: workers,
             modelWeights: Models.weightsURL(configured: model ?? file.similarity?.model), vectorIndex: vectorIndex,
             eventRetentionDays: eventRetentionDays, flushThresholds: flush, mqtt: mqtt,
+            access: try Self.access(file.access, secureCookie: httpTLS != nil), syslog: try Self.syslog(file.audit),
             logLevel: logLevel ?? file.log_level ?? "info", logFormat: logFormat ?? file.log_format ?? "text")
+    }
+
+    /// The `access` section: roles, sessions, login throttling, OIDC.
+    /// The `audit` section's collector.
+    static func syslog(_ section: ConfigurationFile.AuditSection?) throws -> SyslogConfiguration? {
+        try section?.syslog.map { s in
+            let port = s.port ?? 6514
+            guard !s.host.isEmpty, (1...65_535).contains(port) else { throw ValidationError("audit syslog needs a host and a port in 1…65535") }
+            return SyslogConfiguration(host: s.host, port: port, caFile: try readable(s.ca, "audit syslog ca"),
+                                       certificateFile: try readable(s.certificate, "audit syslog certificate"),
+                                       privateKeyFile: try readable(s.private_key, "audit syslog private_key"), site: section?.site)
+        }
+    }
+
+    /// A file the node needs to read (a certificate, a key): checked at start, not at first use.
+    static func readable(_ path: String, _ what: String) throws -> String {
+        guard FileManager.default.isReadableFile(atPath: path) else { throw ValidationError("\(what): cannot read \(path)") }
+        return path
+    }
+
+    static func access(_ section: ConfigurationFile.AccessSection?, secureCookie: Bool) throws -> AccessConfiguration {
+        let roles: RoleCatalog
+        do throws(AccessError) { roles = try RoleCatalog(definitions: section?.roles ?? [:]) } catch {
+            throw ValidationError("access roles: \(error.message)")
+        }
+        var sessions = SessionPolicy()
+        sessions.secureCookie = secureCookie
+        sessions.idleTimeout = (section?.session?.idle_minutes).map { $0 * 60 } ?? sessions.idleTimeout
+        sessions.absoluteTimeout = (section?.session?.absolute_hours).map { $0 * 3600 } ?? sessions.absoluteTimeout
+        guard sessions.idleTimeout > 0, sessions.absoluteTimeout >= sessions.idleTimeout else {
+            throw ValidationError("access session: idle_minutes must be positive and absolute_hours at least as long")
+        }
+        var throttle = LoginThrottle.Policy()
+        let limits = section?.login_throttle
+        throttle.maxFailuresPerUser = limits?.max_failures_per_user ?? throttle.maxFailuresPerUser
+        throttle.maxFailuresPerAddress = limits?.max_failures_per_address ?? throttle.maxFailuresPerAddress
+        throttle.window = (limits?.window_minutes).map { $0 * 60 } ?? throttle.window
+        guard throttle.maxFailuresPerUser >= 1, throttle.maxFailuresPerAddress >= 1, throttle.window > 0 else {
+            throw ValidationError("access login_throttle: limits must be at least 1 and the window positive")
+        }
+        let oidc = try section?.oidc.map { o in
+            guard let issuer = URL(string: o.issuer), issuer.scheme == "https" || issuer.scheme == "http", !o.audience.isEmpty else {
+                throw ValidationError("access oidc: issuer must be an http(s) URL and audience this node's client ID")
+            }
+            var oidc = OIDCConfiguration(issuer: o.issuer, audience: o.audience)
+            if let text = o.jwks_url {
+                guard let url = URL(string: text), url.scheme != nil else { throw ValidationError("access oidc: jwks_url '\(text)' is not a URL") }
+                oidc.jwksURL = url
+            }
+            oidc.rolesClaim = o.roles_claim ?? oidc.rolesClaim
+            oidc.usernameClaim = o.username_claim ?? oidc.usernameClaim
+            oidc.roleMapping = o.role_mapping ?? [:]
+            oidc.leeway = o.leeway_seconds ?? oidc.leeway
+            return oidc
+        }
+        return AccessConfiguration(roles: roles, sessions: sessions, throttle: throttle, oidc: oidc)
     }
 }
 

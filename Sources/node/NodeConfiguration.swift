@@ -1,3 +1,4 @@
+import Access
 import Archive
 import Classifier
 import DICOMweb
@@ -14,17 +15,28 @@ import Yams
 /// log_level: info          # trace, debug, info, notice, warning, error
 /// log_format: text         # or json
 /// dimse:
+///   host: 127.0.0.1        # the address listened on; 0.0.0.0 for every one (then allowed_callers is required)
 ///   port: 11112
 ///   max_associations: 16
 ///   acse_timeout: 30
 ///   dimse_timeout: 60
 ///   require_called_ae_title: true
 ///   case_insensitive_person_names: true
-///   allowed_callers:       # absent or empty: any caller
-///     - { ae: CT01, host: 10.0.0.5 }
+///   allowed_callers:       # absent or empty: any caller; else only these, for their services
+///     - { ae: CT01, host: 10.0.0.5, services: [echo, store] }
+///     - { ae: WORKSTATION }  # every service: echo, store, find, move, get
+///   tls:                   # DICOM TLS (TLS 1.2+, BCP 195) on a port of its own
+///     port: 2762
+///     certificate: /etc/loupe/dicom.pem
+///     private_key: /etc/loupe/dicom.key
+///     ca: /etc/loupe/hospital-ca.pem          # trusted to sign callers' and peers' certificates
+///     require_client_certificate: true        # mutual TLS
+///     match_ae_title_to_certificate: true     # a caller's AE title must be its certificate's CN
+///     plain_port: true                        # also serve the plain port
 /// http:
 ///   port: 8080
-///   host: 127.0.0.1        # 0.0.0.0 to serve other machines
+///   host: 127.0.0.1        # 0.0.0.0 to serve other machines (then tls is required)
+///   tls: { certificate: /etc/loupe/https.pem, private_key: /etc/loupe/https.key }   # HTTPS, TLS 1.2+
 ///   cors_origins: ["*"]     # browsers' origins allowed (OHIF served elsewhere)
 ///   base_url: https://pacs.example.org/dicom-web   # public URL, when behind a proxy
 /// archive:
@@ -50,6 +62,27 @@ import Yams
 ///   password: secret
 /// peers:                   # NAME: AE@HOST:PORT (NAME is the move destination users give)
 ///   STORESCP: STORESCP@127.0.0.1:11113
+/// audit:                   # forward the audit trail as DICOM Audit Messages (RFC 5424 over TLS, RFC 5425)
+///   site: HOSPITAL-A       # AuditEnterpriseSiteID
+///   syslog:
+///     host: audit.example.org
+///     port: 6514
+///     ca: /etc/loupe/audit-ca.pem             # trusted to sign the collector's certificate
+///     certificate: /etc/loupe/loupe.pem       # Loupe's client certificate (mutual TLS)
+///     private_key: /etc/loupe/loupe.key
+/// access:
+///   roles:                 # redefine a built-in role or add one: name -> permissions
+///     triage: [read, search, "events:anomaly"]
+///   session: { idle_minutes: 30, absolute_hours: 12 }
+///   login_throttle: { max_failures_per_user: 5, max_failures_per_address: 20, window_minutes: 15 }
+///   oidc:                  # accept bearer JWTs of the site's OpenID Connect provider
+///     issuer: https://sso.example.org/realms/hospital
+///     audience: loupe      # this node's client ID (aud, or azp)
+///     jwks_url: https://sso.example.org/realms/hospital/protocol/openid-connect/certs   # default: discovered
+///     roles_claim: realm_access.roles
+///     username_claim: preferred_username
+///     role_mapping: { pacs-admins: admin }
+///     leeway_seconds: 60
 /// ```
 struct ConfigurationFile: Decodable {
     var data: String?
@@ -65,9 +98,54 @@ struct ConfigurationFile: Decodable {
     var flush: FlushSection?
     var mqtt: MQTTSection?
     var peers: [String: String]?
+    var access: AccessSection?
+    var audit: AuditSection?
+
+    struct AuditSection: Decodable {
+        var site: String?
+        var syslog: SyslogSection?
+    }
+
+    struct SyslogSection: Decodable {
+        var host: String
+        var port: Int?
+        var ca: String
+        var certificate: String
+        var private_key: String
+    }
+
+    struct AccessSection: Decodable {
+        var roles: [String: [String]]?
+        var session: SessionSection?
+        var login_throttle: ThrottleSection?
+        var oidc: OIDCSection?
+    }
+
+    struct SessionSection: Decodable {
+        var idle_minutes: Double?
+        var absolute_hours: Double?
+    }
+
+    struct ThrottleSection: Decodable {
+        var max_failures_per_user: Int?
+        var max_failures_per_address: Int?
+        var window_minutes: Double?
+    }
+
+    struct OIDCSection: Decodable {
+        var issuer: String
+        var audience: String
+        var jwks_url: String?
+        var roles_claim: String?
+        var username_claim: String?
+        var role_mapping: [String: String]?
+        var leeway_seconds: Double?
+    }
 
     struct DIMSESection: Decodable {
+        var host: String?
         var port: UInt16?
+        var tls: DIMSETLSSection?
         var max_associations: Int?
         var acse_timeout: Int?
         var dimse_timeout: Int?
@@ -79,11 +157,28 @@ struct ConfigurationFile: Decodable {
     struct Caller: Decodable {
         var ae: String
         var host: String?
+        var services: [String]?
+    }
+
+    struct DIMSETLSSection: Decodable {
+        var port: UInt16?
+        var certificate: String
+        var private_key: String
+        var ca: String?
+        var require_client_certificate: Bool?
+        var match_ae_title_to_certificate: Bool?
+        var plain_port: Bool?
+    }
+
+    struct HTTPTLSSection: Decodable {
+        var certificate: String
+        var private_key: String
     }
 
     struct HTTPSection: Decodable {
         var port: UInt16?
         var host: String?
+        var tls: HTTPTLSSection?
         var cors_origins: [String]?
         var base_url: String?
     }
@@ -143,6 +238,9 @@ struct NodeConfiguration {
     var flushThresholds: FlushThresholds
     /// Where alerts are published besides /api/events; nil: nowhere.
     var mqtt: MQTTConfiguration?
+    var access: AccessConfiguration
+    /// Where the audit trail is forwarded besides the index; nil: nowhere.
+    var syslog: SyslogConfiguration?
     var logLevel: String
     var logFormat: String
 }

@@ -2,11 +2,16 @@ import ArgumentParser
 import DIMSE
 import Foundation
 
-/// Resolves a peer given as a configured NAME or as AE@HOST:PORT.
+/// Resolves a peer given as a configured NAME or as AE@HOST:PORT (`+tls`: over DICOM TLS, with the
+/// certificate and trusted CAs of `dimse.tls`).
 private func resolvePeer(_ text: String, _ options: CommonOptions) throws -> DICOMPeer {
     let config = try options.resolve()
-    if let peer = config.dimse.peer(named: text) { return peer }
-    return try DICOMPeer(parsing: text)
+    let peer = try config.dimse.peer(named: text) ?? DICOMPeer(parsing: text)
+    if peer.tls {
+        guard let tls = config.dimse.tls else { throw ValidationError("\(peer.name) is a TLS peer: configure dimse.tls (certificate, key, ca)") }
+        try DIMSEClient.configureTLS(tls)
+    }
+    return peer
 }
 
 /// `loupe echo PEER`: C-ECHO a peer.

@@ -1,3 +1,4 @@
+import Access
 import ArgumentParser
 import Archive
 import DICOMweb
@@ -17,20 +18,34 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds to let open associations finish on shutdown.")
     var shutdownGrace: Int = 30
 
+    @Flag(name: .long, help: "Serve other machines without TLS (HTTP) or without caller rules (DIMSE) all the same; logged at every start.")
+    var insecure = false
+
     func run() async throws {
         let config = try options.resolve()
         LogSetup.bootstrap(level: config.logLevel, format: config.logFormat)
         let logger = Logger(label: "loupe")
+        let exposures = Exposure.unsafe(config)
+        if !exposures.isEmpty {
+            guard insecure else {
+                throw ValidationError(exposures.joined(separator: "\n") + "\n(or start with --insecure to accept this)")
+            }
+            for exposure in exposures { logger.warning("insecure: \(exposure)") }
+        }
         let archive = try Archive(configuration: config.archive, logger: Logger(label: "loupe.archive"))
-        let dimse = try DIMSEServer(configuration: config.dimse, archive: archive, logger: Logger(label: "loupe.dimse"))
+        let access = AccessControl(archive: archive, configuration: config.access, logger: Logger(label: "loupe.access"))
+        try createInitialAdmin(access, dataDirectory: config.dataDirectory, logger: logger)
+        let dimse = try DIMSEServer(configuration: config.dimse, archive: archive, audit: access.auditLog, logger: Logger(label: "loupe.dimse"))
         let embedder = Models.embedder(weights: config.modelWeights)
         if case .failure(let error) = embedder {
             logger.warning("no embedding model: embedding and anomaly jobs fail and similarity search is off", metadata: ["reason": "\(error)"])
         }
         let similarity = SimilarityProvider()
-        let web = DICOMwebService(archive: archive, configuration: config.web, similarity: similarity, logger: Logger(label: "loupe.web"))
+        let web = DICOMwebService(archive: archive, access: access, configuration: config.web, similarity: similarity,
+                                  logger: Logger(label: "loupe.web"))
         var services: [any Service] = [
-            web.application(), DIMSELifecycle(server: dimse, grace: shutdownGrace, logger: logger),
+            try web.application(), DIMSELifecycle(server: dimse, grace: shutdownGrace, logger: logger),
+            AccessLifecycle(access: access, logger: Logger(label: "loupe.access")),
             SimilarityLifecycle(archive: archive, embedder: embedder, configuration: config, provider: similarity,
                                 logger: Logger(label: "loupe.similarity")),
             EventRetention(archive: archive, days: config.eventRetentionDays, logger: Logger(label: "loupe.events")),
@@ -39,6 +54,13 @@ struct Serve: AsyncParsableCommand {
             services.append(AlertPublisher(archive: archive, client: try MQTTClient(mqtt),
                                            cursorFile: config.dataDirectory.appendingPathComponent("mqtt-cursor"),
                                            logger: Logger(label: "loupe.mqtt")))
+        }
+        if let syslog = config.syslog {
+            services.append(AuditForwarder(archive: archive, configuration: syslog,
+                                           source: AuditMessage.Source(aeTitle: config.dimse.aeTitle, host: ProcessInfo.processInfo.hostName,
+                                                                       site: syslog.site),
+                                           cursorFile: config.dataDirectory.appendingPathComponent("audit-syslog-cursor"),
+                                           logger: Logger(label: "loupe.audit")))
         }
         if config.derivationWorkers > 0 {
             let workers = DerivationWorkers(archive: archive, processors: Derivations.processors(archive: archive, embedder: embedder, flush: config.flushThresholds),
@@ -49,7 +71,8 @@ struct Serve: AsyncParsableCommand {
         }
         logger.info("Loupe is running", metadata: [
             "data": "\(config.dataDirectory.path)", "ae": "\(config.dimse.aeTitle)", "dimse_port": "\(dimse.port)",
-            "http": "\(config.web.host):\(config.web.port)\(DICOMwebConfiguration.rootPath)",
+            "dimse_tls_port": "\(dimse.tlsPort.map(String.init) ?? "none")",
+            "http": "\(config.web.tls == nil ? "http" : "https")://\(config.web.host):\(config.web.port)\(DICOMwebConfiguration.rootPath)",
             "peers": "\(config.dimse.peers.map(\.description).joined(separator: ","))",
             "derivations": "\(config.archive.derivation.processors.joined(separator: ","))",
             "derivation_workers": "\(config.derivationWorkers)"])
@@ -58,6 +81,48 @@ struct Serve: AsyncParsableCommand {
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.info("stopped")
+    }
+}
+
+/// What would expose patient data to the network unprotected.
+enum Exposure {
+    /// Each unsafe setting, with what to configure instead.
+    static func unsafe(_ config: NodeConfiguration) -> [String] {
+        var found: [String] = []
+        if !isLoopback(config.web.host) && config.web.tls == nil {
+            found.append("HTTP on \(config.web.host) without TLS: set http.tls (certificate, private_key), or http.host: 127.0.0.1 behind a TLS proxy")
+        }
+        // Only mutual TLS alone (no plain port) identifies callers without rules.
+        let onlyMutualTLS = config.dimse.tls.map { !$0.plainPort && $0.requireClientCertificate } ?? false
+        if !isLoopback(config.dimse.host) && config.dimse.allowedCallers.isEmpty && !onlyMutualTLS {
+            found.append("DIMSE on \(config.dimse.host) open to every caller: list dimse.allowed_callers (AE titles, hosts, services)")
+        }
+        return found
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}
+
+extension Serve {
+    /// On the very first start (no user yet): `admin` with a random password, printed once on
+    /// standard output and written to DATA/initial-admin-password (mode 0600) for `make run`.
+    func createInitialAdmin(_ access: AccessControl, dataDirectory: URL, logger: Logger) throws {
+        let actor = AuditRecord(actor: "loupe", actorKind: .system, address: nil, action: .userChanged)
+        let password: String?
+        do throws(AccessError) { password = try access.createInitialAdmin(actor: actor) } catch { throw ValidationError(error.message) }
+        guard let password else { return }
+        let file = dataDirectory.appendingPathComponent("initial-admin-password")
+        FileManager.default.createFile(atPath: file.path, contents: Data("\(password)\n".utf8), attributes: [.posixPermissions: 0o600])
+        // Written straight to standard output, unbuffered: `make run` shows it at once.
+        FileHandle.standardOutput.write(Data("""
+            First start: created the user admin with the password
+                \(password)
+            (also in \(file.path), readable by this user only). Change it with `loupe user passwd admin`.
+
+            """.utf8))
+        logger.notice("created the initial admin user; its password is in the data directory", metadata: ["file": "\(file.path)"])
     }
 }
 

@@ -144,7 +144,8 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: leftover.path))
         #expect(try store.archive.instance(sopInstanceUID: instance.sopUID) != nil)
         #expect(try store.archive.appliedMigrations() == ["v1: patient, study, series, instance", "v2: derivation jobs and derived files",
-                                                               "v3: registered derivation processors", "v4: embeddings", "v5: findings and events"])
+                                                               "v3: registered derivation processors", "v4: embeddings", "v5: findings and events",
+                                                               "v6: accounts, tokens, sessions, audit trail"])
     }
 
     @Test func concurrentArrivalsOfOneInstanceIndexItOnce() async throws {

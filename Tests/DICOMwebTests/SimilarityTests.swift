@@ -63,9 +63,10 @@ final class SimilarityFixture: @unchecked Sendable {
     }
 
     func test(_ provider: SimilarityProvider, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let service = DICOMwebService(archive: store.archive, configuration: DICOMwebConfiguration(baseURL: "http://pacs.test/dicom-web"),
+        let (access, token) = try testAccess(store.archive)
+        let service = DICOMwebService(archive: store.archive, access: access, configuration: DICOMwebConfiguration(baseURL: "http://pacs.test/dicom-web"),
                                       similarity: provider)
-        try await Application(router: service.router()).test(.router) { client in try await body(client) }
+        try await Application(router: service.router()).test(.router) { client in try await body(AuthorizedClient(client: client, token: token)) }
     }
 }
 

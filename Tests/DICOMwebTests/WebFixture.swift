@@ -1,3 +1,4 @@
+import Access
 import Archive
 @testable import DICOMweb
 import DICOM
@@ -15,6 +16,9 @@ typealias Tag = DICOM.Tag
 final class WebFixture: @unchecked Sendable {
     let store: TemporaryArchive
     let service: DICOMwebService
+    let access: AccessControl
+    /// An admin's API token, which `test` sends with every request.
+    let adminToken: String
     /// Generated CT instances: study A (2 instances, one series), study B (1 instance).
     let a1: Instance, a2: Instance, b1: Instance
     /// pydicom files: native CT, JPEG baseline colour, RLE 2-frame.
@@ -39,18 +43,43 @@ final class WebFixture: @unchecked Sendable {
         ct = try store.archive.importFile(at: ctFile, source: IngestSource(origin: "TEST"))
         jpeg = try store.archive.importFile(at: jpegFile, source: IngestSource(origin: "TEST"))
         rle = try store.archive.importFile(at: rleFile, source: IngestSource(origin: "TEST"))
-        service = DICOMwebService(archive: store.archive, configuration: DICOMwebConfiguration(corsOrigins: corsOrigins, baseURL: "http://pacs.test/dicom-web"))
+        (access, adminToken) = try testAccess(store.archive)
+        service = DICOMwebService(archive: store.archive, access: access,
+                                  configuration: DICOMwebConfiguration(corsOrigins: corsOrigins, baseURL: "http://pacs.test/dicom-web"))
     }
 
     func path(_ r: IngestResult) -> String {
         "/dicom-web/studies/\(r.studyInstanceUID)/series/\(r.seriesInstanceUID)/instances/\(r.sopInstanceUID)"
     }
 
-    /// Runs requests against the router.
-    func test(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+    /// Runs requests against the router, as the admin (`token` nil: requests go as they are given).
+    func test(token: String?? = .none, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         let app = Application(router: service.router())
-        try await app.test(.router) { client in try await body(client) }
+        let credential = token ?? adminToken
+        try await app.test(.router) { client in try await body(AuthorizedClient(client: client, token: credential)) }
     }
+}
+
+/// An access control on a test archive, and the secret of an admin token on it.
+func testAccess(_ archive: Archive, roles: [String: [String]] = [:]) throws -> (AccessControl, String) {
+    let access = AccessControl(archive: archive, configuration: AccessConfiguration(roles: try RoleCatalog(definitions: roles)))
+    let actor = AuditRecord(actor: "test", actorKind: .system, address: nil, action: .tokenChanged)
+    let (_, secret) = try access.createToken(name: "test-admin-\(UUID().uuidString.prefix(8))", roles: ["admin"], actor: actor)
+    return (access, secret)
+}
+
+/// A test client that sends a bearer token with every request that has no Authorization header.
+struct AuthorizedClient: TestClientProtocol {
+    let client: any TestClientProtocol
+    let token: String?
+
+    func executeRequest(uri: String, method: HTTPRequest.Method, headers: HTTPFields, body: ByteBuffer?) async throws -> TestResponse {
+        var headers = headers
+        if let token, headers[.authorization] == nil { headers[.authorization] = "Bearer \(token)" }
+        return try await client.executeRequest(uri: uri, method: method, headers: headers, body: body)
+    }
+
+    var port: Int? { client.port }
 }
 
 extension TestResponse {

@@ -51,15 +51,40 @@ import Testing
 
     @Test func policyDecisions() {
         let policy = AssociationPolicy(configuration: DIMSEConfiguration(aeTitle: "LOUPE", requireCalledAETitle: false))
-        #expect(policy.decide(callingAE: "X", calledAE: "ANYTHING", peerHost: "1.2.3.4") == .accept)
+        #expect(policy.decide(caller: Caller(aeTitle: "X", host: "1.2.3.4"), calledAE: "ANYTHING") == .accept)
+        #expect(policy.permits(.move, to: Caller(aeTitle: "X", host: "1.2.3.4")))  // no rules: every service
         let strict = AssociationPolicy(configuration: DIMSEConfiguration(aeTitle: "LOUPE", allowedCallers: [AllowedCaller(aeTitle: "X", host: "1.2.3.4")]))
-        #expect(strict.decide(callingAE: "X ", calledAE: "LOUPE", peerHost: "1.2.3.4") == .accept)
-        #expect(strict.decide(callingAE: "X", calledAE: "LOUPE", peerHost: "5.6.7.8") == .callingHostNotAllowed)
+        #expect(strict.decide(caller: Caller(aeTitle: "X ", host: "1.2.3.4"), calledAE: "LOUPE") == .accept)
+        #expect(strict.decide(caller: Caller(aeTitle: "X", host: "5.6.7.8"), calledAE: "LOUPE") == .callingHostNotAllowed)
+    }
+
+    @Test func rulesGrantServicesAndDenyTheRest() {
+        let policy = AssociationPolicy(configuration: DIMSEConfiguration(allowedCallers: [
+            AllowedCaller(aeTitle: "CT01", services: [.echo, .store]), AllowedCaller(aeTitle: "WS", host: "10.0.0.7", services: [.find, .move]),
+        ]))
+        let ct = Caller(aeTitle: "CT01", host: "10.0.0.5"), ws = Caller(aeTitle: "WS", host: "10.0.0.7")
+        #expect(policy.permits(.store, to: ct) && policy.permits(.echo, to: ct))
+        #expect(!policy.permits(.find, to: ct) && !policy.permits(.get, to: ct) && !policy.permits(.move, to: ct))
+        #expect(policy.permits(.find, to: ws) && policy.permits(.move, to: ws) && !policy.permits(.store, to: ws) && !policy.permits(.echo, to: ws))
+        #expect(!policy.permits(.find, to: Caller(aeTitle: "WS", host: "10.0.0.8")))
+        #expect(!policy.permits(.echo, to: Caller(aeTitle: "OTHER", host: "10.0.0.5")))
+    }
+
+    @Test func overTLSTheCallerMustBeItsCertificate() {
+        let tls = DIMSETLSConfiguration(certificateFile: "c.pem", privateKeyFile: "k.pem", matchAETitleToCertificate: true)
+        let policy = AssociationPolicy(configuration: DIMSEConfiguration(tls: tls))
+        #expect(policy.decide(caller: Caller(aeTitle: "CT01", host: "h", certificateCommonName: "CT01"), calledAE: "LOUPE") == .accept)
+        #expect(policy.decide(caller: Caller(aeTitle: "CT01", host: "h", certificateCommonName: "MR01"), calledAE: "LOUPE") == .certificateDoesNotNameCaller)
+        #expect(policy.decide(caller: Caller(aeTitle: "CT01", host: "h", certificateCommonName: ""), calledAE: "LOUPE") == .certificateDoesNotNameCaller)
+        #expect(policy.decide(caller: Caller(aeTitle: "CT01", host: "h"), calledAE: "LOUPE") == .accept)  // the plain port
     }
 
     @Test func peersParse() throws {
         #expect(try DICOMPeer(parsing: "PACS=ORTHANC@10.0.0.2:4242") == DICOMPeer(name: "PACS", aeTitle: "ORTHANC", host: "10.0.0.2", port: 4242))
         #expect(try DICOMPeer(parsing: "STORESCP@localhost:104").name == "STORESCP")
+        let secure = try DICOMPeer(parsing: "PACS=ORTHANC@pacs.example:2762+tls")
+        #expect(secure.tls && secure.port == 2762 && secure.host == "pacs.example" && secure.description == "PACS=ORTHANC@pacs.example:2762+tls")
+        #expect(try !DICOMPeer(parsing: "A@h:1").tls)
         #expect(throws: DIMSEConfigurationError.self) { try DICOMPeer(parsing: "nohost") }
         #expect(throws: DIMSEConfigurationError.self) { try DICOMPeer(parsing: "A@h:0") }
         #expect(throws: DIMSEConfigurationError.self) { try DICOMPeer(parsing: "WAY_TOO_LONG_AE_TITLE_X@h:1") }

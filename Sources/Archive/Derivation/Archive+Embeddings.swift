@@ -21,7 +21,8 @@ public struct EmbeddedInstance: Sendable, Equatable, Codable {
     public let studyDescription: String?
     public let studyDate: String?
     public let patientID: String
-    public let patientName: String?
+    /// Nil when the requester may not see who the patient is.
+    public var patientName: String?
 
     enum CodingKeys: String, CodingKey {
         case sopInstanceUID = "SOPInstanceUID", sopClassUID = "SOPClassUID", instanceNumber = "InstanceNumber"

@@ -7,6 +7,8 @@ public struct StoredEvent: Sendable, Equatable {
     public let topic: String
     public let payload: String
     public let createdAt: String
+    /// The patient the event is about (from the payload), for subscribers limited to some patients.
+    public let patientID: String?
 }
 
 /// Events after a cursor, and how far the log was read: a subscriber continues after `through`
@@ -34,19 +36,31 @@ extension Archive {
     /// Events after `sequence`, oldest first, at most `limit`; `topics` nil for all. One snapshot.
     public func events(after sequence: Int64, topics: Set<String>? = nil, limit: Int = 500) throws(DerivationError) -> EventPage {
         try derivationRead { db in
-            var sql = "SELECT seq, topic, payload, created_at FROM event WHERE seq > ?"
+            var sql = "SELECT \(Self.eventColumns) FROM event WHERE seq > ?"
             var arguments: [DatabaseValueConvertible] = [sequence]
             if let topics {
                 sql += " AND topic IN (\(topics.map { _ in "?" }.joined(separator: ", ")))"
                 arguments += topics.sorted()
             }
-            let events = try Row.fetchAll(db, sql: sql + " ORDER BY seq LIMIT \(limit)", arguments: StatementArguments(arguments)).map { row in
-                StoredEvent(sequence: row[0], topic: row[1], payload: row[2], createdAt: row[3])
-            }
+            let events = try Row.fetchAll(db, sql: sql + " ORDER BY seq LIMIT \(limit)", arguments: StatementArguments(arguments))
+                .map(Self.storedEvent)
             if events.count == limit { return EventPage(events: events, through: events.last?.sequence ?? sequence) }
             let newest = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM event") ?? 0
             return EventPage(events: events, through: max(sequence, newest))
         }
+    }
+
+    /// One event; nil when there is none (or it was pruned).
+    public func event(sequence: Int64) throws(DerivationError) -> StoredEvent? {
+        try derivationRead { db in
+            try Row.fetchOne(db, sql: "SELECT \(Self.eventColumns) FROM event WHERE seq = ?", arguments: [sequence]).map(Self.storedEvent)
+        }
+    }
+
+    private static let eventColumns = "seq, topic, payload, created_at, json_extract(payload, '$.PatientID')"
+
+    private static func storedEvent(_ row: Row) -> StoredEvent {
+        StoredEvent(sequence: row[0], topic: row[1], payload: row[2], createdAt: row[3], patientID: row[4])
     }
 
     /// The sequence of the newest event ever written, pruned or not (0 before the first):

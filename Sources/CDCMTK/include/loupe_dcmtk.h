@@ -48,6 +48,23 @@ typedef enum loupe_query_model {
     LOUPE_MODEL_STUDY_ROOT = 2
 } loupe_query_model;
 
+/* ---- TLS ------------------------------------------------------------------------------------ */
+
+/** A TLS context: PEM files, TLS 1.2 or newer (the BCP 195 profile). */
+typedef struct loupe_tls_config {
+    const char *certificate_file;   /* the node's certificate (a chain may follow it); NULL for a requestor without one */
+    const char *private_key_file;   /* its private key, unencrypted */
+    const char *ca_file;            /* certificates trusted to sign peers' certificates; NULL: none */
+    int require_peer_certificate;   /* acceptor: 1 refuses peers without a valid certificate (mutual TLS); 0 checks one if presented */
+} loupe_tls_config;
+
+/**
+ * Sets the TLS context of outgoing associations to peers marked TLS (SCU services and C-MOVE
+ * sub-operations). They always verify the peer's certificate against `ca_file` and its host name.
+ * Returns 0, or -1 with a message.
+ */
+int loupe_tls_configure_requestor(const loupe_tls_config *config, char *error, size_t error_size);
+
 /* ---- SCP ------------------------------------------------------------------------------------ */
 
 /** The peer of an association, as callbacks see it. */
@@ -56,6 +73,9 @@ typedef struct loupe_association {
     const char *calling_ae;
     const char *called_ae;
     const char *peer_host;
+    int tls;                        /* 1 when the association runs over TLS */
+    const char *peer_subject;       /* the peer certificate's subject (one line); "" without one */
+    const char *peer_common_name;   /* its common name (CN); "" without one */
 } loupe_association;
 
 /** Association policy decisions (each maps to a standard A-ASSOCIATE-RJ reason). */
@@ -96,8 +116,8 @@ int loupe_find_respond(loupe_find_responder *responder, const uint8_t *identifie
 /** The instances a C-MOVE or C-GET will send; filled by the retrieve callback. */
 typedef struct loupe_retrieve_plan loupe_retrieve_plan;
 
-/** C-MOVE: where to send (the callback resolves the move destination AE title). */
-void loupe_retrieve_set_destination(loupe_retrieve_plan *plan, const char *ae_title, const char *host, uint16_t port);
+/** C-MOVE: where to send (the callback resolves the move destination AE title), over TLS when `tls`. */
+void loupe_retrieve_set_destination(loupe_retrieve_plan *plan, const char *ae_title, const char *host, uint16_t port, int tls);
 
 /** Adds one stored instance (a Part-10 file) to send. */
 void loupe_retrieve_add(loupe_retrieve_plan *plan, const char *file_path, const char *sop_class_uid,
@@ -110,6 +130,8 @@ void loupe_retrieve_add(loupe_retrieve_plan *plan, const char *file_path, const 
 typedef struct loupe_scp_handlers {
     void *context;
     loupe_association_decision (*associate)(void *context, const loupe_association *association);
+    /** A C-ECHO: the status to answer (0 success, 0x0124 not authorized). */
+    uint16_t (*echo)(void *context, const loupe_association *association);
     void (*store)(void *context, const loupe_association *association, const loupe_store_request *request,
                   loupe_outcome *outcome);
     void (*find)(void *context, const loupe_association *association, const loupe_query *query,
@@ -122,7 +144,9 @@ typedef struct loupe_scp_handlers {
 
 typedef struct loupe_scp_config {
     const char *ae_title;
+    const char *bind_address;   /* an IPv4 or IPv6 address to listen on; NULL or "": every address */
     uint16_t port;              /* 0: an ephemeral port, see loupe_scp_port */
+    const loupe_tls_config *tls; /* NULL: plain TCP; else every association on this port runs over TLS */
     const char *staging_dir;    /* where received data sets are written before the store callback */
     int max_associations;       /* further association requests are rejected (transient, local limit) */
     int acse_timeout_seconds;
@@ -155,6 +179,7 @@ typedef struct loupe_peer {
     const char *host;
     uint16_t port;
     int timeout_seconds;
+    int tls;                    /* 1: over TLS (see loupe_tls_configure_requestor) */
 } loupe_peer;
 
 /** C-ECHO. Returns 0 when the exchange happened (status in `outcome`), -1 with `error` otherwise. */

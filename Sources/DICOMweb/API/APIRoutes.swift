@@ -1,3 +1,4 @@
+import Access
 import Archive
 import DICOM
 import Foundation
@@ -22,6 +23,7 @@ extension DICOMwebService {
             return try jsonResponse(stats)
         }
         router.get("api/patients/:id") { _, context in
+            let identity = try context.requester
             let id = try context.parameters.require("id")
             let found = try await patients(id)
             let archive = self.archive
@@ -35,7 +37,7 @@ extension DICOMwebService {
             let studies = try await blocking { () throws -> [DataSet] in
                 do throws(QueryError) { return try archive.find(query) } catch { throw error.httpError }
             }
-            return try jsonResponse(PatientDetail(patients: found, studies: studies.map(StudySummary.init)))
+            return try jsonResponse(PatientDetail(patients: found, studies: studies.map(StudySummary.init), identified: identity.may(.phi)))
         }
         router.get("api/patients/:id/counts") { _, context in
             let id = try context.parameters.require("id")
@@ -46,10 +48,12 @@ extension DICOMwebService {
         }
     }
 
-    /// A patient with its studies (keys are DICOM keywords).
+    /// A patient with its studies (keys are DICOM keywords); name and birth date only when
+    /// `identified` (the requester has `phi`).
     struct PatientDetail: Encodable, Sendable {
         let patients: [PatientSummary]
         let studies: [StudySummary]
+        let identified: Bool
 
         enum CodingKeys: String, CodingKey {
             case patientID = "PatientID", patientName = "PatientName", patientBirthDate = "PatientBirthDate"
@@ -61,8 +65,10 @@ extension DICOMwebService {
         func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(patients[0].patientID, forKey: .patientID)
-            try c.encodeIfPresent(patients.compactMap(\.patientName).first, forKey: .patientName)
-            try c.encodeIfPresent(patients.compactMap(\.patientBirthDate).first, forKey: .patientBirthDate)
+            if identified {
+                try c.encodeIfPresent(patients.compactMap(\.patientName).first, forKey: .patientName)
+                try c.encodeIfPresent(patients.compactMap(\.patientBirthDate).first, forKey: .patientBirthDate)
+            }
             try c.encodeIfPresent(patients.compactMap(\.patientSex).first, forKey: .patientSex)
             try c.encode(patients.map(\.issuerOfPatientID), forKey: .issuers)
             try c.encode(patients.reduce(0) { $0 + $1.studies }, forKey: .studyCount)

@@ -1,3 +1,4 @@
+import Access
 import Archive
 import Foundation
 import HTTPTypes
@@ -7,17 +8,24 @@ import ServiceLifecycle
 /// `GET /api/events`: server-sent events (text/event-stream) from the archive's event log, as they
 /// are written (by this node's derivations or by `loupe reprocess`). `topic=` (repeatable or
 /// comma-separated) filters; a reconnecting client's `Last-Event-ID` (or `since=SEQ`) resumes after
-/// that event, else the stream starts with the next one.
+/// that event, else the stream starts with the next one. A subscriber gets only the topics it has
+/// `events:<topic>` for, and only events of its patients when it is limited to some.
 extension DICOMwebService {
     static let eventPollInterval: Duration = .milliseconds(200)
     /// Also how soon a stream notices a client that left (writing fails).
     static let eventHeartbeat: Duration = .seconds(5)
 
     func addEventRoutes(to router: Router<Context>) {
-        router.get("api/events") { request, _ in
+        router.get("api/events") { request, context in
+            let identity = try context.requester
             let query = RequestQuery(request.uri.query)
-            let topics = Set(query.all("topic").flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+            let asked = Set(query.all("topic").flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
                 .filter { !$0.isEmpty })
+            let permitted = Set(Permission.eventTopics.filter { identity.may(.events($0)) })
+            if let refused = asked.subtracting(permitted).sorted().first {
+                throw HTTPError(.forbidden, message: "\(identity.name) may not subscribe to topic \(refused) (needs events:\(refused))")
+            }
+            let topics = asked.isEmpty ? permitted : asked
             let resume = request.headers[HTTPField.Name("Last-Event-ID")!] ?? query["since"]
             let archive = self.archive
             let start: Int64
@@ -31,7 +39,7 @@ extension DICOMwebService {
                     do throws(DerivationError) { return try archive.lastEventSequence() } catch { throw WebError.internalError(error.description) }
                 }
             }
-            let filter = topics.isEmpty ? nil : topics
+            let filter: Set<String>? = identity.may(.events("*")) && asked.isEmpty ? nil : topics
             let body = ResponseBody { writer in
                 var cursor = start
                 var quiet = ContinuousClock.now
@@ -44,7 +52,7 @@ extension DICOMwebService {
                             throw WebError.internalError(error.description)
                         }
                     }
-                    let events = page.events
+                    let events = page.events.filter { identity.mayAccess(patient: $0.patientID) }
                     for event in events {
                         try await writer.write(ByteBuffer(string: Self.serverSentEvent(event)))
                     }

@@ -1,3 +1,4 @@
+import Access
 import Archive
 import DICOM
 import Foundation
@@ -7,10 +8,12 @@ import Imaging
 /// `POST /api/photos`: a clinical photo (flush or lesion) in, a Secondary Capture image archived.
 /// The body is multipart/form-data with a part `image` (the JPEG or PNG) and a part `metadata`
 /// (JSON, `PhotoSubmission`). Answers 201 with the new instance's UIDs and URL; a photo that is
-/// not a readable PNG or JPEG, or metadata that is wrong, gets a 4xx and nothing is stored.
+/// not a readable PNG or JPEG, or metadata that is wrong, gets a 4xx and nothing is stored; so does a
+/// photo of a patient the requester is not limited to (403).
 extension DICOMwebService {
     func addPhotoRoutes(to router: Router<Context>) {
-        router.post("api/photos") { request, _ in
+        router.post("api/photos") { request, context in
+            let identity = try context.requester
             guard let contentType = request.headers[.contentType], let range = MediaRange.parse(contentType).first,
                   range.mediaType == "multipart/form-data" else {
                 throw WebError.unsupportedMediaType("send the photo as multipart/form-data with parts 'image' (JPEG or PNG) and 'metadata' (JSON)")
@@ -30,8 +33,15 @@ extension DICOMwebService {
                 } catch {
                     throw error.photoHTTPError
                 }
+                guard identity.mayAccess(patient: submission.patientID) else {
+                    throw HTTPError(.forbidden, message: "\(identity.name) may post photos of its own patients only")
+                }
                 do throws(PhotoDecodingError) { pixels = try PhotoCapture.pixels(Array(buffer: image.body)) } catch { throw error.httpError }
-                do throws(IngestError) { return try archive.ingestPhoto(pixels, submission) } catch { throw error.photoHTTPError }
+                do throws(IngestError) {
+                    return try archive.ingestPhoto(pixels, submission, requester: identity.audit(.store))
+                } catch {
+                    throw error.photoHTTPError
+                }
             }
             let url = publicURL(request).instance(result.studyInstanceUID, result.seriesInstanceUID, result.sopInstanceUID)
             logger.info("photo archived", metadata: ["sop_instance_uid": "\(result.sopInstanceUID)"])

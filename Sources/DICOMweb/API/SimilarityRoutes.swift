@@ -1,3 +1,4 @@
+import Access
 import Archive
 import Foundation
 import Hummingbird
@@ -7,26 +8,35 @@ import Imaging
 /// an uploaded image (`POST`, a DICOM file, PNG or JPEG as the raw body with its Content-Type
 /// or as the first file of a multipart form). Parameters: `k` (default 10, at most 1000),
 /// `modality`, `patient`, `kind` (`flush` or `lesion`: clinical photos of that kind),
-/// `exclude-same-series=true`.
+/// `exclude-same-series=true`. Requesters limited to some patients search (and may ask about) only
+/// theirs; without `phi` results carry no patient names.
 extension DICOMwebService {
     func addSimilarityRoutes(to router: Router<Context>) {
-        router.get("api/similar") { request, _ in
+        router.get("api/similar") { request, context in
+            let identity = try context.requester
             let query = RequestQuery(request.uri.query)
             guard let uid = query["instance"], !uid.isEmpty else {
                 throw WebError.badRequest("give the query instance as ?instance=SOPInstanceUID (or POST an image)")
             }
-            let (k, filter) = try Self.similarityParameters(query)
+            let (k, filter) = try Self.similarityParameters(query, for: identity)
+            if identity.patients != nil {
+                let archive = self.archive
+                let owner = try await blocking { try archive.patientID(ofInstance: uid) }
+                guard identity.mayAccess(patient: owner) else { throw HTTPError(.forbidden, message: "\(identity.name) is limited to other patients") }
+            }
             let search = try self.similaritySearch()
             let matches = try await blocking { () throws -> [SimilarityMatch] in
                 do throws(SimilarityError) { return try search.similar(toInstance: uid, k: k, filter: filter) } catch {
                     throw error.httpError
                 }
             }
-            return try jsonResponse(SimilarResponse(model: search.embedder.modelID, query: uid, matches: matches, root: publicURL(request).root))
+            return try jsonResponse(SimilarResponse(model: search.embedder.modelID, query: uid, matches: Self.visible(matches, to: identity),
+                                                    root: publicURL(request).root))
         }
-        router.post("api/similar") { request, _ in
+        router.post("api/similar") { request, context in
+            let identity = try context.requester
             let query = RequestQuery(request.uri.query)
-            let (k, filter) = try Self.similarityParameters(query)
+            let (k, filter) = try Self.similarityParameters(query, for: identity)
             let search = try self.similaritySearch()
             let body = try await request.body.collect(upTo: configuration.maxUploadBytes)
             let (type, bytes) = try Self.uploadedImage(contentType: request.headers[.contentType], body: body)
@@ -37,7 +47,18 @@ extension DICOMwebService {
                     throw error.httpError
                 }
             }
-            return try jsonResponse(SimilarResponse(model: search.embedder.modelID, query: nil, matches: matches, root: publicURL(request).root))
+            return try jsonResponse(SimilarResponse(model: search.embedder.modelID, query: nil, matches: Self.visible(matches, to: identity),
+                                                    root: publicURL(request).root))
+        }
+    }
+
+    /// The matches of the requester's patients, without names unless it has `phi`.
+    static func visible(_ matches: [SimilarityMatch], to identity: Identity) -> [SimilarityMatch] {
+        matches.filter { identity.mayAccess(patient: $0.instance.patientID) }.map { match in
+            guard !identity.may(.phi) else { return match }
+            var redacted = match
+            redacted.instance.patientName = nil
+            return redacted
         }
     }
 
@@ -45,12 +66,19 @@ extension DICOMwebService {
         do throws(SimilarityError) { return try similarity.search() } catch { throw error.httpError }
     }
 
-    static func similarityParameters(_ query: RequestQuery) throws -> (Int, SimilarityFilter) {
+    static func similarityParameters(_ query: RequestQuery, for identity: Identity) throws -> (Int, SimilarityFilter) {
         let k = try query.integer("k") ?? 10
         guard (1...1000).contains(k) else { throw WebError.badRequest("k must be between 1 and 1000, not \(k)") }
         var filter = SimilarityFilter()
         filter.archive.modality = query["modality"].flatMap { $0.isEmpty ? nil : $0 }
         filter.archive.patientID = query["patient"].flatMap { $0.isEmpty ? nil : $0 }
+        if let patients = identity.patients {
+            if let patient = filter.archive.patientID, !patients.contains(patient) {
+                throw HTTPError(.forbidden, message: "\(identity.name) is limited to other patients")
+            }
+            // One patient: search only theirs (exact); several: the results are filtered after.
+            if patients.count == 1 { filter.archive.patientID = patients.first }
+        }
         if let kind = query["kind"], !kind.isEmpty {
             guard let photoKind = PhotoSubmission.Kind(rawValue: kind) else { throw WebError.badRequest("kind must be flush or lesion, not '\(kind)'") }
             filter.archive.photoKind = photoKind

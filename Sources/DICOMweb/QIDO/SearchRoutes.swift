@@ -1,3 +1,4 @@
+import Access
 import Archive
 import DICOM
 import Foundation
@@ -7,39 +8,45 @@ import Hummingbird
 /// QIDO-RS (PS3.18 10.6): search for studies, series and instances, answered from the index.
 extension DICOMwebService {
     func addSearchRoutes(to group: RouterGroup<Context>) {
-        group.get("studies") { request, _ in
-            try await search(request, level: .study)
+        group.get("studies") { request, context in
+            try await search(request, context, level: .study)
         }
-        group.get("series") { request, _ in
-            try await search(request, level: .series)
+        group.get("series") { request, context in
+            try await search(request, context, level: .series)
         }
-        group.get("instances") { request, _ in
-            try await search(request, level: .image)
+        group.get("instances") { request, context in
+            try await search(request, context, level: .image)
         }
         group.get("studies/:study/series") { request, context in
-            try await search(request, level: .series, study: try context.parameters.require("study"))
+            try await search(request, context, level: .series, study: try context.parameters.require("study"))
         }
         group.get("studies/:study/instances") { request, context in
-            try await search(request, level: .image, study: try context.parameters.require("study"))
+            try await search(request, context, level: .image, study: try context.parameters.require("study"))
         }
         group.get("studies/:study/series/:series/instances") { request, context in
-            try await search(request, level: .image, study: try context.parameters.require("study"),
+            try await search(request, context, level: .image, study: try context.parameters.require("study"),
                              series: try context.parameters.require("series"))
         }
     }
 
-    func search(_ request: Request, level: QueryLevel, study: String? = nil, series: String? = nil) async throws -> Response {
+    /// A search as the requester may see it: limited to its patients, and without who the patients
+    /// are unless it has `phi`.
+    func search(_ request: Request, _ context: Context, level: QueryLevel, study: String? = nil, series: String? = nil) async throws -> Response {
+        let identity = try context.requester
         let accept = Accept(request.headers[.accept])
         guard accept.single("application/dicom+json") != nil || accept.single("application/json") != nil else {
             throw WebError.notAcceptable("QIDO-RS answers application/dicom+json")
         }
-        let qido = try QIDORequest(level: level, parameters: RequestQuery(request.uri.query), study: study, series: series,
-                                   caseInsensitiveNames: configuration.caseInsensitivePersonNames)
+        var parsed = try QIDORequest(level: level, parameters: RequestQuery(request.uri.query), study: study, series: series,
+                                     caseInsensitiveNames: configuration.caseInsensitivePersonNames)
+        try PatientPrivacy.restrict(&parsed.query, for: identity)
+        let qido = parsed
+        let redacted = !identity.may(.phi)
         let archive = self.archive
         let urls = publicURL(request)
         // Query and encoding both run off the concurrency pool.
         let (json, total, scopeExists) = try await blocking { () throws -> (String, Int, Bool) in
-            let matches: [DataSet], total: Int, documents: [String: MetadataRecord]
+            var matches: [DataSet], total: Int, documents: [String: MetadataRecord]
             var scopeExists = true
             do throws(QueryError) {
                 matches = try archive.find(qido.query)
@@ -56,7 +63,8 @@ extension DICOMwebService {
             } catch {
                 throw error.httpError
             }
-            return (try Self.encode(matches, level: level, documents: documents, urls: urls), total, scopeExists)
+            if redacted { for i in matches.indices { PatientPrivacy.redact(&matches[i]) } }
+            return (try Self.encode(matches, level: level, documents: documents, urls: urls, redacted: redacted), total, scopeExists)
         }
         guard scopeExists else {
             throw WebError.notFound(series == nil ? "no study \(study!)" : "no series \(series!) in study \(study!)")
@@ -67,7 +75,8 @@ extension DICOMwebService {
     }
 
     /// The matches as a DICOM JSON array, each with its RetrieveURL and InstanceAvailability.
-    static func encode(_ matches: [DataSet], level: QueryLevel, documents: [String: MetadataRecord], urls: PublicURL) throws -> String {
+    static func encode(_ matches: [DataSet], level: QueryLevel, documents: [String: MetadataRecord], urls: PublicURL,
+                       redacted: Bool = false) throws -> String {
         let encoder = DICOMJSONEncoder()
         var json = "["
         json.reserveCapacity(matches.count * 800)
@@ -77,7 +86,7 @@ extension DICOMwebService {
             match.set(.instanceAvailability, .CS, "ONLINE")
             let object = encoder.encode(match)
             if let document = match.string(.sopInstanceUID).flatMap({ documents[$0] }) {
-                json += try merged(object, document, urls: urls)
+                json += try merged(object, document, urls: urls, redacted: redacted)
             } else {
                 json += object
             }
@@ -87,7 +96,7 @@ extension DICOMwebService {
     }
 
     /// The query result's attributes over the instance's stored document (bulk URIs resolved).
-    private static func merged(_ object: String, _ record: MetadataRecord, urls: PublicURL) throws -> String {
+    private static func merged(_ object: String, _ record: MetadataRecord, urls: PublicURL, redacted: Bool) throws -> String {
         var document: [UInt8] = []
         let raw: [UInt8]
         do throws(QueryError) { raw = try record.json() } catch { throw error.httpError }
@@ -96,6 +105,7 @@ extension DICOMwebService {
         guard var all = try JSONSerialization.jsonObject(with: Data(document)) as? [String: Any],
               let own = try JSONSerialization.jsonObject(with: Data(object.utf8)) as? [String: Any] else { return object }
         all.merge(own) { _, queried in queried }
+        if redacted { all = all.filter { !PatientPrivacy.identifyingKeys.contains($0.key) } }
         return String(decoding: try JSONSerialization.data(withJSONObject: all, options: [.sortedKeys]), as: UTF8.self)
     }
 

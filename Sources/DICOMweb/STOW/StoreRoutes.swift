@@ -1,3 +1,4 @@
+import Access
 import Archive
 import DICOM
 import Foundation
@@ -7,11 +8,11 @@ import Hummingbird
 /// answered with a data set of ReferencedSOPSequence and FailedSOPSequence.
 extension DICOMwebService {
     func addStoreRoutes(to group: RouterGroup<Context>) {
-        group.post("studies") { request, _ in
-            try await store(request, study: nil)
+        group.post("studies") { request, context in
+            try await store(request, study: nil, identity: try context.requester)
         }
         group.post("studies/:study") { request, context in
-            try await store(request, study: try context.parameters.require("study"))
+            try await store(request, study: try context.parameters.require("study"), identity: try context.requester)
         }
     }
 
@@ -22,7 +23,7 @@ extension DICOMwebService {
     private static let failureReason = DICOM.Tag(0x0008, 0x1197)
     private static let retrieveURL = DICOM.Tag(0x0008, 0x1190)
 
-    func store(_ request: Request, study: String?) async throws -> Response {
+    func store(_ request: Request, study: String?, identity: Identity) async throws -> Response {
         guard let contentType = request.headers[.contentType],
               let range = MediaRange.parse(contentType).first, range.mediaType == "multipart/related" else {
             throw WebError.unsupportedMediaType("STOW-RS takes multipart/related; type=\"application/dicom\"")
@@ -38,7 +39,10 @@ extension DICOMwebService {
         let archive = self.archive
         let urls = publicURL(request)
         let outcomes = try await blocking { () -> [StoreOutcome] in
-            parts.map { part in Self.storePart(part, study: study, archive: archive) }
+            parts.map { part in Self.storePart(part, study: study, identity: identity, archive: archive) }
+        }
+        if outcomes.allSatisfy({ $0.failureReason == DIMSEStatus.notAuthorized.rawValue }) {
+            throw HTTPError(.forbidden, message: "\(identity.name) may store instances of its own patients only; nothing was stored")
         }
         var referenced: [DataSet] = []
         var failed: [DataSet] = []
@@ -73,8 +77,9 @@ extension DICOMwebService {
         var message: String?
     }
 
-    /// One part: checked (media type, study of the path), then archived; a bad part fails alone.
-    static func storePart(_ part: Multipart.Part, study: String?, archive: Archive) -> StoreOutcome {
+    /// One part: checked (media type, study of the path, the requester's patients), then archived;
+    /// a bad part fails alone.
+    static func storePart(_ part: Multipart.Part, study: String?, identity: Identity, archive: Archive) -> StoreOutcome {
         var outcome = StoreOutcome()
         if let type = part.contentType.flatMap({ MediaRange.parse($0).first?.mediaType }), type != "application/dicom" {
             outcome.failureReason = DIMSEStatus.sopClassNotSupported.rawValue
@@ -82,7 +87,15 @@ extension DICOMwebService {
             return outcome
         }
         let bytes = Data(part.body.readableBytesView)
-        if let header = try? DICOMReader.read(bytes, options: ReadOptions(stopAt: .pixelData)) {
+        let header = try? DICOMReader.read(bytes, options: ReadOptions(stopAt: .pixelData))
+        if identity.patients != nil, !identity.mayAccess(patient: header?.dataSet.string(.patientID)) {
+            outcome.sopClassUID = header?.sopClassUID
+            outcome.sopInstanceUID = header?.sopInstanceUID
+            outcome.failureReason = DIMSEStatus.notAuthorized.rawValue
+            outcome.message = "an instance of a patient \(identity.name) is not limited to"
+            return outcome
+        }
+        if let header {
             outcome.sopClassUID = header.sopClassUID
             outcome.sopInstanceUID = header.sopInstanceUID
             if let study, let own = header.dataSet.string(.studyInstanceUID), own != study {
@@ -92,7 +105,7 @@ extension DICOMwebService {
             }
         }
         do {
-            outcome.result = try archive.ingest(bytes: bytes, source: IngestSource(origin: "STOW-RS"))
+            outcome.result = try archive.ingest(bytes: bytes, source: IngestSource(origin: "STOW-RS", requester: identity.audit(.store)))
         } catch {
             outcome.failureReason = error.dimseStatus.rawValue
             outcome.message = error.description

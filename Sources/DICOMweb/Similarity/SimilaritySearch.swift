@@ -33,7 +33,7 @@ public struct SimilarityFilter: Sendable, Equatable {
 
 /// One ranked result.
 public struct SimilarityMatch: Sendable, Equatable {
-    public let instance: EmbeddedInstance
+    public var instance: EmbeddedInstance
     /// Cosine similarity with the query, in [-1, 1].
     public let score: Float
 }

@@ -1,0 +1,90 @@
+/// What a request must prove before a route answers.
+public enum Requirement: Sendable, Equatable, CustomStringConvertible {
+    /// Anyone (the health check and the login page only).
+    case open
+    /// Any authenticated identity (what it then sees is filtered by its permissions).
+    case authenticated
+    /// An identity holding this permission.
+    case permission(Permission)
+    /// An identity holding at least one of these.
+    case anyOf([Permission])
+
+    public func isMet(by identity: Identity) -> Bool {
+        switch self {
+        case .open, .authenticated: true
+        case .permission(let permission): identity.may(permission)
+        case .anyOf(let permissions): permissions.contains { identity.may($0) }
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .open: "open"
+        case .authenticated: "authenticated"
+        case .permission(let permission): permission.rawValue
+        case .anyOf(let permissions): permissions.map(\.rawValue).joined(separator: " or ")
+        }
+    }
+}
+
+/// The one table of what each HTTP route needs, keyed by method and route pattern as the router
+/// names them (`GET /dicom-web/studies/{study}`). A route missing here answers 403 to everyone, and a
+/// test walks the router's routes against this table, so nothing is added open by accident.
+public enum AccessTable {
+    public static let http: [String: Requirement] = {
+        var table: [String: Requirement] = [
+            "GET /healthz": .open,
+            "GET /login": .open,
+            "POST /login": .open,
+            "POST /logout": .authenticated,
+            "GET /api/session": .authenticated,
+
+            "GET /api/stats": .permission(.search),
+            "GET /api/patients/{id}": .permission(.search),
+            "GET /api/patients/{id}/counts": .permission(.search),
+            "GET /api/instances/{uid}/analysis": .permission(.read),
+            "GET /api/imageinfo/{name}": .permission(.read),
+            "GET /api/derived/{name}": .permission(.read),
+            "GET /api/similar": .permission(.similar),
+            "POST /api/similar": .permission(.similar),
+            "GET /api/events": .anyOf(Permission.eventTopics.map(Permission.events)),
+            "POST /api/alerts/{seq}/acknowledge": .permission(.acknowledgeAlerts),
+            "POST /api/photos": .permission(.photos),
+            "GET /api/audit": .permission(.admin),
+
+            "POST /dicom-web/studies": .permission(.store),
+            "POST /dicom-web/studies/{study}": .permission(.store),
+            "GET /dicom-web/studies": .permission(.search),
+            "GET /dicom-web/series": .permission(.search),
+            "GET /dicom-web/instances": .permission(.search),
+            "GET /dicom-web/studies/{study}/series": .permission(.search),
+            "GET /dicom-web/studies/{study}/instances": .permission(.search),
+            "GET /dicom-web/studies/{study}/series/{series}/instances": .permission(.search),
+            "GET /wado": .permission(.read),
+            "GET /dicom-web/wado": .permission(.read),
+        ]
+        let instance = "/dicom-web/studies/{study}/series/{series}/instances/{instance}"
+        for level in ["/dicom-web/studies/{study}", "/dicom-web/studies/{study}/series/{series}", instance] {
+            table["GET \(level)"] = .permission(.read)
+            table["GET \(level)/metadata"] = .permission(.read)
+        }
+        for path in ["\(instance)/frames/{frames}", "\(instance)/bulkdata/**", "\(instance)/rendered", "\(instance)/thumbnail",
+                     "\(instance)/frames/{frames}/rendered", "\(instance)/frames/{frames}/thumbnail",
+                     "/dicom-web/studies/{study}/series/{series}/rendered", "/dicom-web/studies/{study}/series/{series}/thumbnail",
+                     "/dicom-web/studies/{study}/thumbnail"] {
+            table["GET \(path)"] = .permission(.read)
+        }
+        return table
+    }()
+
+    /// The requirement of a route (`GET`, `/dicom-web/studies`); nil for a route the table lacks.
+    public static func requirement(method: String, route: String) -> Requirement? {
+        http["\(method) \(route)"]
+    }
+}
+
+/// The DIMSE services a calling AE title can be granted (`dimse.allowed_callers[].services`); once
+/// any caller is configured, an AE may use only what its entry lists.
+public enum DIMSEService: String, Sendable, CaseIterable, Codable {
+    case echo, store, find, move, get
+}

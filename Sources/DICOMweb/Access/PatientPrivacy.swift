@@ -1,0 +1,43 @@
+import Access
+import Archive
+import DICOM
+import Hummingbird
+
+/// What a search shows of who a patient is, and which patients it may cover: identities without
+/// `phi` get results without names and birth dates (and may not match on them); identities limited
+/// to some patients search only theirs.
+enum PatientPrivacy {
+    /// Attributes that say who a patient is (PS3.15 E.1-1's direct identifiers of the Patient module
+    /// that search results carry). Patient ID stays: it is how results are told apart.
+    static let identifyingTags: [DICOM.Tag] = [
+        .patientName, .patientBirthDate, .patientBirthTime,
+        DICOM.Tag(0x0010, 0x1001),  // Other Patient Names
+        DICOM.Tag(0x0010, 0x1040),  // Patient's Address
+        DICOM.Tag(0x0010, 0x1060),  // Patient's Mother's Birth Name
+        DICOM.Tag(0x0010, 0x2154),  // Patient's Telephone Numbers
+    ]
+    static let identifyingKeys = Set(identifyingTags.map(\.hex))
+
+    /// Removes the identifying attributes of a result.
+    static func redact(_ dataSet: inout DataSet) {
+        for tag in identifyingTags { _ = dataSet.remove(tag) }
+    }
+
+    /// Checks a search's keys against the identity and limits it to the identity's patients.
+    static func restrict(_ query: inout ArchiveQuery, for identity: Identity) throws {
+        if !identity.may(.phi), let key = query.keys.first(where: { identifyingTags.contains($0.tag) && !$0.constraint.isUniversal }) {
+            throw HTTPError(.forbidden, message: "matching on \(DataDictionary.shared.keyword(for: key.tag) ?? key.tag.hex) needs the phi permission")
+        }
+        guard let patients = identity.patients else { return }
+        if let index = query.keys.firstIndex(where: { $0.tag == .patientID }), !query.keys[index].constraint.isUniversal {
+            guard case .single(let id) = query.keys[index].constraint, patients.contains(id) else {
+                throw HTTPError(.forbidden, message: "\(identity.name) is limited to other patients")
+            }
+            return
+        }
+        let scope = QueryKey(tag: .patientID, vr: .LO, constraint: patients.count == 1 ? .single(patients.first!)
+                             : .anyOf(patients.sorted().map { .single($0) }))
+        query.keys.removeAll { $0.tag == .patientID }
+        query.keys.append(scope)
+    }
+}
