@@ -60,11 +60,12 @@ def decodable(ds) -> bool:
     return True
 
 
-def wait_for_derivations(base: str, timeout: float = 600) -> dict:
-    """Polls /api/stats until no derivation is pending or running; returns the counts."""
+def wait_for_derivations(base: str, timeout: float = 600, headers=None) -> dict:
+    """Polls /api/stats until no derivation is pending or running; returns the counts. `headers`:
+    credentials of a node the suite did not start (a bench's)."""
     deadline = time.monotonic() + timeout
     while True:
-        counts = session().get(f"{base}/api/stats", timeout=10).json()["derivations"]
+        counts = session().get(f"{base}/api/stats", headers=headers, timeout=10).json()["derivations"]
         if counts["pending"] == 0 and counts["running"] == 0:
             return counts
         assert time.monotonic() < deadline, f"derivations not drained after {timeout} s: {counts}"
@@ -498,6 +499,7 @@ class EventStream:
 
     def __init__(self, url: str, params=None, headers=None):
         self.events = queue.Queue()
+        self.closed = threading.Event()  # set when the server ends the stream
         self.response = session().get(url, params=params, headers=headers, stream=True, timeout=(10, 120))
         assert self.response.status_code == 200, self.response.text
         assert self.response.headers["Content-Type"].startswith("text/event-stream")
@@ -516,6 +518,8 @@ class EventStream:
                     event[key] = value.lstrip(" ")
         except Exception:  # the stream closed
             pass
+        finally:
+            self.closed.set()
 
     def take(self, count: int, timeout: float) -> list:
         out, deadline = [], time.monotonic() + timeout

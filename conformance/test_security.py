@@ -6,6 +6,7 @@ node that refuses to expose patient data unprotected."""
 
 from __future__ import annotations
 
+import getpass
 import socket
 import ssl
 import stat
@@ -175,6 +176,36 @@ def test_a_revoked_token_is_refused_at_once(web):
     assert any("short-lived was revoked" in (e["detail"] or "") for e in denied)
 
 
+def test_an_event_stream_ends_when_its_token_is_revoked(web):
+    node = web.node
+    token = node.create_token("stream-revoked", "nurse")
+    stream = EventStream(f"{node.http_url}/api/events", headers=bearer(token))
+    assert not stream.closed.wait(1)
+    assert node.cli("token", "revoke", "stream-revoked").returncode == 0
+    assert stream.closed.wait(30), "the stream outlived its token"
+
+
+def test_an_anonymous_role_answers_only_requests_that_name_the_node(loupe_factory, tmp_path):
+    """access.anonymous on loopback: a page whose own name was made to resolve to 127.0.0.1 (DNS
+    rebinding) names its host, and gets 401."""
+    import http.client
+    config = write_yaml(tmp_path / "anonymous.yaml", "access:\n  anonymous: researcher\n")
+    node = loupe_factory("anonymous", config=config)
+    assert "served as role researcher (access.anonymous)" in node.log_text()
+
+    def status(host):
+        connection = http.client.HTTPConnection(HOST, node.http_port, timeout=30)
+        connection.request("GET", "/dicom-web/studies", headers={"Host": host, **DICOM_JSON})
+        answer = connection.getresponse().status
+        connection.close()
+        return answer
+    assert status(f"127.0.0.1:{node.http_port}") == 200 and status(f"localhost:{node.http_port}") == 200
+    assert status(f"evil.example:{node.http_port}") == 401
+    admin = write_yaml(tmp_path / "anonymous-admin.yaml", "access:\n  anonymous: admin\n")
+    refused = run([node.binary, "serve", "--data", tmp_path / "other", "--config", admin], timeout=60)
+    assert refused.returncode != 0 and "a role with the admin permission cannot serve requests without credentials" in refused.output
+
+
 def test_a_browser_session_with_csrf_and_logout(web):
     node = web.node
     assert node.cli("user", "add", "nurse7", "--role", "nurse", "--password-stdin", stdin="nurse7-password\n").returncode == 0
@@ -222,15 +253,20 @@ def blank_ct(generated) -> pydicom.Dataset:
     return ds
 
 
-def test_event_streams_carry_only_what_the_subscriber_may_see(loupe_factory, generated):
-    node = loupe_factory("events-access")
-    base = node.http_url
-    for patient in ("WARD-A", "WARD-B"):
+def flush_alerts(base, patients=("WARD-A", "WARD-B")):
+    """A baseline photo, then a marked flush, for each patient: one alert each."""
+    for patient in patients:
         for minute, redness in ((0, 0.0), (5, 0.8)):
             r = post_photo(base, encode(skin_photo(redness=redness, seed=minute + len(patient)), "JPEG", quality=92),
                            {"PatientID": patient, "PatientName": "Bianchi^Luca", "kind": "flush",
                             "AcquisitionDateTime": f"2026-11-23T09:{minute:02d}:00+01:00"})
             assert r.status_code == 201, r.text
+
+
+def test_event_streams_carry_only_what_the_subscriber_may_see(loupe_factory, generated):
+    node = loupe_factory("events-access")
+    base = node.http_url
+    flush_alerts(base)
     client(node.base_url).store_instances([blank_ct(generated)])
     wait_for_derivations(base)
 
@@ -477,3 +513,51 @@ def test_https_serves_tls_1_2_and_newer_only(tls_node, pki):
     assert node.cli("user", "add", "https-user", "--role", "clinician", "--password-stdin", stdin="https-password\n").returncode == 0
     login = plain().post(f"{node.http_url}/login", json={"user": "https-user", "password": "https-password"}, verify=ca, timeout=30)
     assert login.status_code == 200 and "Secure" in login.headers["Set-Cookie"]
+
+
+# ---- MQTT alerts per permission -----------------------------------------------------------------------
+
+def test_mqtt_alerts_reach_only_who_may_see_them(loupe_factory, tmp_path):
+    """A mosquitto broker with the ACL `loupe mqtt-acl` makes: each subscriber reads the alerts of its
+    patients only, or none without events:flush. The broker's own passwords authenticate."""
+    port = free_port()
+    config = write_yaml(tmp_path / "loupe.yaml", f"mqtt:\n  host: 127.0.0.1\n  port: {port}\n  username: loupe-node\n  password: node-secret\n")
+    node = loupe_factory("mqtt-acl", start=False, config=config)
+    node.create_token("bed-a", "nurse", extra=("--patient", "WARD-A"))
+    node.create_token("reader", "researcher")
+    assert node.cli("user", "add", "nurse-b", "--role", "nurse", "--password-stdin", stdin="nurse-b-password\n").returncode == 0
+    acl = node.cli("mqtt-acl")
+    assert acl.returncode == 0, acl.stderr
+    assert "user loupe-node\ntopic write loupe/alerts/#" in acl.stdout
+    assert "user bed-a\ntopic read loupe/alerts/flush/WARD-A\n" in acl.stdout
+    assert "user nurse-b\ntopic read loupe/alerts/flush/#\n" in acl.stdout
+    assert "user reader" not in acl.stdout
+    (tmp_path / "acl").write_text(acl.stdout)
+    passwords = tmp_path / "passwords"
+    for user, password in (("loupe-node", "node-secret"), ("bed-a", "bed-secret"), ("nurse-b", "nurse-secret"), ("reader", "read-secret")):
+        assert subprocess.run(["mosquitto_passwd", *(["-c"] if user == "loupe-node" else []), "-b", passwords, user, password]).returncode == 0
+    # `user`: started as root, mosquitto would drop to its own user, which cannot read the test's files.
+    (tmp_path / "mosquitto.conf").write_text(f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\nallow_anonymous false\n"
+                                             f"password_file {passwords}\nacl_file {tmp_path / 'acl'}\npersistence false\n")
+    broker = subprocess.Popen(["mosquitto", "-c", tmp_path / "mosquitto.conf"], stdout=subprocess.DEVNULL,
+                              stderr=open(tmp_path / "mosquitto.log", "w"))
+    subscribers = {}
+    try:
+        wait_for_port(port, broker)
+        for user, password in (("bed-a", "bed-secret"), ("nurse-b", "nurse-secret"), ("reader", "read-secret")):
+            subscribers[user] = subprocess.Popen(["mosquitto_sub", "-h", HOST, "-p", str(port), "-u", user, "-P", password,
+                                                  "-t", "loupe/alerts/#", "-q", "1", "-v"], stdout=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        node.start()
+        flush_alerts(node.http_url)
+        wait_for_derivations(node.http_url)
+        time.sleep(2)
+    finally:
+        node.stop()
+        for sub in subscribers.values():
+            sub.terminate()
+        stop_process(broker)
+    received = {user: sorted(line.split(" ", 1)[0] for line in sub.communicate(timeout=10)[0].splitlines())
+                for user, sub in subscribers.items()}
+    assert received == {"bed-a": ["loupe/alerts/flush/WARD-A"], "nurse-b": ["loupe/alerts/flush/WARD-A", "loupe/alerts/flush/WARD-B"],
+                        "reader": []}, received

@@ -19,12 +19,16 @@ public struct AccessConfiguration: Sendable {
     public var sessions: SessionPolicy
     public var throttle: LoginThrottle.Policy
     public var oidc: OIDCConfiguration?
+    /// The role of HTTP requests without credentials; nil (the default): they are refused. For a
+    /// node on a closed network only (start-up refuses it off loopback without --insecure).
+    public var anonymousRole: String?
 
     public init(roles: RoleCatalog, sessions: SessionPolicy = SessionPolicy(), throttle: LoginThrottle.Policy = LoginThrottle.Policy(),
-                oidc: OIDCConfiguration? = nil) {
+                oidc: OIDCConfiguration? = nil, anonymousRole: String? = nil) {
         self.roles = roles
         self.sessions = sessions
         self.throttle = throttle
         self.oidc = oidc
+        self.anonymousRole = anonymousRole
     }
 }

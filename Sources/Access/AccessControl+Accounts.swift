@@ -14,6 +14,8 @@ extension AccessControl {
                         actor: AuditRecord) throws(AccessError) {
         try Self.validateName(name, what: "user name")
         try configuration.roles.validate(roles)
+        try Self.validatePatients(patients)
+        if try tokens().contains(where: { $0.name == name }) { throw AccessError(.conflict, "a token is named \(name): users and tokens share names") }
         try Self.validatePassword(password)
         let hash = try hasher.hash(password)
         try record { () throws(AccessRecordError) in
@@ -69,9 +71,8 @@ extension AccessControl {
                             actor: AuditRecord) throws(AccessError) -> (token: TokenRecord, secret: String) {
         try Self.validateName(name, what: "token name")
         try configuration.roles.validate(roles)
-        if let patients, patients.isEmpty || patients.contains(where: \.isEmpty) {
-            throw AccessError(.invalid, "a token limited to patients needs at least one non-empty Patient ID")
-        }
+        try Self.validatePatients(patients)
+        if try users().contains(where: { $0.name == name }) { throw AccessError(.conflict, "a user is named \(name): users and tokens share names") }
         if let expires, expires <= Date() { throw AccessError(.invalid, "the expiry must be in the future") }
         let secret = Secret.token()
         let token = TokenRecord(name: name, secretHash: Secret.hash(secret), roles: roles, patients: patients,
@@ -92,6 +93,15 @@ extension AccessControl {
 
     public func tokens() throws(AccessError) -> [TokenRecord] {
         try record { () throws(AccessRecordError) in try archive.tokens() }
+    }
+
+    /// Every user and every token that is neither revoked nor expired, as identities: what access
+    /// rules of other systems (an MQTT broker's ACL) are derived from.
+    public func holders(now: Date = Date()) throws(AccessError) -> [Identity] {
+        let users = try self.users().map { identity(name: $0.name, kind: .user, roles: $0.roles, patients: $0.patients, address: nil) }
+        let tokens = try self.tokens().filter { $0.revokedAt == nil && ($0.expiresAt.map { $0 > now } ?? true) }
+            .map { identity(name: $0.name, kind: .token, roles: $0.roles, patients: $0.patients, address: nil) }
+        return users + tokens
     }
 
     // MARK: sessions
@@ -134,6 +144,13 @@ extension AccessControl {
         }
     }
 
+    /// Ends a session without a logout entry (a browser that logged in again replaced it).
+    public func endSession(secret: String) async throws(AccessError) {
+        try await offload { () throws(AccessError) in
+            try self.record { () throws(AccessRecordError) in try self.archive.removeSession(secretHash: Secret.hash(secret), audit: nil) }
+        }
+    }
+
     /// Removes expired sessions; returns how many.
     public func pruneSessions(now: Date = Date()) throws(AccessError) -> Int {
         let policy = configuration.sessions
@@ -150,15 +167,26 @@ extension AccessControl {
         entry.time = Date()
         entry.action = action
         entry.outcome = .success
-        entry.detail = detail
+        entry.detail = detail + (actor.detail ?? "")
         return entry
     }
 
-    /// User and token names: 1–64 printable characters without spaces or `:` (HTTP Basic's separator).
+    /// Names the audit trail uses for actors that are not users or tokens.
+    static let reservedNames: Set<String> = ["anonymous", "loupe", "unknown"]
+
+    /// User and token names: 1–64 printable characters without spaces or `:` (HTTP Basic's separator),
+    /// not one of the audit trail's own actors.
     static func validateName(_ name: String, what: String) throws(AccessError) {
         guard !name.isEmpty, name.count <= 64,
               name.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F && $0 != ":" && $0 != "," }) else {
             throw AccessError(.invalid, "\(what) '\(name)' must be 1 to 64 characters without spaces, ',' or ':'")
+        }
+        guard !reservedNames.contains(name.lowercased()) else { throw AccessError(.invalid, "\(what) '\(name)' is reserved") }
+    }
+
+    static func validatePatients(_ patients: [String]?) throws(AccessError) {
+        if let patients, patients.isEmpty || patients.contains(where: \.isEmpty) {
+            throw AccessError(.invalid, "a limit to patients needs at least one non-empty Patient ID")
         }
     }
 

@@ -32,6 +32,12 @@ public final class AccessControl: Sendable {
     private let verifiedPasswords = Mutex<[String: Date]>([:])
     /// When each token's and session's last use was written (writes are throttled to one a minute).
     private let recordedUse = Mutex<[String: Date]>([:])
+    /// Stored roles the configuration no longer defines, warned about once each.
+    private let unknownRoles = Mutex<Set<String>>([])
+    /// Records by secret hash (or user name), valid until the next commit to the index.
+    private let tokenCache = RecordCache<TokenRecord>()
+    private let sessionCache = RecordCache<SessionRecord>()
+    private let accountCache = RecordCache<AccountRecord>()
 
     static let verifiedPasswordLifetime: TimeInterval = 5 * 60
     static let useRecordInterval: TimeInterval = 60
@@ -53,7 +59,9 @@ public final class AccessControl: Sendable {
             case .basic(let user, let password):
                 return try await offload { () throws(AccessError) in try self.verifyPassword(user: user, password: password, address: address, now: now, kind: .user) }
             case .bearer(let token) where token.hasPrefix(Secret.tokenPrefix):
-                return try await offload { () throws(AccessError) in try self.verifyToken(token, address: address, now: now) }
+                // Inline: one indexed read of a small table costs less than a hop to another thread
+                // (this runs on every request; bench/dicomweb measures it).
+                return try verifyToken(token, address: address, now: now)
             case .bearer(let token):
                 guard let oidc else {
                     throw AccessError.unauthenticated("bearer token is not a Loupe API token, and no OpenID Connect issuer is configured")
@@ -63,7 +71,22 @@ public final class AccessControl: Sendable {
                 let roles = claims.roles.filter { configuration.roles.roles[$0] != nil }
                 return identity(name: claims.subject, kind: .oidc, roles: roles, patients: nil, address: address)
             case .session(let secret):
-                return try await offload { () throws(AccessError) in try self.verifySession(secret, address: address, now: now) }
+                let (archive, logger, hash) = (self.archive, self.logger, Secret.hash(secret))
+                let checked: (Identity, touch: Bool)
+                do throws(AccessError) {
+                    checked = try verifySession(secret, address: address, now: now)
+                } catch where error.message == AccessControl.sessionExpired.message {
+                    try await offload { () throws(AccessError) in _ = try? archive.removeSession(secretHash: hash, audit: nil) }
+                    throw error
+                }
+                if checked.touch {  // once a minute: the idle timeout counts from here
+                    try await offload { () throws(AccessError) in
+                        do { try archive.touchSession(secretHash: hash, at: now) } catch {
+                            logger.warning("session use not recorded", metadata: ["reason": "\(error)"])
+                        }
+                    }
+                }
+                return checked.0
             }
         } catch {
             if error.kind == .unauthenticated || error.kind == .rateLimited {
@@ -75,24 +98,31 @@ public final class AccessControl: Sendable {
         }
     }
 
+    /// The identity of a request without credentials: the configured anonymous role, or nil
+    /// (refused) as by default.
+    public func anonymous(address: String?) -> Identity? {
+        configuration.anonymousRole.map { identity(name: "anonymous", kind: .anonymous, roles: [$0], patients: nil, address: address) }
+    }
+
     // MARK: credentials
 
     func verifyPassword(user: String, password: String, address: String?, now: Date, kind: Identity.Kind) throws(AccessError) -> Identity {
-        try throttle.check(user: user, address: address, now: now)
-        let account = try record { () throws(AccessRecordError) in try archive.account(named: user) }
+        try throttle.begin(user: user, address: address, now: now)
+        let account = try accountCache.value(for: user, version: try changeCounter()) { () throws(AccessError) in
+            try record { () throws(AccessRecordError) in try archive.account(named: user) }
+        }
         guard let account, passwordMatches(password, account: account, now: now) else {
-            if account == nil { _ = hasher.verify(password, against: Self.decoyHash) }  // the same time whether or not the user exists
-            throttle.recordFailure(user: user, address: address, now: now)
+            if account == nil { _ = verifyLimited(password, against: Self.decoyHash) }  // the same time whether or not the user exists
             throw AccessError.unauthenticated("wrong user name or password")
         }
-        throttle.recordSuccess(user: user)
+        throttle.succeeded(user: user, address: address, now: now)
         return identity(name: account.name, kind: kind, roles: account.roles, patients: account.patients, address: address)
     }
 
     private func passwordMatches(_ password: String, account: AccountRecord, now: Date) -> Bool {
         let key = Secret.hash(account.name + "\u{0}" + password + "\u{0}" + account.passwordHash)
         if let until = verifiedPasswords.withLock({ $0[key] }), until > now { return true }
-        guard hasher.verify(password, against: account.passwordHash) else { return false }
+        guard verifyLimited(password, against: account.passwordHash) else { return false }
         verifiedPasswords.withLock { cache in
             if cache.count > 10_000 { cache = cache.filter { $0.value > now } }
             cache[key] = now.addingTimeInterval(Self.verifiedPasswordLifetime)
@@ -100,42 +130,55 @@ public final class AccessControl: Sendable {
         return true
     }
 
+    /// Argon2id verifications at once (each takes 19 MiB and tens of milliseconds): a flood of
+    /// password guesses queues here instead of exhausting memory and cores.
+    private static let argon2Slots = DispatchSemaphore(value: 4)
+
+    private func verifyLimited(_ password: String, against hash: String) -> Bool {
+        Self.argon2Slots.wait()
+        defer { Self.argon2Slots.signal() }
+        return hasher.verify(password, against: hash)
+    }
+
     /// A hash of a random password (made once), verified when the user does not exist.
     private static let decoyHash = (try? PasswordHasher().hash(Secret.generate())) ?? ""
 
     func verifyToken(_ secret: String, address: String?, now: Date) throws(AccessError) -> Identity {
         let hash = Secret.hash(secret)
-        guard let token = try record({ () throws(AccessRecordError) in try archive.token(secretHash: hash) }) else {
-            throw AccessError.unauthenticated("unknown API token")
+        let found = try tokenCache.value(for: hash, version: try changeCounter()) { () throws(AccessError) in
+            try record { () throws(AccessRecordError) in try archive.token(secretHash: hash) }
         }
+        guard let token = found else { throw AccessError.unauthenticated("unknown API token") }
         if token.revokedAt != nil { throw AccessError.unauthenticated("API token \(token.name) was revoked") }
         if let expires = token.expiresAt, expires <= now { throw AccessError.unauthenticated("API token \(token.name) expired") }
         if shouldRecordUse(of: "token:\(token.id)", now: now) {
-            do { try archive.markTokenUsed(id: token.id, at: now) } catch {
-                logger.warning("token use not recorded", metadata: ["reason": "\(error)"])
+            let (archive, logger, id) = (self.archive, self.logger, token.id)
+            DispatchQueue.global(qos: .utility).async {  // a write: never on the request's path
+                do { try archive.markTokenUsed(id: id, at: now) } catch {
+                    logger.warning("token use not recorded", metadata: ["reason": "\(error)"])
+                }
             }
         }
         return identity(name: token.name, kind: .token, roles: token.roles, patients: token.patients, address: address)
     }
 
-    func verifySession(_ secret: String, address: String?, now: Date) throws(AccessError) -> Identity {
+    static let sessionExpired = AccessError.unauthenticated("session expired; log in again")
+
+    /// The session's identity, and whether its last use should be written now.
+    func verifySession(_ secret: String, address: String?, now: Date) throws(AccessError) -> (Identity, touch: Bool) {
         let hash = Secret.hash(secret)
-        guard let session = try record({ () throws(AccessRecordError) in try archive.session(secretHash: hash) }) else {
-            throw AccessError.unauthenticated("no such session (logged out or expired)")
+        let found = try sessionCache.value(for: hash, version: try changeCounter()) { () throws(AccessError) in
+            try record { () throws(AccessRecordError) in try archive.session(secretHash: hash) }
         }
+        guard let session = found else { throw AccessError.unauthenticated("no such session (logged out or expired)") }
         let policy = configuration.sessions
         if now.timeIntervalSince(session.lastSeenAt) > policy.idleTimeout || now.timeIntervalSince(session.createdAt) > policy.absoluteTimeout {
-            _ = try? archive.removeSession(secretHash: hash, audit: nil)
-            throw AccessError.unauthenticated("session expired; log in again")
+            throw Self.sessionExpired
         }
-        if shouldRecordUse(of: "session:\(hash)", now: now) {
-            do { try archive.touchSession(secretHash: hash, at: now) } catch {
-                logger.warning("session use not recorded", metadata: ["reason": "\(error)"])
-            }
-        }
+        let touch = shouldRecordUse(of: "session:\(hash)", now: now)
         let account = session.account
-        return identity(name: account.name, kind: .session, roles: account.roles, patients: account.patients, address: address,
-                        csrfToken: session.csrfToken)
+        return (identity(name: account.name, kind: .session, roles: account.roles, patients: account.patients, address: address,
+                         csrfToken: session.csrfToken), touch)
     }
 
     private func shouldRecordUse(of key: String, now: Date) -> Bool {
@@ -154,12 +197,17 @@ public final class AccessControl: Sendable {
         for role in roles {
             if let known = configuration.roles.roles[role] {
                 permissions.formUnion(known.permissions)
-            } else {
+            } else if unknownRoles.withLock({ $0.insert(role).inserted }) {
                 logger.warning("a role is not defined (any more); it grants nothing", metadata: ["role": "\(role)", "holder": "\(name)"])
             }
         }
         return Identity(name: name, kind: kind, roles: roles, permissions: permissions, patients: patients.map(Set.init),
                         address: address, csrfToken: csrfToken)
+    }
+
+    /// See `RecordCache`.
+    private func changeCounter() throws(AccessError) -> Int64 {
+        try record { () throws(AccessRecordError) in try archive.changeCounter() }
     }
 
     func record<T>(_ work: () throws(AccessRecordError) -> T) throws(AccessError) -> T {

@@ -18,6 +18,8 @@ public struct AccessError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalid
         /// The index failed (500).
         case storage
+        /// A service Loupe depends on (the OpenID Connect provider) cannot be reached (503).
+        case unavailable
     }
 
     public let kind: Kind
@@ -39,6 +41,7 @@ public struct AccessError: Error, Sendable, Equatable, CustomStringConvertible {
         case .conflict: 409
         case .invalid: 400
         case .storage: 500
+        case .unavailable: 503
         }
     }
 

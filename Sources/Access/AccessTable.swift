@@ -27,6 +27,11 @@ public enum Requirement: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// Reading: everything, or clinical photographs only (the requests naming others are refused).
+private let reading = Requirement.anyOf([.read, .readPhotos])
+/// Searching: everything, or clinical photographs only (the searches are narrowed to them).
+private let searching = Requirement.anyOf([.search, .readPhotos])
+
 /// The one table of what each HTTP route needs, keyed by method and route pattern as the router
 /// names them (`GET /dicom-web/studies/{study}`). A route missing here answers 403 to everyone, and a
 /// test walks the router's routes against this table, so nothing is added open by accident.
@@ -40,11 +45,11 @@ public enum AccessTable {
             "GET /api/session": .authenticated,
 
             "GET /api/stats": .permission(.search),
-            "GET /api/patients/{id}": .permission(.search),
-            "GET /api/patients/{id}/counts": .permission(.search),
-            "GET /api/instances/{uid}/analysis": .permission(.read),
-            "GET /api/imageinfo/{name}": .permission(.read),
-            "GET /api/derived/{name}": .permission(.read),
+            "GET /api/patients/{id}": searching,
+            "GET /api/patients/{id}/counts": searching,
+            "GET /api/instances/{uid}/analysis": reading,
+            "GET /api/imageinfo/{name}": reading,
+            "GET /api/derived/{name}": reading,
             "GET /api/similar": .permission(.similar),
             "POST /api/similar": .permission(.similar),
             "GET /api/events": .anyOf(Permission.eventTopics.map(Permission.events)),
@@ -54,28 +59,33 @@ public enum AccessTable {
 
             "POST /dicom-web/studies": .permission(.store),
             "POST /dicom-web/studies/{study}": .permission(.store),
-            "GET /dicom-web/studies": .permission(.search),
-            "GET /dicom-web/series": .permission(.search),
-            "GET /dicom-web/instances": .permission(.search),
-            "GET /dicom-web/studies/{study}/series": .permission(.search),
-            "GET /dicom-web/studies/{study}/instances": .permission(.search),
-            "GET /dicom-web/studies/{study}/series/{series}/instances": .permission(.search),
-            "GET /wado": .permission(.read),
-            "GET /dicom-web/wado": .permission(.read),
+            "GET /dicom-web/studies": searching,
+            "GET /dicom-web/series": searching,
+            "GET /dicom-web/instances": searching,
+            "GET /dicom-web/studies/{study}/series": searching,
+            "GET /dicom-web/studies/{study}/instances": searching,
+            "GET /dicom-web/studies/{study}/series/{series}/instances": searching,
+            "GET /wado": reading,
+            "GET /dicom-web/wado": reading,
         ]
         let instance = "/dicom-web/studies/{study}/series/{series}/instances/{instance}"
         for level in ["/dicom-web/studies/{study}", "/dicom-web/studies/{study}/series/{series}", instance] {
-            table["GET \(level)"] = .permission(.read)
-            table["GET \(level)/metadata"] = .permission(.read)
+            table["GET \(level)"] = reading
+            table["GET \(level)/metadata"] = reading
         }
         for path in ["\(instance)/frames/{frames}", "\(instance)/bulkdata/**", "\(instance)/rendered", "\(instance)/thumbnail",
                      "\(instance)/frames/{frames}/rendered", "\(instance)/frames/{frames}/thumbnail",
                      "/dicom-web/studies/{study}/series/{series}/rendered", "/dicom-web/studies/{study}/series/{series}/thumbnail",
                      "/dicom-web/studies/{study}/thumbnail"] {
-            table["GET \(path)"] = .permission(.read)
+            table["GET \(path)"] = reading
         }
         return table
     }()
+
+    /// Whether a route reads (or searches) patient data, and so admits an identity limited to clinical
+    /// photographs for those only.
+    public static func isReading(_ requirement: Requirement) -> Bool { requirement == reading }
+    public static func isSearching(_ requirement: Requirement) -> Bool { requirement == searching }
 
     /// The requirement of a route (`GET`, `/dicom-web/studies`); nil for a route the table lacks.
     public static func requirement(method: String, route: String) -> Requirement? {

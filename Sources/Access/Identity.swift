@@ -15,6 +15,8 @@ public struct Identity: Sendable, Equatable {
         case oidc
         /// A DICOM application entity (an association's calling AE title).
         case ae
+        /// A request without credentials, on a node configured to accept those (`access.anonymous`).
+        case anonymous
     }
 
     public let name: String
@@ -41,6 +43,11 @@ public struct Identity: Sendable, Equatable {
 
     public func may(_ permission: Permission) -> Bool { permissions.contains(permission) }
 
+    /// Whether what the identity may read (or search) is limited to clinical photographs: it has
+    /// `photos:read` but not `read` (`search`).
+    public var readsPhotosOnly: Bool { !may(.read) && may(.readPhotos) }
+    public var searchesPhotosOnly: Bool { !may(.search) && may(.readPhotos) }
+
     /// Whether the identity may touch data of this patient (always, unless limited to some).
     public func mayAccess(patient: String?) -> Bool {
         guard let patients else { return true }
@@ -64,6 +71,7 @@ public struct Identity: Sendable, Equatable {
         case .token: .token
         case .oidc: .oidc
         case .ae: .ae
+        case .anonymous: .anonymous
         }
     }
 }

@@ -18,8 +18,10 @@ public final class LoginThrottle: Sendable {
 
     public init(policy: Policy = Policy()) { self.policy = policy }
 
-    /// Throws `rateLimited` when either the user or the address has too many recent failures.
-    public func check(user: String, address: String?, now: Date = Date()) throws(AccessError) {
+    /// Starts a login attempt: throws `rateLimited` when the user or the address has too many recent
+    /// failures, else counts the attempt as a failure until `succeeded` says otherwise. Counting it
+    /// first, in the same lock, means parallel guesses cannot all pass the check before any fails.
+    public func begin(user: String, address: String?, now: Date = Date()) throws(AccessError) {
         let wait = failures.withLock { table -> TimeInterval? in
             var longest: TimeInterval?
             for (key, limit) in keys(user: user, address: address) {
@@ -29,6 +31,12 @@ public final class LoginThrottle: Sendable {
                     longest = max(longest ?? 0, policy.window - now.timeIntervalSince(oldest))
                 }
             }
+            if longest == nil {
+                for (key, _) in keys(user: user, address: address) { table[key, default: []].append(now) }
+                if table.count > 100_000 {  // bounded under a spray of names: forget what left the window
+                    table = table.filter { now.timeIntervalSince($0.value.last ?? .distantPast) < policy.window }
+                }
+            }
             return longest
         }
         if let wait {
@@ -36,17 +44,15 @@ public final class LoginThrottle: Sendable {
         }
     }
 
-    public func recordFailure(user: String, address: String?, now: Date = Date()) {
+    /// The attempt begun at `now` succeeded: the user's failures are forgotten, and the address's
+    /// count loses this attempt.
+    public func succeeded(user: String, address: String?, now: Date) {
         failures.withLock { table in
-            for (key, _) in keys(user: user, address: address) { table[key, default: []].append(now) }
-            if table.count > 100_000 {  // bounded under a spray of names: forget what left the window
-                table = table.filter { now.timeIntervalSince($0.value.last ?? .distantPast) < policy.window }
+            table.removeValue(forKey: "user:" + user)
+            if let address, let index = table["address:" + address]?.lastIndex(of: now) {
+                table["address:" + address]?.remove(at: index)
             }
         }
-    }
-
-    public func recordSuccess(user: String) {
-        _ = failures.withLock { $0.removeValue(forKey: "user:" + user) }
     }
 
     private func keys(user: String, address: String?) -> [(String, Int)] {

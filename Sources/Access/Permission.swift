@@ -11,7 +11,10 @@ public struct Permission: RawRepresentable, Hashable, Sendable, Comparable, Cust
     public static let store = Permission("store")
     /// Post clinical photographs (`/api/photos`).
     public static let photos = Permission("photos")
-    /// Remove instances.
+    /// Read and search clinical photographs only (series of modality XC or DMS), and their analyses:
+    /// the flush watch of a ward, without the rest of the archive.
+    public static let readPhotos = Permission("photos:read")
+    /// Remove instances (no route removes any yet: reserved, so roles can already be defined with it).
     public static let delete = Permission("delete")
     /// Search the archive (QIDO-RS, C-FIND, patients, counts).
     public static let search = Permission("search")
@@ -19,18 +22,18 @@ public struct Permission: RawRepresentable, Hashable, Sendable, Comparable, Cust
     public static let similar = Permission("similar")
     /// See who a patient is (names, birth dates) in search results; without it they are removed.
     public static let phi = Permission("phi")
-    /// Review what the anomaly screen flagged.
+    /// Review what the anomaly screen flagged (reserved for the review screen).
     public static let reviewFindings = Permission("findings:review")
     /// Mark an alert as seen to.
     public static let acknowledgeAlerts = Permission("alerts:acknowledge")
-    /// Read the audit trail, manage users and tokens, node statistics.
+    /// Read the audit trail (users and tokens are managed at the command line, on the archive).
     public static let admin = Permission("admin")
 
     /// Subscribe to the events of one topic (`anomaly`, `flush`).
     public static func events(_ topic: String) -> Permission { Permission("events:\(topic)") }
 
     /// Every permission the node knows by name (topics aside); used to check configured roles.
-    public static let known: [Permission] = [.read, .store, .photos, .delete, .search, .similar, .phi, .reviewFindings,
+    public static let known: [Permission] = [.read, .store, .photos, .readPhotos, .delete, .search, .similar, .phi, .reviewFindings,
                                              .acknowledgeAlerts, .admin]
     /// Event topics the node publishes.
     public static let eventTopics = ["anomaly", "flush"]

@@ -15,9 +15,8 @@ public struct Role: Sendable, Equatable {
                                                               .events("anomaly")])),
         Role(name: "clinician", permissions: PermissionSet([Permission.read, .search, .phi, .photos, .acknowledgeAlerts,
                                                             .events("flush")])),
-        // Flush watch on a ward: posts photos, sees the patients' photos and their alerts.
-        Role(name: "nurse", permissions: PermissionSet([Permission.photos, .read, .search, .phi, .events("flush"),
-                                                        .acknowledgeAlerts])),
+        // Flush watch on a ward: posts photos, sees the patients' photos (not their other images) and alerts.
+        Role(name: "nurse", permissions: PermissionSet([Permission.photos, .readPhotos, .phi, .events("flush"), .acknowledgeAlerts])),
         // Searches and compares images; sees no patient names unless also given `phi`.
         Role(name: "researcher", permissions: PermissionSet([Permission.read, .search, .similar])),
         Role(name: "camera", permissions: PermissionSet([Permission.photos])),

@@ -14,6 +14,9 @@ public final class Archive: Sendable {
     let blobs: BlobStore
     let logger: Logger
     let lock: ArchiveLock
+    /// A connection of its own, only for `changeCounter()`: SQLite's data_version counts the commits
+    /// of connections other than the one asking.
+    let changeWatch: DatabaseQueue
     /// Wakes derivation workers when ingest or requeue adds jobs.
     public let derivationSignal = DerivationSignal()
 
@@ -44,6 +47,9 @@ public final class Archive: Sendable {
         // the writer after GRDB's WAL setup, which chooses NORMAL.
         try database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try Schema.migrator.migrate(database)
+        var watchConfiguration = Configuration()
+        watchConfiguration.readonly = true
+        changeWatch = try DatabaseQueue(path: configuration.indexPath.path, configuration: watchConfiguration)
         indexWrites = GroupCommit(database: database)
         try registerProcessors()
         if lock.isExclusive {

@@ -67,6 +67,12 @@ static int listenOn(const char *address, uint16_t port, std::string &problem) {
     for (addrinfo *a = found; host.empty() && a != nullptr; a = a->ai_next) {
         if (a->ai_family == AF_INET) chosen = a;
     }
+    if (chosen->ai_family != AF_INET) {
+        // DCMTK 3.6.7 reads a peer's address as IPv4 only: caller rules by host would never match.
+        problem = "cannot listen on " + host + ": DIMSE binds IPv4 addresses only";
+        freeaddrinfo(found);
+        return -1;
+    }
     const int fd = socket(chosen->ai_family, chosen->ai_socktype, chosen->ai_protocol);
     int reuse = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse) != 0 ||
@@ -150,14 +156,17 @@ void loupe_scp::serveConnection(int fd) {
         // read over TLS), so this is quick.
         std::lock_guard<std::mutex> lock(externalSocketMutex());
         handover.pending = handshaken;
+        handover.taken = false;
         dcmExternalSocketHandle.set(fd);
         cond = ASC_receiveAssociation(network, &assoc, static_cast<long>(maxPDU), nullptr, nullptr, tls() ? OFTrue : OFFalse,
                                       DUL_BLOCK, acseTimeout);
         dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
         if (handover.pending != nullptr) {  // not taken: DCMTK failed before creating the connection
-            delete handover.pending;
+            delete handover.pending;        // which closes the socket
             handover.pending = nullptr;
-            fd = -1;  // closed with the connection
+            fd = -1;
+        } else if (handover.taken) {
+            fd = -1;  // DCMTK's connection owns the socket now
         }
     }
     connecting--;
@@ -165,9 +174,8 @@ void loupe_scp::serveConnection(int fd) {
         if (assoc != nullptr) {
             ASC_dropAssociation(assoc);
             ASC_destroyAssociation(&assoc);
-        } else if (fd >= 0) {
-            close(fd);
         }
+        if (fd >= 0) close(fd);  // DCMTK failed before taking the socket
         return;
     }
     if (stopping.load() || active.load() >= maxAssociations) {
@@ -244,7 +252,8 @@ extern "C" loupe_scp *loupe_scp_start(const loupe_scp_config *config, loupe_scp_
         cond = ASC_initializeNetwork(NET_ACCEPTOR, config->port, scp->acseTimeout, &scp->network);
         dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
     }
-    if (cond.good() && scp->tls()) cond = ASC_setTransportLayer(scp->network, &scp->handover, 0);
+    // Both kinds of port go through the handover layer: it says whether DCMTK took a socket.
+    if (cond.good()) cond = ASC_setTransportLayer(scp->network, &scp->handover, 0);
     if (cond.bad()) {
         loupe::setError(error, error_size, std::string("cannot set up the DICOM network: ") + cond.text());
         if (scp->network != nullptr) ASC_dropNetwork(&scp->network);

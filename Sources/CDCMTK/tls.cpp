@@ -92,6 +92,7 @@ private:
 };
 
 DcmTransportConnection *HandoverLayer::createConnection(DcmNativeSocketType socket, OFBool useSecureLayer) {
+    taken = true;
     DcmTransportConnection *connection = pending;
     pending = nullptr;
     if (useSecureLayer && connection != nullptr) return connection;
@@ -140,7 +141,7 @@ DcmTransportConnection *acceptTLS(DcmTLSTransportLayer &layer, int socket, int s
             continue;
         }
         if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
-            reason = "TLS handshake timed out";
+            reason = stopping.load() ? "the node is stopping" : "TLS handshake timed out";
         } else {
             reason = "TLS handshake failed: " + openSSLErrors();
             const long verified = SSL_get_verify_result(ssl);
@@ -213,7 +214,8 @@ void peerCertificateNames(T_ASC_Association *assoc, std::string &subject, std::s
 bool peerCertificateMatchesHost(T_ASC_Association *assoc, const char *host) {
     X509 *certificate = peerCertificate(assoc);
     if (certificate == nullptr) return false;
-    const bool matches = X509_check_ip_asc(certificate, host, 0) == 1 || X509_check_host(certificate, host, 0, 0, nullptr) == 1;
+    const bool matches = X509_check_ip_asc(certificate, host, 0) == 1 ||
+                         X509_check_host(certificate, host, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) == 1;
     X509_free(certificate);
     return matches;
 }

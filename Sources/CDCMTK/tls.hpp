@@ -22,6 +22,9 @@ std::unique_ptr<DcmTLSTransportLayer> makeTLSLayer(T_ASC_NetworkRole role, const
 class HandoverLayer : public DcmTransportLayer {
 public:
     DcmTransportConnection *pending = nullptr;
+    /// Set when DCMTK created a connection (and so owns the socket); a plain network uses this layer
+    /// too, to know whether a failed receive left the socket to Loupe.
+    bool taken = false;
     DcmTransportConnection *createConnection(DcmNativeSocketType socket, OFBool useSecureLayer) override;
 };
 

@@ -1,5 +1,6 @@
 import Access
 import Archive
+import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
@@ -31,7 +32,11 @@ public struct DICOMwebService: Sendable {
     public func router() -> Router<Context> {
         let router = Router(context: Context.self)
         router.add(middleware: CORS(origins: configuration.corsOrigins))
-        router.add(middleware: AccessMiddleware(access: access, archive: archive, trustedOrigins: configuration.corsOrigins))
+        let publicURL = configuration.baseURL.flatMap(URLComponents.init(string:))
+        let publicOrigin = publicURL.flatMap { url in url.scheme.flatMap { scheme in url.host.map { "\(scheme)://\($0)" + (url.port.map { ":\($0)" } ?? "") } } }
+        router.add(middleware: AccessMiddleware(access: access, archive: archive,
+                                                trustedOrigins: configuration.corsOrigins.filter { $0 != "*" } + [publicOrigin].compactMap { $0 },
+                                                publicHost: publicURL?.host))
         let root = router.group(RouterPath(DICOMwebConfiguration.rootPath))
         addSearchRoutes(to: root)
         addRetrieveRoutes(to: root)

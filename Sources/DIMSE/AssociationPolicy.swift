@@ -8,7 +8,8 @@ public enum AssociationDecision: Sendable, Equatable {
     case calledAETitleNotRecognized
     /// Rejected-permanent, service user, "calling AE title not recognized".
     case callingAETitleNotRecognized
-    /// Rejected-permanent, service user, "no reason given" (a known caller from the wrong host).
+    /// Rejected-permanent, service user, "no reason given" (a known caller from the wrong host, or
+    /// over plain TCP when its rule asks for TLS).
     case callingHostNotAllowed
     /// Rejected-permanent, service user, "calling AE title not recognized": over TLS, the AE title is
     /// not the common name of the caller's certificate.
@@ -46,7 +47,7 @@ public struct AssociationPolicy: Sendable {
         guard !configuration.allowedCallers.isEmpty else { return .accept }
         let entries = configuration.allowedCallers.filter { $0.aeTitle == caller.aeTitle }
         if entries.isEmpty { return .callingAETitleNotRecognized }
-        if entries.contains(where: { $0.host == nil || $0.host == caller.host }) { return .accept }
+        if entries.contains(where: { $0.matches(caller) }) { return .accept }
         return .callingHostNotAllowed
     }
 
@@ -54,8 +55,6 @@ public struct AssociationPolicy: Sendable {
     /// only what its entry lists (deny by default).
     public func permits(_ service: DIMSEService, to caller: Caller) -> Bool {
         guard !configuration.allowedCallers.isEmpty else { return true }
-        return configuration.allowedCallers.contains { entry in
-            entry.aeTitle == caller.aeTitle && (entry.host == nil || entry.host == caller.host) && entry.services.contains(service)
-        }
+        return configuration.allowedCallers.contains { $0.matches(caller) && $0.services.contains(service) }
     }
 }

@@ -6,10 +6,19 @@ public struct AllowedCaller: Sendable, Equatable {
     public var aeTitle: String
     public var host: String?
     public var services: Set<DIMSEService>
-    public init(aeTitle: String, host: String? = nil, services: Set<DIMSEService> = Set(DIMSEService.allCases)) {
+    /// Only over DICOM TLS (so, with `match_ae_title_to_certificate`, only the holder of a certificate
+    /// naming this AE title): the same title on the plain port is refused.
+    public var tlsOnly: Bool
+    public init(aeTitle: String, host: String? = nil, services: Set<DIMSEService> = Set(DIMSEService.allCases), tlsOnly: Bool = false) {
         self.aeTitle = aeTitle
         self.host = host
         self.services = services
+        self.tlsOnly = tlsOnly
+    }
+
+    /// Whether this entry is about `caller` (AE title, host, and TLS when it asks for it).
+    func matches(_ caller: Caller) -> Bool {
+        aeTitle == caller.aeTitle && (host == nil || host == caller.host) && (!tlsOnly || caller.certificateCommonName != nil)
     }
 }
 

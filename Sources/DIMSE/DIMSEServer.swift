@@ -4,6 +4,7 @@ import CDCMTK
 import DICOM
 import Foundation
 import Logging
+import Synchronization
 
 /// The DIMSE SCP: Verification, Storage and Query/Retrieve (FIND, MOVE, GET) bound to the archive,
 /// on a plain port, a DICOM TLS port, or both.
@@ -98,9 +99,12 @@ public final class DIMSEServer: Sendable {
     /// Associations open right now.
     public var activeAssociations: Int { [plain, secure].compactMap { $0 }.reduce(0) { $0 + Int(loupe_scp_active_associations($1)) } }
 
+    private let stopped = Mutex(false)
+
     /// Stops accepting, lets open associations finish their current operation, and waits for
-    /// them up to `grace` seconds. Blocks; call it once.
+    /// them up to `grace` seconds. Blocks; later calls do nothing.
     public func stop(grace: Int = 30) {
+        guard !stopped.withLock({ (done: inout Bool) -> Bool in defer { done = true }; return done }) else { return }
         // Both ports wind down at once, so the grace period is not spent twice.
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) let secure = self.secure

@@ -64,9 +64,12 @@ struct AlertPublisher: Service {
     }
 
     static func mqttTopic(_ event: StoredEvent) -> String {
-        let payload = (try? JSONSerialization.jsonObject(with: Data(event.payload.utf8))) as? [String: Any]
-        let patient = payload?["PatientID"] as? String ?? ""
-        return "loupe/alerts/\(MQTTClient.topicLevel(event.topic))/\(MQTTClient.topicLevel(patient))"
+        mqttTopic(event.topic, patient: event.patientID ?? "")
+    }
+
+    /// `loupe/alerts/{topic}/{PatientID}`, each level made safe (`MQTTClient.topicLevel`).
+    static func mqttTopic(_ topic: String, patient: String) -> String {
+        "loupe/alerts/\(MQTTClient.topicLevel(topic))/\(MQTTClient.topicLevel(patient))"
     }
 
     /// Where publishing resumes: the saved cursor, or (first start) the newest event, so that a new

@@ -21,8 +21,9 @@ struct SyslogConfiguration: Sendable, Equatable {
 
 /// Follows the audit table and sends each entry, as a DICOM Audit Message in an RFC 5424 frame, to
 /// the collector. The last entry sent is kept in DATA/audit-syslog-cursor, so entries written while
-/// the collector was away (or the node was down) are sent when it is back; delivery is at least
-/// once (a connection lost mid-batch sends that batch again).
+/// the collector was away (or the node was down) are sent when it is back. Syslog over TLS has no
+/// acknowledgement: entries on a connection that breaks before the collector read them are not
+/// sent again (they stay in the index).
 struct AuditForwarder: Service {
     let archive: Archive
     let configuration: SyslogConfiguration
@@ -41,7 +42,9 @@ struct AuditForwarder: Service {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             let after = cursor
             let archive = self.archive
-            let entries = await Task.detached { try? archive.audit(AuditFilter(after: after, limit: Self.batch)) }.value ?? []
+            let read = await Task.detached { Result { () throws(AccessRecordError) in try archive.audit(AuditFilter(after: after, limit: Self.batch)) } }.value
+            if case .failure(let error) = read { logger.error("cannot read the audit trail to forward it", metadata: ["reason": "\(error)"]) }
+            let entries = (try? read.get()) ?? []
             if entries.isEmpty {
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: Self.idle) }
                 continue
@@ -82,7 +85,8 @@ struct AuditForwarder: Service {
             .connectTimeout(.seconds(10))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = try NIOSSLClientHandler(context: tls, serverHostname: host.first?.isNumber == true ? nil : host)
+                    // An IP address is checked against the certificate's IP names by NIOSSL itself.
+                    let handler = try NIOSSLClientHandler(context: tls, serverHostname: Exposure.isIPAddress(host) ? nil : host)
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }

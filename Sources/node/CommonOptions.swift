@@ -96,7 +96,7 @@ struct CommonOptions: ParsableArguments {
                 }
                 return service
             }
-            return AllowedCaller(aeTitle: caller.ae, host: caller.host, services: Set(services))
+            return AllowedCaller(aeTitle: caller.ae, host: caller.host, services: Set(services), tlsOnly: caller.tls ?? false)
         }
         let dimse = DIMSEConfiguration(
             aeTitle: aeTitle,
@@ -142,7 +142,9 @@ struct CommonOptions: ParsableArguments {
             dataDirectory: dataDirectory, archive: archive, dimse: dimse, web: web, derivationWorkers: workers,
             modelWeights: Models.weightsURL(configured: model ?? file.similarity?.model), vectorIndex: vectorIndex,
             eventRetentionDays: eventRetentionDays, flushThresholds: flush, mqtt: mqtt,
-            access: try Self.access(file.access, secureCookie: httpTLS != nil), syslog: try Self.syslog(file.audit),
+            // Secure cookies under HTTPS, Loupe's own or a proxy's in front of it.
+            access: try Self.access(file.access, secureCookie: httpTLS != nil || web.baseURL?.hasPrefix("https://") == true),
+            syslog: try Self.syslog(file.audit),
             logLevel: logLevel ?? file.log_level ?? "info", logFormat: logFormat ?? file.log_format ?? "text")
     }
 
@@ -185,12 +187,14 @@ struct CommonOptions: ParsableArguments {
             throw ValidationError("access login_throttle: limits must be at least 1 and the window positive")
         }
         let oidc = try section?.oidc.map { o in
-            guard let issuer = URL(string: o.issuer), issuer.scheme == "https" || issuer.scheme == "http", !o.audience.isEmpty else {
-                throw ValidationError("access oidc: issuer must be an http(s) URL and audience this node's client ID")
+            // Keys fetched over plain HTTP could be swapped on the way: HTTPS, but for a provider on this machine.
+            func secure(_ url: URL?) -> Bool { url?.scheme == "https" || (url?.scheme == "http" && Exposure.isLoopback(url?.host ?? "")) }
+            guard secure(URL(string: o.issuer)), !o.audience.isEmpty else {
+                throw ValidationError("access oidc: issuer must be an https URL (http only on loopback) and audience this node's client ID")
             }
             var oidc = OIDCConfiguration(issuer: o.issuer, audience: o.audience)
             if let text = o.jwks_url {
-                guard let url = URL(string: text), url.scheme != nil else { throw ValidationError("access oidc: jwks_url '\(text)' is not a URL") }
+                guard let url = URL(string: text), secure(url) else { throw ValidationError("access oidc: jwks_url '\(text)' is not an https URL") }
                 oidc.jwksURL = url
             }
             oidc.rolesClaim = o.roles_claim ?? oidc.rolesClaim
@@ -199,7 +203,16 @@ struct CommonOptions: ParsableArguments {
             oidc.leeway = o.leeway_seconds ?? oidc.leeway
             return oidc
         }
-        return AccessConfiguration(roles: roles, sessions: sessions, throttle: throttle, oidc: oidc)
+        if let anonymous = section?.anonymous {
+            do throws(AccessError) {
+                guard try !roles.permissions(of: [anonymous]).contains(.admin) else {
+                    throw AccessError.configuration("a role with the admin permission")
+                }
+            } catch {
+                throw ValidationError("access anonymous: \(error.message) cannot serve requests without credentials")
+            }
+        }
+        return AccessConfiguration(roles: roles, sessions: sessions, throttle: throttle, oidc: oidc, anonymousRole: section?.anonymous)
     }
 }
 

@@ -25,6 +25,7 @@ import Yams
 ///   allowed_callers:       # absent or empty: any caller; else only these, for their services
 ///     - { ae: CT01, host: 10.0.0.5, services: [echo, store] }
 ///     - { ae: WORKSTATION }  # every service: echo, store, find, move, get
+///     - { ae: MR01, tls: true }   # only over DICOM TLS
 ///   tls:                   # DICOM TLS (TLS 1.2+, BCP 195) on a port of its own
 ///     port: 2762
 ///     certificate: /etc/loupe/dicom.pem
@@ -74,6 +75,7 @@ import Yams
 ///   roles:                 # redefine a built-in role or add one: name -> permissions
 ///     triage: [read, search, "events:anomaly"]
 ///   session: { idle_minutes: 30, absolute_hours: 12 }
+///   anonymous: researcher  # the role of HTTP requests without credentials (default: none, they get 401)
 ///   login_throttle: { max_failures_per_user: 5, max_failures_per_address: 20, window_minutes: 15 }
 ///   oidc:                  # accept bearer JWTs of the site's OpenID Connect provider
 ///     issuer: https://sso.example.org/realms/hospital
@@ -116,6 +118,7 @@ struct ConfigurationFile: Decodable {
 
     struct AccessSection: Decodable {
         var roles: [String: [String]]?
+        var anonymous: String?
         var session: SessionSection?
         var login_throttle: ThrottleSection?
         var oidc: OIDCSection?
@@ -158,6 +161,7 @@ struct ConfigurationFile: Decodable {
         var ae: String
         var host: String?
         var services: [String]?
+        var tls: Bool?
     }
 
     struct DIMSETLSSection: Decodable {

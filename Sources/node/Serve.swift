@@ -32,6 +32,9 @@ struct Serve: AsyncParsableCommand {
             }
             for exposure in exposures { logger.warning("insecure: \(exposure)") }
         }
+        if let role = config.access.anonymousRole {
+            logger.warning("HTTP requests without credentials are served as role \(role) (access.anonymous)")
+        }
         let archive = try Archive(configuration: config.archive, logger: Logger(label: "loupe.archive"))
         let access = AccessControl(archive: archive, configuration: config.access, logger: Logger(label: "loupe.access"))
         try createInitialAdmin(access, dataDirectory: config.dataDirectory, logger: logger)
@@ -92,6 +95,9 @@ enum Exposure {
         if !isLoopback(config.web.host) && config.web.tls == nil {
             found.append("HTTP on \(config.web.host) without TLS: set http.tls (certificate, private_key), or http.host: 127.0.0.1 behind a TLS proxy")
         }
+        if let role = config.access.anonymousRole, !isLoopback(config.web.host) {
+            found.append("HTTP on \(config.web.host) answers requests without credentials as role \(role): remove access.anonymous")
+        }
         // Only mutual TLS alone (no plain port) identifies callers without rules.
         let onlyMutualTLS = config.dimse.tls.map { !$0.plainPort && $0.requireClientCertificate } ?? false
         if !isLoopback(config.dimse.host) && config.dimse.allowedCallers.isEmpty && !onlyMutualTLS {
@@ -100,8 +106,17 @@ enum Exposure {
         return found
     }
 
+    static func isIPAddress(_ host: String) -> Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
+
+    /// `localhost`, or an IPv4 loopback address (127.0.0.0/8), or `::1`.
     static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        var v4 = in_addr(), v6 = in6_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        if inet_pton(AF_INET6, host, &v6) == 1 { return host == "::1" || host == "0:0:0:0:0:0:0:1" }
+        return host == "localhost"
     }
 }
 
@@ -114,7 +129,13 @@ extension Serve {
         do throws(AccessError) { password = try access.createInitialAdmin(actor: actor) } catch { throw ValidationError(error.message) }
         guard let password else { return }
         let file = dataDirectory.appendingPathComponent("initial-admin-password")
-        FileManager.default.createFile(atPath: file.path, contents: Data("\(password)\n".utf8), attributes: [.posixPermissions: 0o600])
+        // Created readable by this user only, never for a moment by others.
+        let fd = open(file.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        if fd >= 0 {
+            fchmod(fd, 0o600)
+            _ = Array("\(password)\n".utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+        }
         // Written straight to standard output, unbuffered: `make run` shows it at once.
         FileHandle.standardOutput.write(Data("""
             First start: created the user admin with the password

@@ -101,9 +101,10 @@ enum AccessCommand {
 
     /// The person at the command line, as the audit trail records changes made there.
     static var localOperator: AuditRecord {
-        let login = ProcessInfo.processInfo.environment["SUDO_USER"] ?? ProcessInfo.processInfo.environment["USER"]
-            ?? String(cString: getpwuid(getuid()).pointee.pw_name)
-        return AuditRecord(actor: "cli:\(login)", actorKind: .system, address: nil, action: .userChanged)
+        let account = getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(getuid())"
+        // sudo says who asked; the environment can claim anything, so it is only a detail.
+        let via = ProcessInfo.processInfo.environment["SUDO_USER"].map { " (sudo by \($0))" } ?? ""
+        return AuditRecord(actor: "cli:\(account)", actorKind: .system, address: nil, action: .userChanged, detail: via.isEmpty ? nil : via)
     }
 
     static func perform<T>(_ work: () throws(AccessError) -> T) throws -> T {

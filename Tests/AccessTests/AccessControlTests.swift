@@ -71,9 +71,14 @@ import Testing
     @Test func failedLoginsAreThrottledPerAddress() throws {
         let throttle = LoginThrottle(policy: { var p = LoginThrottle.Policy(); p.maxFailuresPerAddress = 3; return p }())
         let now = Date()
-        for user in ["a", "b", "c"] { throttle.recordFailure(user: user, address: "192.0.2.7", now: now) }
-        #expect(throws: AccessError.self) { try throttle.check(user: "d", address: "192.0.2.7", now: now) }
-        try throttle.check(user: "d", address: "192.0.2.8", now: now)
+        for user in ["a", "b", "c"] { try throttle.begin(user: user, address: "192.0.2.7", now: now) }  // three failures
+        #expect(throws: AccessError.self) { try throttle.begin(user: "d", address: "192.0.2.7", now: now) }
+        try throttle.begin(user: "d", address: "192.0.2.8", now: now)
+        throttle.succeeded(user: "d", address: "192.0.2.8", now: now)
+        // Attempts count as soon as they begin: parallel guesses cannot all slip past the check.
+        let racing = LoginThrottle()
+        let passed = (0..<20).filter { _ in (try? racing.begin(user: "victim", address: nil, now: now)) != nil }.count
+        #expect(passed == 5)
     }
 
     @Test func tokensAreStoredHashedAndRevokedAtOnce() async throws {
@@ -177,5 +182,19 @@ import Testing
         #expect(throws: AccessError.self) { try RoleCatalog(definitions: ["bad": ["read", "fly"]]) }
         #expect(throws: AccessError.self) { try catalog.permissions(of: ["nobody"]) }
         #expect(PermissionSet(["events:*"]).contains(.events("flush")) && !PermissionSet(["events:*"]).contains(.read))
+    }
+}
+
+@Suite struct ChangeCounterTests {
+    @Test func everyCommitChangesTheCounter() throws {
+        let store = try TemporaryArchive()
+        let access = AccessControl(archive: store.archive, configuration: AccessConfiguration(roles: try RoleCatalog()))
+        let before = try store.archive.changeCounter()
+        #expect(try store.archive.changeCounter() == before)
+        _ = try access.createToken(name: "t1", roles: ["camera"], actor: AccessControlTests.actor)
+        let after = try store.archive.changeCounter()
+        #expect(after != before)
+        try store.archive.markTokenUsed(id: 1, at: Date())
+        #expect(try store.archive.changeCounter() != after)
     }
 }

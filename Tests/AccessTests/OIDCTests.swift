@@ -70,7 +70,7 @@ import Testing
         let router = Router()
         router.get("realms/hospital/.well-known/openid-configuration") { request, _ in
             let port = request.head.authority?.split(separator: ":").last ?? ""
-            return #"{"issuer":"\#(Self.issuer)","jwks_uri":"http://127.0.0.1:\#(port)/realms/hospital/certs"}"#
+            return #"{"issuer":"http://127.0.0.1:\#(port)/realms/hospital","jwks_uri":"http://127.0.0.1:\#(port)/realms/hospital/certs"}"#
         }
         router.get("realms/hospital/certs") { _, _ in
             provider.fetches.withLock { $0 += 1 }

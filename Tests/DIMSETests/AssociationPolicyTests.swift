@@ -77,6 +77,11 @@ import Testing
         #expect(policy.decide(caller: Caller(aeTitle: "CT01", host: "h", certificateCommonName: "MR01"), calledAE: "LOUPE") == .certificateDoesNotNameCaller)
         #expect(policy.decide(caller: Caller(aeTitle: "CT01", host: "h", certificateCommonName: ""), calledAE: "LOUPE") == .certificateDoesNotNameCaller)
         #expect(policy.decide(caller: Caller(aeTitle: "CT01", host: "h"), calledAE: "LOUPE") == .accept)  // the plain port
+        // A rule can insist on TLS: the same AE title over plain TCP is refused.
+        let strict = AssociationPolicy(configuration: DIMSEConfiguration(tls: tls, allowedCallers: [AllowedCaller(aeTitle: "CT01", tlsOnly: true)]))
+        #expect(strict.decide(caller: Caller(aeTitle: "CT01", host: "h", certificateCommonName: "CT01"), calledAE: "LOUPE") == .accept)
+        #expect(strict.decide(caller: Caller(aeTitle: "CT01", host: "h"), calledAE: "LOUPE") == .callingHostNotAllowed)
+        #expect(!strict.permits(.store, to: Caller(aeTitle: "CT01", host: "h")))
     }
 
     @Test func peersParse() throws {

@@ -9,6 +9,7 @@ See bench/README.md ("DICOMweb") for what is measured and how.
 """
 
 import argparse
+import base64
 import datetime
 import hashlib
 import importlib.util
@@ -145,10 +146,18 @@ class LoupeWeb:
     def start(self):
         self.dimse_port = servers.free_port()
         self.http_port = servers.free_port()
+        # Requests without credentials are served as a radiologist (access.anonymous): "auth off", beside
+        # the same requests with credentials, checked (see Authenticated).
+        self.config = os.path.join(self.wd, "loupe.yaml")
+        with open(self.config, "w") as f:
+            f.write("access:\n  anonymous: radiologist\n")
+        self.token = servers.loupe_token(self.binary, self.data, config=self.config)
+        servers.loupe_user(self.binary, self.data, "bench", BASIC_PASSWORD, config=self.config)
         # Derivations paused: the 100k imported instances would otherwise be rendered to PNG in the
         # background while latencies are measured (a state a node is in only after a bulk import).
         args = [self.binary, "serve", "--data", self.data, "--ae", "LOUPE", "--dimse-port", str(self.dimse_port),
-                "--http-port", str(self.http_port), "--log-level", "warning", "--derivation-workers", "0"]
+                "--http-port", str(self.http_port), "--log-level", "warning", "--derivation-workers", "0",
+                "--config", self.config]
         self.process = servers.start(args, os.path.join(self.wd, "loupe.log"))
         self.url = f"http://127.0.0.1:{self.http_port}"
         wait_http(self.url + "/healthz", self.process)
@@ -163,6 +172,20 @@ class LoupeWeb:
         if self.process is not None:
             servers.stop(self.process)
             self.process = None
+
+
+BASIC_PASSWORD = "bench-password-1"
+
+
+class Authenticated:
+    """Credentials for the same Loupe process: an API token (bearer) or HTTP Basic (a local user;
+    Argon2id verified once, then cached)."""
+
+    def __init__(self, loupe, scheme):
+        if scheme == "token":
+            self.headers = {"Authorization": f"Bearer {loupe.token}"}
+        else:
+            self.headers = {"Authorization": "Basic " + base64.b64encode(f"bench:{BASIC_PASSWORD}".encode()).decode()}
 
 
 class OrthancWeb:
@@ -445,14 +468,15 @@ def compare(ep, results):
     for name, r in results.items():
         if r["failure_count"]:
             reasons.append(f"{name}: {r['failure_count']} bad responses, e.g. {r['failures'][0]}")
-    if len(results) == 2 and ep.kind != "floor":
-        a, b = results["loupe"]["signatures"], results["orthanc"]["signatures"]
-        diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
-        if diff:
-            i = diff[0]
-            path = ep.requests[ep.warmup + i][0]
-            reasons.append(f"{len(diff)} of {min(len(a), len(b))} answers differ, e.g. {path}: loupe {a[i]}, "
-                           f"orthanc {b[i]}")
+    if "loupe" in results and ep.kind != "floor":
+        for other in (name for name in results if name != "loupe"):
+            a, b = results["loupe"]["signatures"], results[other]["signatures"]
+            diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+            if diff:
+                i = diff[0]
+                path = ep.requests[ep.warmup + i][0]
+                reasons.append(f"{len(diff)} of {min(len(a), len(b))} answers differ, e.g. {path}: loupe {a[i]}, "
+                               f"{other} {b[i]}")
     return reasons
 
 
@@ -461,7 +485,7 @@ def compare_content(ep, results):
     printed, not a reason for VOID (the two servers return different optional attributes).
     {"differ": {tag: [example, count]}, "loupe_only": [tags], "orthanc_only": [tags]}"""
     out = {"differ": {}, "loupe_only": [], "orthanc_only": []}
-    if len(results) != 2:
+    if "loupe" not in results or "orthanc" not in results:
         return out
     for x, y in zip(results["loupe"]["details"], results["orthanc"]["details"]):
         if x is None or y is None:
@@ -524,7 +548,7 @@ def print_table(rows, header_info):
             log(f"  {row['label']}: " + "; ".join(parts))
         for reason in row["void_reasons"]:
             log(f"  VOID {row['label']}: {reason}")
-    if not any(len(r["servers"]) == 2 for r in rows):
+    if not any({"loupe", "orthanc"} <= r["servers"].keys() for r in rows):
         return
     log("attributes of the same matches compared between the servers (not a reason for VOID; server URLs "
         "and BulkDataURIs left out, numbers compared as numbers):")
@@ -532,7 +556,7 @@ def print_table(rows, header_info):
     for row in rows:
         c = row.get("content_differences") or {}
         if not (c.get("differ") or c.get("loupe_only") or c.get("orthanc_only")):
-            if row["kind"] in ("qido", "metadata") and len(row["servers"]) == 2:
+            if row["kind"] in ("qido", "metadata") and {"loupe", "orthanc"} <= row["servers"].keys():
                 log(f"  {row['label']}: same values")
             continue
         parts = [f"{tag} differs in {n} matches (e.g. {example})" for tag, (example, n) in c["differ"].items()]
@@ -545,6 +569,57 @@ def print_table(rows, header_info):
     if study_time:
         log("  (00080030 StudyTime: the C-FIND corpus writes one time placeholder for Study/Series/Acquisition/"
             "Content Time, so the two series of a study carry StudyTimes 1 s apart; each server keeps another)")
+
+
+def measure_auth(args, loupe, endpoints):
+    """Each row's requests sent to the same Loupe process without credentials (access.anonymous) and
+    with each scheme, interleaved request by request (the first client rotating), on one persistent
+    connection each: machine drift hits every mode alike."""
+    modes = [("none", {})] + [(scheme, Authenticated(loupe, scheme).headers) for scheme in args.auth]
+    rows = []
+    for ep in endpoints:
+        clients = {name: webclient.Client(loupe.floor_path if ep.kind == "floor" else loupe.base) for name, _ in modes}
+        samples = {name: [] for name, _ in modes}
+        bad = 0
+        try:
+            for idx, (path, headers) in enumerate(ep.requests):
+                order = modes[idx % len(modes):] + modes[:idx % len(modes)]
+                for name, credentials in order:
+                    resp = clients[name].get("" if ep.kind == "floor" else path, {**headers, **credentials})
+                    if not ep.check(resp)[0]:
+                        bad += 1
+                    if idx >= ep.warmup:
+                        samples[name].append(resp.seconds)
+        finally:
+            for client in clients.values():
+                client.close()
+        p50 = {name: percentile(sorted(v), 0.5) * 1e3 for name, v in samples.items()}
+        row = {"key": ep.key, "label": ep.label, "kind": ep.kind, "n": len(samples["none"]), "p50_ms": p50, "bad": bad,
+               "cost_percent": {name: (p50[name] / p50["none"] - 1) * 100 for name in p50 if name != "none"}}
+        log(f"    {ep.label:34s} " + "  ".join(f"{name} {p50[name]:7.2f} ms" for name in p50)
+            + (f"  [{bad} bad]" if bad else ""))
+        rows.append(row)
+    return rows
+
+
+def print_auth_table(rows, limit):
+    """What checking credentials costs, per row: p50 with each scheme against p50 without."""
+    schemes = [name for name in rows[0]["p50_ms"] if name != "none"] if rows else []
+    log()
+    log(f"Cost of checking credentials (p50 ms; one Loupe process, requests interleaved without credentials (served as "
+        f"access.anonymous) and with them; target: under {limit:g} % at p50 for QIDO, metadata and frames)")
+    head = f"{'request':34s} {'n':>4s} {'none':>8s} " + " ".join(f"{s:>8s} {'cost':>8s}" for s in schemes)
+    log(head)
+    log("-" * len(head))
+    for row in rows:
+        cells = []
+        for scheme in schemes:
+            cost = row["cost_percent"][scheme]
+            targeted = row["kind"] in ("qido", "metadata", "frame")
+            verdict = (" ok" if cost < limit else " !") if targeted else ""
+            cells.append(f"{fmt(row['p50_ms'][scheme]):>8s} {fmt(cost, 1) + '%':>6s}{verdict:3s}")
+        log(f"{row['label']:34s} {row['n']:4d} {fmt(row['p50_ms']['none']):>8s} " + " ".join(cells)
+            + (f"  [{row['bad']} bad answers]" if row["bad"] else ""))
 
 
 def measure(args, servers_up, endpoints):
@@ -562,7 +637,7 @@ def measure(args, servers_up, endpoints):
         reasons = compare(ep, results)
         content = compare_content(ep, results)
         speedup = None
-        if "loupe" in results and "orthanc" in results and ep.kind != "floor":
+        if "loupe" in results and "orthanc" in results and ep.kind not in ("floor",):
             speedup = ingest_run.ratio(results["orthanc"]["p50_ms"], results["loupe"]["p50_ms"])
         for r in results.values():
             r.pop("signatures", None)
@@ -595,6 +670,9 @@ def parse_args():
     ap.add_argument("--content-checks", type=int, default=5,
                     help="measured answers per row whose attribute values are compared between the servers")
     ap.add_argument("--servers", default="loupe,orthanc", help="subset of loupe,orthanc")
+    ap.add_argument("--auth", default="token,basic",
+                    help="Loupe with these credentials too, beside none (subset of token,basic; empty: none only)")
+    ap.add_argument("--auth-limit", type=float, default=5.0, help="target: cost of checking credentials, percent of p50")
     ap.add_argument("--client-cpu", type=int, default=None, metavar="CPU",
                     help="pin the measuring client to this CPU (less run-to-run spread on small machines)")
     ap.add_argument("--qido-target", type=float, default=3.0)
@@ -613,6 +691,9 @@ def parse_args():
     args = ap.parse_args()
     args.sizes = [int(x) for x in args.series_sizes.split(",") if x]
     args.servers = [x for x in args.servers.split(",") if x]
+    args.auth = [x for x in args.auth.split(",") if x]
+    if set(args.auth) - {"token", "basic"}:
+        ap.error("--auth: token and/or basic")
     if set(args.servers) - {"loupe", "orthanc"}:
         ap.error("--servers: loupe and/or orthanc")
     ingest_run.resolve_common_args(args)
@@ -692,6 +773,10 @@ def main():
         endpoints = build_endpoints(args, n, xm)
         rows = measure(args, running, endpoints)
         results["rows"] = rows
+        if loupe is not None and args.auth:
+            log("== Measuring the cost of checking credentials (Loupe, requests interleaved: none, "
+                + ", ".join(args.auth) + ")")
+            results["auth"] = measure_auth(args, loupe, endpoints)
     finally:
         for srv in running:
             try:
@@ -712,6 +797,8 @@ def main():
         fill.append("orthanc storage " + ("cached from an earlier run" if info.get("cached") else
                                           f"copied in {info['copy_seconds']:.0f} s + extra series by storescu in "
                                           f"{info['extra_seconds']:.0f} s"))
+    if "auth" in results:
+        print_auth_table(results["auth"], args.auth_limit)
     log("fill: " + "; ".join(fill))
     log(f"nproc {env['nproc']}, {env['cpu']}, load average at start {env['loadavg_at_start']}, "
         f"now {' '.join(f'{x:.2f}' for x in os.getloadavg())}; total {time.perf_counter() - t_start:.0f} s")

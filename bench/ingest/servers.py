@@ -252,6 +252,12 @@ class Loupe(Receiver):
     def count(self):
         return count_via_find("127.0.0.1", self.port, self.ae)[1]
 
+    def authorization(self):
+        """Headers that authenticate HTTP requests as an admin (a token made at the first call)."""
+        if getattr(self, "_token", None) is None:
+            self._token = loupe_token(self.binary, self.data)
+        return {"Authorization": f"Bearer {self._token}"}
+
 
 def count_via_find(host, port, ae, calling_ae="BENCHSCU"):
     """(studies, instances) as a STUDY-level C-FIND with NumberOfStudyRelatedInstances reports them."""
@@ -268,6 +274,24 @@ def count_via_find(host, port, ae, calling_ae="BENCHSCU"):
         value = m.get("NumberOfStudyRelatedInstances")
         total += int(value) if value not in (None, "") else 0
     return len(matches), total
+
+
+def loupe_token(binary, data, role="admin", config=None):
+    """A new API token's secret on a Loupe archive (`loupe token create`), for a bench's HTTP requests."""
+    name = f"bench-{os.getpid()}-{time.monotonic_ns()}"
+    argv = [binary, "token", "create", "--data", data, "--name", name, "--role", role] + (["--config", config] if config else [])
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(f"loupe token create failed: {result.stderr}")
+    return result.stdout.strip()
+
+
+def loupe_user(binary, data, name, password, role="admin", config=None):
+    """A local user on a Loupe archive (`loupe user add`), unless it exists."""
+    argv = [binary, "user", "add", name, "--role", role, "--password-stdin", "--data", data] + (["--config", config] if config else [])
+    result = subprocess.run(argv, input=password + "\n", capture_output=True, text=True, timeout=120)
+    if result.returncode != 0 and "exists already" not in result.stderr:
+        raise RuntimeError(f"loupe user add failed: {result.stderr}")
 
 
 def loupe_import(binary, data, paths, log_path, jobs=None, timeout=7200):

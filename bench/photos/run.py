@@ -65,9 +65,9 @@ def photos(count, size, quality, seed):
 class Alerts:
     """Arrival times of flush events, by SOP Instance UID."""
 
-    def __init__(self, url):
+    def __init__(self, url, headers):
         self.arrived = {}
-        self.response = requests.get(url, params={"topic": "flush"}, stream=True, timeout=(10, 600))
+        self.response = requests.get(url, params={"topic": "flush"}, headers=headers, stream=True, timeout=(10, 600))
         threading.Thread(target=self.read, daemon=True).start()
 
     def read(self):
@@ -113,8 +113,10 @@ def main():
     node.start()
     servers.wait_port(node.http_port, node.process)
     base = f"http://127.0.0.1:{node.http_port}"
+    # As a bedside camera authenticates: a bearer token (checked on every request, and so timed too).
+    auth = node.authorization()
     try:
-        alerts = Alerts(f"{base}/api/events")
+        alerts = Alerts(f"{base}/api/events", auth)
         time.sleep(0.5)
         posted, round_trips = {}, []
         for i, jpeg in enumerate(jpegs):
@@ -123,16 +125,16 @@ def main():
             start = time.monotonic()
             r = requests.post(f"{base}/api/photos", files={"image": ("photo.jpg", jpeg, "image/jpeg"),
                                                            "metadata": ("m.json", json.dumps(metadata), "application/json")},
-                              timeout=60)
+                              headers=auth, timeout=60)
             round_trips.append(time.monotonic() - start)
             r.raise_for_status()
             posted[r.json()["SOPInstanceUID"]] = start
             time.sleep(max(0.0, start + args.interval - time.monotonic()))
-        wait_for_derivations(base)
+        wait_for_derivations(base, headers=auth)
         time.sleep(0.5)  # the last events reach the stream
         levels = {}
         for uid in posted:
-            findings = requests.get(f"{base}/api/instances/{uid}/analysis", timeout=10).json()["findings"]
+            findings = requests.get(f"{base}/api/instances/{uid}/analysis", headers=auth, timeout=10).json()["findings"]
             levels[uid] = next(f["label"] for f in findings if f["kind"] == "flush")
         alerted = [uid for uid, level in levels.items() if level in ("mild", "marked")]
         missing = [uid for uid in alerted if uid not in alerts.arrived]

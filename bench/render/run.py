@@ -184,9 +184,10 @@ def lag(args, scratch):
             raise SystemExit(f"sending to Loupe failed: {failures}")
         acked = time.time()
         import requests
+        auth = node.authorization()
         deadline = time.time() + 3600
         while True:
-            counts = requests.get(f"http://127.0.0.1:{node.http_port}/api/stats", timeout=10).json()["derivations"]
+            counts = requests.get(f"http://127.0.0.1:{node.http_port}/api/stats", headers=auth, timeout=10).json()["derivations"]
             if counts["pending"] == 0 and counts["running"] == 0:
                 break
             if time.time() > deadline:

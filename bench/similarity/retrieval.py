@@ -250,6 +250,7 @@ class Node:
         self.url = f"http://127.0.0.1:{self.http_port}"
         import requests
         self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {servers.loupe_token(args.loupe_bin, data)}"
         deadline = time.monotonic() + 120
         while True:
             if self.process.poll() is not None:

@@ -34,12 +34,17 @@ public final class AuditLog: Sendable {
             s.scheduled = true
             return true
         }
-        if schedule { queue.asyncAfter(deadline: .now() + delay) { self.flush() } }
+        if schedule { queue.asyncAfter(deadline: .now() + delay) { self.write() } }
     }
 
-    /// Writes what is queued now (also at shutdown). Entries that cannot be written are logged
-    /// (without patient data) and kept for the next attempt.
+    /// Writes what is queued now (also at shutdown), in order with every other write.
     public func flush() {
+        queue.sync { write() }
+    }
+
+    /// Entries that cannot be written are logged (without patient data) and kept for the next
+    /// attempt. Runs on `queue` only, so batches commit in the order they were taken.
+    private func write() {
         let batch = state.withLock { s in
             defer {
                 s.pending.removeAll()
@@ -58,7 +63,7 @@ public final class AuditLog: Sendable {
                 s.scheduled = true
                 return true
             }
-            if schedule { queue.asyncAfter(deadline: .now() + .seconds(1)) { self.flush() } }
+            if schedule { queue.asyncAfter(deadline: .now() + .seconds(1)) { self.write() } }
         }
     }
 }

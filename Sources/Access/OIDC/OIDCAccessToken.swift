@@ -42,6 +42,9 @@ struct OIDCAccessToken: JWTPayload {
             throw AccessError.unauthenticated("token is not meant for \(configuration.audience) (aud/azp)")
         }
         guard now.addingTimeInterval(-configuration.leeway) < exp.value else { throw AccessError.unauthenticated("token expired") }
+        if value(at: "typ")?.asString == "ID" {  // Keycloak marks its ID tokens so; they prove a login to the client, not access
+            throw AccessError.unauthenticated("an ID token is not an access token")
+        }
         if let nbf, nbf.value > now.addingTimeInterval(configuration.leeway) {
             throw AccessError.unauthenticated("token is not valid yet (nbf)")
         }

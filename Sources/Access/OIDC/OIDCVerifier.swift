@@ -48,17 +48,17 @@ actor OIDCVerifier {
             throw AccessError.unauthenticated("token algorithm '\(header.alg ?? "none")' is not accepted (only RS*, PS*, ES*)")
         }
         guard let kid = header.kid else { throw AccessError.unauthenticated("token header names no key (kid)") }
-        var keys = try await currentKeys(now: now)
-        if keys.algorithms[kid] == nil, let lastFetch, now.timeIntervalSince(lastFetch) >= configuration.refetchInterval {
-            keys = try await fetchKeys(now: now)  // perhaps a rotated key
+        var keySet = try await currentKeys(now: now)
+        if keySet.algorithms[kid] == nil, let lastFetch, now.timeIntervalSince(lastFetch) >= configuration.refetchInterval {
+            keySet = try await fetchKeys(now: now)  // perhaps a rotated key
         }
-        guard let keyAlgorithm = keys.algorithms[kid] else { throw AccessError.unauthenticated("token signed by an unknown key '\(kid)'") }
+        guard let keyAlgorithm = keySet.algorithms[kid] else { throw AccessError.unauthenticated("token signed by an unknown key '\(kid)'") }
         guard keyAlgorithm == alg else {
             throw AccessError.unauthenticated("token algorithm \(alg) is not that of key '\(kid)' (\(keyAlgorithm))")
         }
         let payload: OIDCAccessToken
         do {
-            payload = try await keys.collection.verify(token, as: OIDCAccessToken.self)
+            payload = try await keySet.collection.verify(token, as: OIDCAccessToken.self)
         } catch let error as JWTError where error.errorType == .signatureVerificationFailed {
             throw AccessError.unauthenticated("token signature is not valid")
         } catch {
@@ -72,6 +72,10 @@ actor OIDCVerifier {
 
     private func currentKeys(now: Date) async throws(AccessError) -> KeySet {
         if let keys, now.timeIntervalSince(keys.fetched) < configuration.keyLifetime { return keys }
+        if keys == nil, let lastFetch, now.timeIntervalSince(lastFetch) < configuration.refetchInterval {
+            // The provider failed a moment ago: not asked again for every request meanwhile.
+            throw AccessError(.unavailable, "the OpenID Connect provider's keys cannot be fetched (retried every \(Int(configuration.refetchInterval)) s)")
+        }
         return try await fetchKeys(now: now)
     }
 
@@ -82,12 +86,9 @@ actor OIDCVerifier {
             let keySet = try await Self.keySet(json: try await Self.get(url), fetched: now)
             keys = keySet
             return keySet
-        } catch let error as AccessError {
-            if let keys { return keys }  // keep using the old keys while the provider is unreachable
-            throw error
         } catch {
-            if let keys { return keys }
-            throw AccessError.unauthenticated("the OpenID Connect provider's keys cannot be fetched: \(error)")
+            if let keys { return keys }  // keep using the old keys while the provider is unreachable
+            throw AccessError(.unavailable, "the OpenID Connect provider's keys cannot be fetched: \(error)")
         }
     }
 
@@ -95,11 +96,14 @@ actor OIDCVerifier {
         if let url = configuration.jwksURL { return url }
         let issuer = configuration.issuer.hasSuffix("/") ? String(configuration.issuer.dropLast()) : configuration.issuer
         guard let discovery = URL(string: issuer + "/.well-known/openid-configuration") else {
-            throw AccessError(.invalid, "OIDC issuer \(issuer) is not a URL")
+            throw AccessError(.unavailable, "OIDC issuer \(issuer) is not a URL")
         }
         let document = try JSONSerialization.jsonObject(with: try await Self.get(discovery)) as? [String: Any]
-        guard let text = document?["jwks_uri"] as? String, let url = URL(string: text) else {
-            throw AccessError(.invalid, "the provider's discovery document has no jwks_uri")
+        guard document?["issuer"] as? String == configuration.issuer else {  // OpenID Connect Discovery 4.3
+            throw AccessError(.unavailable, "the provider's discovery document names another issuer")
+        }
+        guard let text = document?["jwks_uri"] as? String, let url = URL(string: text), url.scheme == "https" || url.scheme == discovery.scheme else {
+            throw AccessError(.unavailable, "the provider's discovery document has no usable jwks_uri")
         }
         return url
     }
@@ -109,7 +113,7 @@ actor OIDCVerifier {
         request.timeoutInterval = 5
         let (data, response) = try await URLSession.shared.data(for: request)
         guard let http = response as? HTTPURLResponse, http.statusCode == 200 else {
-            throw AccessError(.storage, "GET \(url) answered \((response as? HTTPURLResponse)?.statusCode ?? 0)")
+            throw AccessError(.unavailable, "GET \(url) answered \((response as? HTTPURLResponse)?.statusCode ?? 0)")
         }
         return data
     }
@@ -120,7 +124,7 @@ actor OIDCVerifier {
     static func keySet(json: Data, fetched: Date) async throws -> KeySet {
         guard let document = try JSONSerialization.jsonObject(with: json) as? [String: Any],
               let entries = document["keys"] as? [[String: Any]] else {
-            throw AccessError(.invalid, "the provider's key set is not a JWKS document")
+            throw AccessError(.unavailable, "the provider's key set is not a JWKS document")
         }
         let collection = JWTKeyCollection()
         var algorithms: [String: String] = [:]

@@ -170,6 +170,18 @@ extension Archive {
         }
     }
 
+    // MARK: change detection
+
+    /// A number that changes whenever anything commits to the index (this process's writes or
+    /// another's): records read before it changed may be reused, without reading them again.
+    public func changeCounter() throws(AccessRecordError) -> Int64 {
+        do {
+            return try changeWatch.inDatabase { db in try Int64.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) ?? 0 }
+        } catch {
+            throw AccessRecordError(.index, "index query failed: \(error)")
+        }
+    }
+
     // MARK: rows
 
     private static let accountColumns = "SELECT id, name, password_hash, roles, patients, created_at, updated_at FROM account"

@@ -107,3 +107,34 @@ extension Archive {
         }
     }
 }
+
+extension Archive {
+    /// Modalities of clinical photographs: what an identity limited to photos may read.
+    public static let clinicalPhotographModalities: Set<String> = ["XC", "DMS"]
+
+    /// The modality of each series of a study (empty when there is no such study).
+    public func seriesModalities(ofStudy studyInstanceUID: String) throws(AccessRecordError) -> [String] {
+        try accessRead { db in
+            try String.fetchAll(db.cachedStatement(sql: """
+                SELECT COALESCE(se.Modality, '') FROM series se JOIN study st ON st.id = se.study_pk WHERE st.StudyInstanceUID = ?
+                """), arguments: [studyInstanceUID])
+        }
+    }
+
+    /// The modality of a series; nil when there is no such series.
+    public func modality(ofSeries seriesInstanceUID: String) throws(AccessRecordError) -> String? {
+        try accessRead { db in
+            try String.fetchOne(db.cachedStatement(sql: "SELECT COALESCE(Modality, '') FROM series WHERE SeriesInstanceUID = ?"),
+                                arguments: [seriesInstanceUID])
+        }
+    }
+
+    /// The modality of an instance's series; nil when there is no such instance.
+    public func modality(ofInstance sopInstanceUID: String) throws(AccessRecordError) -> String? {
+        try accessRead { db in
+            try String.fetchOne(db.cachedStatement(sql: """
+                SELECT COALESCE(se.Modality, '') FROM instance i JOIN series se ON se.id = i.series_pk WHERE i.SOPInstanceUID = ?
+                """), arguments: [sopInstanceUID])
+        }
+    }
+}

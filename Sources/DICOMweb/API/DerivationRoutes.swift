@@ -1,3 +1,4 @@
+import Access
 import Archive
 import Foundation
 import Hummingbird
@@ -27,7 +28,7 @@ extension DICOMwebService {
                 }))
         }
         router.get("api/imageinfo/:name") { _, context in
-            let record = try await derivedFile(try context.parameters.require("name"))
+            let record = try await derivedFile(try context.parameters.require("name"), for: try context.requester)
             let p = try parameters(record)
             return try jsonResponse(ImageInfo(
                 PatientID: record.patientID, StudyInstanceUID: record.studyInstanceUID, StudyDescription: record.studyDescription,
@@ -39,7 +40,7 @@ extension DICOMwebService {
                 Frame: p["frame"]?.number.map(Int.init)))
         }
         router.get("api/derived/:name") { _, context in
-            let record = try await derivedFile(try context.parameters.require("name"))
+            let record = try await derivedFile(try context.parameters.require("name"), for: try context.requester)
             let bytes = try await blocking { () throws -> Data in
                 do { return try Data(contentsOf: record.fileURL) } catch {
                     throw WebError.notFound("\(record.name) is indexed but its file is missing; `loupe reprocess --instance \(record.sopInstanceUID)` derives it again")
@@ -50,14 +51,21 @@ extension DICOMwebService {
         }
     }
 
-    private func derivedFile(_ name: String) async throws -> DerivedFileRecord {
+    /// A derived file the requester may see (of one of its patients, when it is limited to some).
+    private func derivedFile(_ name: String, for identity: Identity) async throws -> DerivedFileRecord {
         let archive = self.archive
         let record = try await blocking { () throws -> DerivedFileRecord? in
             do throws(DerivationError) { return try archive.derivedFile(name: name) } catch {
                 throw WebError.internalError(error.description)
             }
         }
-        guard let record else { throw WebError.notFound("no derived file named \(name)") }
+        guard let record, identity.mayAccess(patient: record.patientID) else { throw WebError.notFound("no derived file named \(name)") }
+        if identity.readsPhotosOnly {
+            let modality = try await blocking { try archive.modality(ofInstance: record.sopInstanceUID) }
+            guard let modality, Archive.clinicalPhotographModalities.contains(modality) else {
+                throw HTTPError(.forbidden, message: "\(identity.name) may read clinical photographs only")
+            }
+        }
         return record
     }
 

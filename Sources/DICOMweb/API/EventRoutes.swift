@@ -14,6 +14,9 @@ extension DICOMwebService {
     static let eventPollInterval: Duration = .milliseconds(200)
     /// Also how soon a stream notices a client that left (writing fails).
     static let eventHeartbeat: Duration = .seconds(5)
+    /// How often a stream checks its credential again: a revoked token, an ended session or changed
+    /// roles end (or narrow) it within this time.
+    static let eventReauthentication: Duration = .seconds(10)
 
     func addEventRoutes(to router: Router<Context>) {
         router.get("api/events") { request, context in
@@ -40,19 +43,30 @@ extension DICOMwebService {
                 }
             }
             let filter: Set<String>? = identity.may(.events("*")) && asked.isEmpty ? nil : topics
+            let credential = context.credential, address = context.peerAddress, access = self.access
             let body = ResponseBody { writer in
                 var cursor = start
                 var quiet = ContinuousClock.now
+                var current = identity
+                var checked = ContinuousClock.now
                 // Tells the client how long to wait before reconnecting, and that the stream is open.
                 try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                    if let credential, ContinuousClock.now - checked > Self.eventReauthentication {
+                        checked = .now
+                        do throws(AccessError) {
+                            current = try await access.authenticate(credential, address: address)
+                        } catch {
+                            break  // the credential no longer holds: the stream ends, the client must sign in again
+                        }
+                    }
                     let after = cursor
                     let page = try await blocking { () throws -> EventPage in
                         do throws(DerivationError) { return try archive.events(after: after, topics: filter) } catch {
                             throw WebError.internalError(error.description)
                         }
                     }
-                    let events = page.events.filter { identity.mayAccess(patient: $0.patientID) }
+                    let events = page.events.filter { current.may(.events($0.topic)) && current.mayAccess(patient: $0.patientID) }
                     for event in events {
                         try await writer.write(ByteBuffer(string: Self.serverSentEvent(event)))
                     }

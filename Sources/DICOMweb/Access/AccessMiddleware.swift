@@ -17,8 +17,11 @@ struct AccessMiddleware: RouterMiddleware {
 
     let access: AccessControl
     let archive: Archive
-    /// Origins allowed to send state-changing requests besides the node's own (CORS origins).
+    /// Origins allowed to send state-changing requests besides the node's own: the CORS origins
+    /// named (not `*`) and the public URL's.
     let trustedOrigins: [String]
+    /// The host of the public URL (`base_url`), when one is configured.
+    let publicHost: String?
 
     static let challenge = #"Basic realm="Loupe", Bearer realm="Loupe""#
     static let csrfHeader = HTTPField.Name("X-CSRF-Token")!
@@ -31,30 +34,47 @@ struct AccessMiddleware: RouterMiddleware {
         if !Self.isSafe(request.method) { try checkOrigin(request) }
         if requirement == .open { return try await next(request, context) }
 
-        guard let credential = try Self.credential(of: request, cookieName: access.configuration.sessions.cookieName) else {
-            throw Self.unauthorized("authentication required: HTTP Basic, a bearer token or a session (POST /login)")
-        }
         let identity: Identity
-        do {
-            identity = try await access.authenticate(credential, address: context.peerAddress)
-        } catch {
-            throw error.kind == .unauthenticated ? Self.unauthorized(error.message) : HTTPError(.init(code: error.httpStatus), message: error.message)
+        let credential = try Self.credential(of: request, cookieName: access.configuration.sessions.cookieName)
+        if let credential {
+            do {
+                identity = try await access.authenticate(credential, address: context.peerAddress)
+            } catch {
+                throw error.kind == .unauthenticated ? Self.unauthorized(error.message) : HTTPError(.init(code: error.httpStatus), message: error.message)
+            }
+        } else if let anonymous = access.anonymous(address: context.peerAddress), addressedDirectly(request) {
+            identity = anonymous
+        } else {
+            throw Self.unauthorized("authentication required: HTTP Basic, a bearer token or a session (POST /login)")
         }
         var request = request
         if !Self.isSafe(request.method), identity.kind == .session { try await checkCSRF(&request, identity: identity) }
         var context = context
         context.identity = identity
+        context.credential = credential
         guard let route else { return try await next(request, context) }  // no such route: 404 for those who may know
         guard let requirement else { throw deny(identity, "no permission is declared for \(request.method) \(route)") }
         guard requirement.isMet(by: identity) else {
             throw deny(identity, "\(request.method) \(route) needs the permission \(requirement); "
                        + "\(identity.name) has roles \(identity.roles.joined(separator: ", "))")
         }
-        let target = AuditTarget(request: request, parameters: context.parameters)
-        if identity.patients != nil {
+        let target = AuditTarget(route: route, requirement: requirement, request: request, parameters: context.parameters)
+        // STOW checks each instance's patient itself (a study posted to may not exist yet).
+        if identity.patients != nil, requirement != .permission(.store) {
             try await checkPatientScope(identity, target: target)
         }
-        let response = try await next(request, context)
+        if AccessTable.isReading(requirement) && identity.readsPhotosOnly {
+            try await checkPhotographs(identity, target: target, all: true)
+        } else if AccessTable.isSearching(requirement) && identity.searchesPhotosOnly {
+            try await checkPhotographs(identity, target: target, all: false)
+        }
+        let response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as HTTPError where error.status == .forbidden {
+            access.auditLog.record(identity.audit(.accessDenied, outcome: .failure, detail: "\(target.detail(request)): \(error.body ?? "")"))
+            throw error
+        }
         if response.status.code < 400, let action = Self.auditAction(requirement, method: request.method) {
             access.auditLog.record(identity.audit(action, patientID: target.patientID, studyInstanceUID: target.study,
                                                   seriesInstanceUID: target.series, sopInstanceUID: target.instance,
@@ -87,9 +107,19 @@ struct AccessMiddleware: RouterMiddleware {
     /// browsers attach Basic credentials and cookies to those on their own.
     private func checkOrigin(_ request: Request) throws {
         guard let origin = request.headers[.origin] else { return }
-        if trustedOrigins.contains("*") || trustedOrigins.contains(origin) { return }
+        if trustedOrigins.contains(origin) { return }
         if let host = request.head.authority, origin.hasSuffix("://" + host) { return }
         throw HTTPError(.forbidden, message: "cross-origin \(request.method) from \(origin) refused")
+    }
+
+    /// Requests without credentials are served as the anonymous role only when they name the node by
+    /// address (or its public host): a web page whose name was made to resolve to the node (DNS
+    /// rebinding) names its own host and gets 401.
+    private func addressedDirectly(_ request: Request) -> Bool {
+        guard let authority = request.head.authority else { return true }  // HTTP/1.0 without Host
+        let host = authority.hasPrefix("[") ? String(authority.dropFirst().prefix { $0 != "]" })
+            : String(authority.split(separator: ":", maxSplits: 1).first ?? "")
+        return host == "localhost" || host == publicHost || IPAddress.isLiteral(host)
     }
 
     /// A session's state-changing request must carry its CSRF token (header, or form field `csrf`).
@@ -110,31 +140,48 @@ struct AccessMiddleware: RouterMiddleware {
         return HTTPError(.forbidden, message: message)
     }
 
-    /// An identity limited to some patients reaches only their studies, instances and records.
+    /// An identity limited to some patients reaches only their records, studies and instances: every
+    /// one the request names must belong to them (an unknown one counts as another patient's, so
+    /// existence is not revealed). Routes that name none filter their answers themselves.
     private func checkPatientScope(_ identity: Identity, target: AuditTarget) async throws {
         let archive = self.archive
-        let patient: String?
-        if let id = target.patientID {
-            patient = id
-        } else if let study = target.study {
-            patient = try await blocking { try archive.patientID(ofStudy: study) }
-        } else if let instance = target.instance {
-            patient = try await blocking { try archive.patientID(ofInstance: instance) }
-        } else {
-            return  // routes without a patient in their path filter their answers by scope themselves
+        let (study, instance) = (target.study, target.instance)
+        let owners = try await blocking { () throws -> [String?] in
+            try [study.flatMap { try archive.patientID(ofStudy: $0) }, instance.flatMap { try archive.patientID(ofInstance: $0) }]
         }
-        guard identity.mayAccess(patient: patient) else {
+        let named = ([target.patientID] + owners).compactMap { $0 }
+        let asked = [target.patientID, study, instance].compactMap { $0 }.count
+        guard named.count == asked, named.allSatisfy(identity.mayAccess(patient:)) else {
             throw deny(identity, "\(identity.name) is limited to other patients")
+        }
+    }
+
+    /// An identity limited to clinical photographs reaches only their series and instances, and a
+    /// study only when it holds nothing else (`all`, reading) or holds some (searching in it: the
+    /// search is narrowed to them).
+    private func checkPhotographs(_ identity: Identity, target: AuditTarget, all: Bool) async throws {
+        let archive = self.archive
+        let (study, series, instance) = (target.study, target.series, target.instance)
+        let modalities = try await blocking { () throws -> [String]? in
+            if let instance { return try archive.modality(ofInstance: instance).map { [$0] } }
+            if let series { return try archive.modality(ofSeries: series).map { [$0] } }
+            if let study { return try archive.seriesModalities(ofStudy: study) }
+            return nil  // nothing named: a search, narrowed by its handler
+        }
+        guard let modalities else { return }
+        let photographs = modalities.filter(Archive.clinicalPhotographModalities.contains)
+        guard !photographs.isEmpty, !all || photographs.count == modalities.count else {
+            throw deny(identity, "\(identity.name) may read clinical photographs only")
         }
     }
 
     /// Which reads the trail records here (writes record themselves, in their transactions).
     static func auditAction(_ requirement: Requirement, method: HTTPRequest.Method) -> AuditRecord.Action? {
+        if AccessTable.isReading(requirement) { return .retrieve }
         switch requirement {
-        case .permission(.read): .retrieve
-        case .permission(.search), .permission(.similar), .anyOf: .query
-        case .permission(.admin) where method == .get: .query
-        default: nil
+        case .permission(.search), .permission(.similar), .anyOf: return .query
+        case .permission(.admin) where method == .get: return .query
+        default: return nil
         }
     }
 }

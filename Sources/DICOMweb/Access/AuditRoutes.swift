@@ -34,7 +34,10 @@ extension DICOMwebService {
                 throw WebError.badRequest("an alert is named by its event id (a positive integer)")
             }
             var request = request
-            let note = String(buffer: try await request.collectBody(upTo: 4096)).trimmingCharacters(in: .whitespacesAndNewlines)
+            let body = String(buffer: try await request.collectBody(upTo: 4096))
+            // A form (a page's button: its note field; the csrf field is not part of it), or plain text.
+            let isForm = request.headers[.contentType]?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true
+            let note = (isForm ? RequestQuery(body)["note"] ?? "" : body).trimmingCharacters(in: .whitespacesAndNewlines)
             let archive = self.archive
             let event = try await blocking { () throws -> StoredEvent? in
                 do throws(DerivationError) { return try archive.event(sequence: sequence) } catch { throw WebError.internalError(error.description) }

@@ -1,20 +1,30 @@
+import Access
 import Hummingbird
 
-/// The patient data a request names: from its route's parameters (`study`, `series`, `instance`,
-/// `uid`, a derived file's `name`, a patient's `id`) or from WADO-URI's and QIDO's query.
+/// The patient data a request names, from its route's own parameters (`study`, `series`,
+/// `instance`, `uid`, a patient's `id`), WADO-URI's query (`studyUID`, `seriesUID`, `objectUID`,
+/// its only way to name them), and, for searches only, the PatientID being searched for. Other
+/// query parameters never count: handlers ignore them, so they must not decide whose data it is.
 struct AuditTarget {
     var patientID: String?
     var study: String?
     var series: String?
     var instance: String?
 
-    init(request: Request, parameters: Parameters) {
+    init(route: String, requirement: Requirement, request: Request, parameters: Parameters) {
+        patientID = parameters.get("id")
+        study = parameters.get("study")
+        series = parameters.get("series")
+        instance = parameters.get("instance") ?? parameters.get("uid")
         let query = RequestQuery(request.uri.query)
-        patientID = parameters.get("id") ?? query["PatientID"] ?? query["00100020"]
-        study = parameters.get("study") ?? query["studyUID"]
-        series = parameters.get("series") ?? query["seriesUID"]
-        instance = parameters.get("instance") ?? parameters.get("uid") ?? query["objectUID"]
-            ?? parameters.get("name").map { name in name.split(separator: ".").dropLast().joined(separator: ".") }
+        if route == "/wado" || route.hasSuffix("/wado") {
+            study = query["studyUID"]
+            series = query["seriesUID"]
+            instance = query["objectUID"]
+        }
+        if AccessTable.isSearching(requirement), patientID == nil {
+            patientID = query["PatientID"] ?? query["00100020"]  // what is searched for (QIDO narrows it to the scope itself)
+        }
     }
 
     /// What the audit trail says about the request: its path and query (both can name patients;

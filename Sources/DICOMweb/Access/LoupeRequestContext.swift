@@ -8,6 +8,8 @@ public struct LoupeRequestContext: AuthRequestContext, RemoteAddressRequestConte
     public var coreContext: CoreRequestContextStorage
     /// The authenticated identity; nil only on open routes.
     public var identity: Access.Identity?
+    /// The credential it was established from (nil: anonymous), for long requests that check it again.
+    var credential: AccessControl.Credential?
     public let remoteAddress: SocketAddress?
 
     public init(source: ApplicationRequestContextSource) {

@@ -12,6 +12,7 @@ enum PatientPrivacy {
     static let identifyingTags: [DICOM.Tag] = [
         .patientName, .patientBirthDate, .patientBirthTime,
         DICOM.Tag(0x0010, 0x1001),  // Other Patient Names
+        DICOM.Tag(0x0010, 0x1005),  // Patient's Birth Name
         DICOM.Tag(0x0010, 0x1040),  // Patient's Address
         DICOM.Tag(0x0010, 0x1060),  // Patient's Mother's Birth Name
         DICOM.Tag(0x0010, 0x2154),  // Patient's Telephone Numbers
@@ -28,6 +29,7 @@ enum PatientPrivacy {
         if !identity.may(.phi), let key = query.keys.first(where: { identifyingTags.contains($0.tag) && !$0.constraint.isUniversal }) {
             throw HTTPError(.forbidden, message: "matching on \(DataDictionary.shared.keyword(for: key.tag) ?? key.tag.hex) needs the phi permission")
         }
+        if identity.searchesPhotosOnly { try restrictToPhotographs(&query) }
         guard let patients = identity.patients else { return }
         if let index = query.keys.firstIndex(where: { $0.tag == .patientID }), !query.keys[index].constraint.isUniversal {
             guard case .single(let id) = query.keys[index].constraint, patients.contains(id) else {
@@ -39,5 +41,19 @@ enum PatientPrivacy {
                              : .anyOf(patients.sorted().map { .single($0) }))
         query.keys.removeAll { $0.tag == .patientID }
         query.keys.append(scope)
+    }
+
+    /// Narrows a search to clinical photographs: their series and instances, and studies that hold some.
+    static func restrictToPhotographs(_ query: inout ArchiveQuery) throws {
+        let tag: DICOM.Tag = query.level == .study || query.level == .patient ? .modalitiesInStudy : .modality
+        let allowed = Archive.clinicalPhotographModalities.sorted()
+        if let given = query.keys.first(where: { ($0.tag == .modality || $0.tag == .modalitiesInStudy) && !$0.constraint.isUniversal }) {
+            guard case .single(let modality) = given.constraint, allowed.contains(modality) else {
+                throw HTTPError(.forbidden, message: "searches are limited to clinical photographs (\(allowed.joined(separator: ", ")))")
+            }
+            return
+        }
+        query.keys.removeAll { $0.tag == tag }
+        query.keys.append(QueryKey(tag: tag, vr: .CS, constraint: .anyOf(allowed.map { .single($0) })))
     }
 }

@@ -41,6 +41,10 @@ extension DICOMwebService {
                 }
                 throw HTTPError(status, message: error.message)
             }
+            // A browser that logs in again leaves no session of its own behind.
+            if let previous = request.cookies[self.access.configuration.sessions.cookieName]?.value, !previous.isEmpty {
+                try? await self.access.endSession(secret: previous)
+            }
             var response: Response
             if isForm {
                 response = Response(status: .seeOther, headers: [.location: Self.safeRedirect(next)])

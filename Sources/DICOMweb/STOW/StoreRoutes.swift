@@ -88,12 +88,18 @@ extension DICOMwebService {
         }
         let bytes = Data(part.body.readableBytesView)
         let header = try? DICOMReader.read(bytes, options: ReadOptions(stopAt: .pixelData))
-        if identity.patients != nil, !identity.mayAccess(patient: header?.dataSet.string(.patientID)) {
-            outcome.sopClassUID = header?.sopClassUID
-            outcome.sopInstanceUID = header?.sopInstanceUID
-            outcome.failureReason = DIMSEStatus.notAuthorized.rawValue
-            outcome.message = "an instance of a patient \(identity.name) is not limited to"
-            return outcome
+        if identity.patients != nil {
+            // The instance's patient, and the patient of the study it would join and of the instance
+            // it would replace, must all be the requester's.
+            let study = header?.dataSet.string(.studyInstanceUID), sop = header?.sopInstanceUID
+            let owners = [study.flatMap { try? archive.patientID(ofStudy: $0) }, sop.flatMap { try? archive.patientID(ofInstance: $0) }]
+            if !identity.mayAccess(patient: header?.dataSet.string(.patientID)) || owners.contains(where: { $0.map { !identity.mayAccess(patient: $0) } ?? false }) {
+                outcome.sopClassUID = header?.sopClassUID
+                outcome.sopInstanceUID = sop
+                outcome.failureReason = DIMSEStatus.notAuthorized.rawValue
+                outcome.message = "an instance, study or patient that \(identity.name) is not limited to"
+                return outcome
+            }
         }
         if let header {
             outcome.sopClassUID = header.sopClassUID
