@@ -57,6 +57,10 @@ public final class AccessControl: Sendable {
         do throws(AccessError) {
             switch credential {
             case .basic(let user, let password):
+                // Basic comes with every request: a password verified a moment ago is recognised inline.
+                if let identity = try recentlyVerified(user: user, password: password, address: address, now: now, kind: .user) {
+                    return identity
+                }
                 return try await offload { () throws(AccessError) in try self.verifyPassword(user: user, password: password, address: address, now: now, kind: .user) }
             case .bearer(let token) where token.hasPrefix(Secret.tokenPrefix):
                 // Inline: one indexed read of a small table costs less than a hop to another thread
@@ -106,28 +110,40 @@ public final class AccessControl: Sendable {
 
     // MARK: credentials
 
+    /// A password check: throttled, then Argon2id.
     func verifyPassword(user: String, password: String, address: String?, now: Date, kind: Identity.Kind) throws(AccessError) -> Identity {
+        if let identity = try recentlyVerified(user: user, password: password, address: address, now: now, kind: kind) { return identity }
         try throttle.begin(user: user, address: address, now: now)
-        let account = try accountCache.value(for: user, version: try changeCounter()) { () throws(AccessError) in
-            try record { () throws(AccessRecordError) in try archive.account(named: user) }
-        }
-        guard let account, passwordMatches(password, account: account, now: now) else {
+        let account = try account(named: user)
+        guard let account, verifyLimited(password, against: account.passwordHash) else {
             if account == nil { _ = verifyLimited(password, against: Self.decoyHash) }  // the same time whether or not the user exists
             throw AccessError.unauthenticated("wrong user name or password")
+        }
+        verifiedPasswords.withLock { cache in
+            if cache.count > 10_000 { cache = cache.filter { $0.value > now } }
+            cache[Self.verificationKey(password, account)] = now.addingTimeInterval(Self.verifiedPasswordLifetime)
         }
         throttle.succeeded(user: user, address: address, now: now)
         return identity(name: account.name, kind: kind, roles: account.roles, patients: account.patients, address: address)
     }
 
-    private func passwordMatches(_ password: String, account: AccountRecord, now: Date) -> Bool {
-        let key = Secret.hash(account.name + "\u{0}" + password + "\u{0}" + account.passwordHash)
-        if let until = verifiedPasswords.withLock({ $0[key] }), until > now { return true }
-        guard verifyLimited(password, against: account.passwordHash) else { return false }
-        verifiedPasswords.withLock { cache in
-            if cache.count > 10_000 { cache = cache.filter { $0.value > now } }
-            cache[key] = now.addingTimeInterval(Self.verifiedPasswordLifetime)
+    /// The identity of a password verified within `verifiedPasswordLifetime` (against the hash the
+    /// index holds now: a new password has a new hash); nil otherwise. Knowing the password is no
+    /// guess, so neither the throttle nor Argon2id is involved.
+    private func recentlyVerified(user: String, password: String, address: String?, now: Date, kind: Identity.Kind) throws(AccessError) -> Identity? {
+        guard let account = try account(named: user),
+              let until = verifiedPasswords.withLock({ $0[Self.verificationKey(password, account)] }), until > now else { return nil }
+        return identity(name: account.name, kind: kind, roles: account.roles, patients: account.patients, address: address)
+    }
+
+    private func account(named user: String) throws(AccessError) -> AccountRecord? {
+        try accountCache.value(for: user, version: try changeCounter()) { () throws(AccessError) in
+            try record { () throws(AccessRecordError) in try archive.account(named: user) }
         }
-        return true
+    }
+
+    private static func verificationKey(_ password: String, _ account: AccountRecord) -> String {
+        Secret.hash(account.name + "\u{0}" + password + "\u{0}" + account.passwordHash)
     }
 
     /// Argon2id verifications at once (each takes 19 MiB and tens of milliseconds): a flood of
