@@ -39,6 +39,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "4.0.0"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
     ],
     targets: [
         .target(
@@ -103,13 +104,24 @@ let package = Package(
             ]
         ),
         .target(
+            name: "Web",
+            dependencies: [
+                "Access", "DICOMweb",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ],
+            // Templates (swift-mustache) and the static ES modules and CSS of the screens.
+            resources: [.copy("Templates"), .copy("Static")]
+        ),
+        .target(
             name: "DIMSE",
             dependencies: ["DICOM", "Archive", "Access", "CDCMTK", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "node",
             dependencies: [
-                "DICOM", "Archive", "Access", "DIMSE", "DICOMweb", "Featurizer", "Classifier", "CMosquitto",
+                "DICOM", "Archive", "Access", "DIMSE", "DICOMweb", "Web", "Featurizer", "Classifier", "CMosquitto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -143,7 +155,7 @@ let package = Package(
         .testTarget(
             name: "DICOMwebTests",
             dependencies: [
-                "DICOMweb", "Access", "Archive", "DICOM", "Featurizer", "Imaging", "LoupeTestSupport",
+                "DICOMweb", "Web", "Access", "Archive", "DICOM", "Featurizer", "Imaging", "LoupeTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]

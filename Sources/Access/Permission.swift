@@ -22,11 +22,12 @@ public struct Permission: RawRepresentable, Hashable, Sendable, Comparable, Cust
     public static let similar = Permission("similar")
     /// See who a patient is (names, birth dates) in search results; without it they are removed.
     public static let phi = Permission("phi")
-    /// Review what the anomaly screen flagged (reserved for the review screen).
+    /// Give verdicts on what the models found (the anomaly review queue).
     public static let reviewFindings = Permission("findings:review")
     /// Mark an alert as seen to.
     public static let acknowledgeAlerts = Permission("alerts:acknowledge")
-    /// Read the audit trail (users and tokens are managed at the command line, on the archive).
+    /// Administer the node: the audit trail, failed derivations (and their retry), peers (C-ECHO), the
+    /// list of users and tokens (they are managed at the command line, on the archive).
     public static let admin = Permission("admin")
 
     /// Subscribe to the events of one topic (`anomaly`, `flush`).

@@ -13,7 +13,8 @@ public struct Role: Sendable, Equatable {
         Role(name: "admin", permissions: PermissionSet(["*"])),
         Role(name: "radiologist", permissions: PermissionSet([Permission.read, .search, .similar, .phi, .reviewFindings,
                                                               .events("anomaly")])),
-        Role(name: "clinician", permissions: PermissionSet([Permission.read, .search, .phi, .photos, .acknowledgeAlerts,
+        // Compares a lesion with the archive's (similar) as well.
+        Role(name: "clinician", permissions: PermissionSet([Permission.read, .search, .similar, .phi, .photos, .acknowledgeAlerts,
                                                             .events("flush")])),
         // Flush watch on a ward: posts photos, sees the patients' photos (not their other images) and alerts.
         Role(name: "nurse", permissions: PermissionSet([Permission.photos, .readPhotos, .phi, .events("flush"), .acknowledgeAlerts])),

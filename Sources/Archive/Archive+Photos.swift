@@ -151,7 +151,8 @@ extension Archive {
         }
     }
 
-    static func dicomDate(_ date: Date, _ zone: TimeZone) -> String { format(date, zone, "yyyyMMdd") }
+    /// The date as DICOM writes it (YYYYMMDD) in that time zone: the day photos are filed under.
+    public static func dicomDate(_ date: Date, _ zone: TimeZone) -> String { format(date, zone, "yyyyMMdd") }
     static func dicomTime(_ date: Date, _ zone: TimeZone) -> String { format(date, zone, "HHmmss") }
     static func utcOffset(_ date: Date, _ zone: TimeZone) -> String {
         let seconds = zone.secondsFromGMT(for: date)

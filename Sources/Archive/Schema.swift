@@ -248,6 +248,24 @@ enum Schema {
                 );
                 """)
         }
+        migrator.registerMigration("v7: finding reviews") { db in
+            // A reviewer's verdict on a finding (one per instance and kind, the latest), kept apart
+            // from the finding so that a re-run of the model does not erase it; `model` and `label`
+            // say what was judged, for training the next model on it.
+            try db.execute(sql: """
+                CREATE TABLE finding_review (
+                    instance_pk INTEGER NOT NULL REFERENCES instance (id) ON DELETE CASCADE,
+                    kind TEXT NOT NULL,
+                    verdict TEXT NOT NULL CHECK (verdict IN ('confirmed', 'false-alarm')),
+                    reviewer TEXT NOT NULL,
+                    note TEXT,
+                    model TEXT NOT NULL,
+                    label TEXT NOT NULL,
+                    at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                    PRIMARY KEY (instance_pk, kind)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

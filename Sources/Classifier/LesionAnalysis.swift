@@ -39,6 +39,9 @@ public struct LesionAssessment: Sendable, Equatable, Codable {
     public let risk: String
     public let areaPixels: Int
     public let areaFraction: Double
+    /// The lesion's border, a closed polygon of at most `outlinePoints` points in fractions of the
+    /// photo's width and height (x, y from the top left corner), to draw over the photo.
+    public let outline: [[Double]]
     public let formula: String
     public let note: String
 
@@ -58,6 +61,7 @@ public struct LesionAssessment: Sendable, Equatable, Codable {
         let threshold = Self.otsu(luminance)
         let mask = try Self.lesionMask(luminance, w, h, threshold: threshold)
         let area = mask.reduce(0) { $0 + ($1 ? 1 : 0) }
+        outline = Self.trace(mask, w, h).map { [Self.rounded(($0.x + 0.5) / Double(w)), Self.rounded(($0.y + 0.5) / Double(h))] }
 
         // Centroid and principal axes.
         var (sx, sy) = (0.0, 0.0)
@@ -189,6 +193,43 @@ public struct LesionAssessment: Sendable, Equatable, Codable {
         formula = "TDS = 1.3·A + 0.1·B + 0.5·C + 0.5·D (Stolz' ABCD rule; D from the diameter, as differential structures are not assessed)"
         note = "A rule-based score computed from the photo's pixels, to sort and compare photos; not a diagnosis."
     }
+
+    public static let outlinePoints = 128
+
+    /// The outer border of a mask's one patch (Moore-neighbour tracing, clockwise from its top left
+    /// pixel, stopping on Jacob's criterion), thinned to at most `outlinePoints` points.
+    static func trace(_ mask: [Bool], _ w: Int, _ h: Int) -> [(x: Double, y: Double)] {
+        guard let start = mask.firstIndex(of: true) else { return [] }
+        // Clockwise on screen (y down), starting east.
+        let steps = [(1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1)]
+        func inside(_ x: Int, _ y: Int) -> Bool { x >= 0 && y >= 0 && x < w && y < h && mask[y * w + x] }
+        var border = [(start % w, start / w)]
+        var (x, y) = border[0]
+        // Entered from the west: the start pixel is the first of its row.
+        var back = 4
+        let (firstBack, limit) = (back, 4 * mask.count + 8)
+        while border.count < limit {
+            var moved = false
+            for k in 1...8 {
+                let d = (back + k) % 8
+                let (nx, ny) = (x + steps[d].0, y + steps[d].1)
+                guard inside(nx, ny) else { continue }
+                // The neighbour checked before this one is outside: it is where the next search starts.
+                let previous = (back + k - 1) % 8
+                let (bx, by) = (x + steps[previous].0 - nx, y + steps[previous].1 - ny)
+                back = steps.firstIndex { $0 == (bx, by) } ?? 4
+                (x, y) = (nx, ny)
+                moved = true
+                break
+            }
+            if !moved || (x, y) == border[0] && back == firstBack { break }
+            border.append((x, y))
+        }
+        let stride = max(1, (border.count + outlinePoints - 1) / outlinePoints)
+        return Swift.stride(from: 0, to: border.count, by: stride).map { (Double(border[$0].0), Double(border[$0].1)) }
+    }
+
+    static func rounded(_ value: Double) -> Double { (value * 10_000).rounded() / 10_000 }
 
     /// Luminance (Rec. 601) smoothed by two 3×3 box passes.
     static func smoothedLuminance(_ image: RGBImage) -> [Double] {

@@ -8,7 +8,7 @@ import Logging
 
 /// The HTTP face of the archive: DICOMweb (QIDO-RS, WADO-RS, STOW-RS, WADO-URI) under
 /// `/dicom-web`, Loupe's own JSON under `/api`, `/healthz`, and the login; every route behind
-/// `AccessMiddleware`.
+/// `AccessMiddleware` (the screens of `Web` join the same router).
 public struct DICOMwebService: Sendable {
     public typealias Context = LoupeRequestContext
 
@@ -16,15 +16,17 @@ public struct DICOMwebService: Sendable {
     let access: AccessControl
     let configuration: DICOMwebConfiguration
     let similarity: SimilarityProvider
+    let peers: PeerDirectory
     let logger: Logger
 
     public init(archive: Archive, access: AccessControl, configuration: DICOMwebConfiguration,
-                similarity: SimilarityProvider = SimilarityProvider(unavailable: "not configured"),
+                similarity: SimilarityProvider = SimilarityProvider(unavailable: "not configured"), peers: PeerDirectory = .none,
                 logger: Logger = Logger(label: "loupe.web")) {
         self.archive = archive
         self.access = access
         self.configuration = configuration
         self.similarity = similarity
+        self.peers = peers
         self.logger = logger
     }
 
@@ -36,7 +38,7 @@ public struct DICOMwebService: Sendable {
         let publicOrigin = publicURL.flatMap { url in url.scheme.flatMap { scheme in url.host.map { "\(scheme)://\($0)" + (url.port.map { ":\($0)" } ?? "") } } }
         router.add(middleware: AccessMiddleware(access: access, archive: archive,
                                                 trustedOrigins: configuration.corsOrigins.filter { $0 != "*" } + [publicOrigin].compactMap { $0 },
-                                                publicHost: publicURL?.host))
+                                                publicHost: publicURL?.host, rootPrefix: rootPrefix))
         let root = router.group(RouterPath(DICOMwebConfiguration.rootPath))
         addSearchRoutes(to: root)
         addRetrieveRoutes(to: root)
@@ -53,12 +55,23 @@ public struct DICOMwebService: Sendable {
         addPhotoRoutes(to: router)
         addSessionRoutes(to: router)
         addAuditRoutes(to: router)
+        addFindingRoutes(to: router)
+        addFlushWatchRoutes(to: router)
+        addAdminRoutes(to: router)
         return router
     }
 
-    /// The application, listening where the configuration says (HTTPS when it has TLS). Throws
-    /// when the certificate or key cannot be read.
-    public func application() throws -> some ApplicationProtocol {
+    /// The path before `/dicom-web` in the public URL (`base_url`), "" without one: where the login
+    /// page and the screens are.
+    public var rootPrefix: String {
+        guard let path = configuration.baseURL.flatMap({ URLComponents(string: $0)?.path }) else { return "" }
+        let trimmed = path.hasSuffix(DICOMwebConfiguration.rootPath) ? String(path.dropLast(DICOMwebConfiguration.rootPath.count)) : path
+        return trimmed.hasSuffix("/") ? String(trimmed.dropLast()) : trimmed
+    }
+
+    /// The application, listening where the configuration says (HTTPS when it has TLS), on `router`
+    /// (default: this service's routes). Throws when the certificate or key cannot be read.
+    public func application(router: Router<Context>? = nil) throws -> some ApplicationProtocol {
         var server = HTTPServerBuilder.http1()
         if let tls = configuration.tls {
             var settings = TLSConfiguration.makeServerConfiguration(
@@ -67,7 +80,7 @@ public struct DICOMwebService: Sendable {
             settings.minimumTLSVersion = .tlsv12
             server = try .tls(.http1(), tlsConfiguration: settings)
         }
-        return Application(router: router(), server: server,
+        return Application(router: router ?? self.router(), server: server,
                            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Loupe"),
                            logger: logger)
     }

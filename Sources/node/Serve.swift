@@ -7,6 +7,7 @@ import Featurizer
 import Foundation
 import Logging
 import ServiceLifecycle
+import Web
 
 /// `loupe serve`: the archive, the DIMSE service, the HTTP service and the derivation workers,
 /// until SIGINT or SIGTERM.
@@ -45,9 +46,11 @@ struct Serve: AsyncParsableCommand {
         }
         let similarity = SimilarityProvider()
         let web = DICOMwebService(archive: archive, access: access, configuration: config.web, similarity: similarity,
-                                  logger: Logger(label: "loupe.web"))
+                                  peers: Self.peerDirectory(config), logger: Logger(label: "loupe.web"))
+        let router = web.router()
+        try WebScreens(root: web.rootPrefix).addRoutes(to: router)
         var services: [any Service] = [
-            try web.application(), DIMSELifecycle(server: dimse, grace: shutdownGrace, logger: logger),
+            try web.application(router: router), DIMSELifecycle(server: dimse, grace: shutdownGrace, logger: logger),
             AccessLifecycle(access: access, logger: Logger(label: "loupe.access")),
             SimilarityLifecycle(archive: archive, embedder: embedder, configuration: config, provider: similarity,
                                 logger: Logger(label: "loupe.similarity")),
@@ -79,11 +82,45 @@ struct Serve: AsyncParsableCommand {
             "peers": "\(config.dimse.peers.map(\.description).joined(separator: ","))",
             "derivations": "\(config.archive.derivation.processors.joined(separator: ","))",
             "derivation_workers": "\(config.derivationWorkers)"])
+        // Where a person starts (`make run` shows it).
+        FileHandle.standardOutput.write(Data("Loupe's screens: \(Self.screensURL(config, root: web.rootPrefix))\n".utf8))
         let group = ServiceGroup(configuration: .init(
             services: services,
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.info("stopped")
+    }
+}
+
+extension Serve {
+    /// The configured peers for the admin screen, with a C-ECHO from this node's AE title.
+    static func peerDirectory(_ config: NodeConfiguration) -> PeerDirectory {
+        let peers = config.dimse.peers
+        let client = DIMSEClient(callingAETitle: config.dimse.aeTitle)
+        return PeerDirectory(peers: peers.map { PeerDirectory.Peer(name: $0.name, aeTitle: $0.aeTitle, host: $0.host, port: Int($0.port), tls: $0.tls) }) { peer in
+            let started = ContinuousClock.now
+            let milliseconds = { (ContinuousClock.now - started) / .milliseconds(1) }
+            guard let target = peers.first(where: { $0.name == peer.name }) else {
+                return .init(peer: peer.name, success: false, status: "not configured", milliseconds: 0)
+            }
+            do {
+                let outcome = try client.echo(target)
+                return .init(peer: peer.name, success: outcome.status.isSuccess, status: "\(outcome.status)", milliseconds: milliseconds())
+            } catch {
+                return .init(peer: peer.name, success: false, status: "\(error)", milliseconds: milliseconds())
+            }
+        }
+    }
+
+    /// The address of the screens: the public URL's root when one is configured, else where HTTP listens.
+    static func screensURL(_ config: NodeConfiguration, root: String) -> String {
+        if let base = config.web.baseURL, var url = URLComponents(string: base) {
+            url.path = root + "/"
+            url.query = nil
+            return url.string ?? base
+        }
+        let host = ["0.0.0.0", "::"].contains(config.web.host) ? "127.0.0.1" : config.web.host
+        return "\(config.web.tls == nil ? "http" : "https")://\(host):\(config.web.port)\(root)/"
     }
 }
 

@@ -19,7 +19,8 @@ import Testing
         let cases: [(AuditRecord.Action, String, String, String?)] = [
             (.login, "110114", "E", "110122"), (.logout, "110114", "E", "110123"), (.query, "110112", "E", nil),
             (.retrieve, "110103", "R", nil), (.store, "110104", "C", nil), (.export, "110102", "E", nil),
-            (.delete, "110105", "D", nil), (.alertAcknowledged, "110110", "U", nil), (.userChanged, "110113", "E", "110137"),
+            (.delete, "110105", "D", nil), (.alertAcknowledged, "110110", "U", nil), (.findingReviewed, "110110", "U", nil),
+            (.userChanged, "110113", "E", "110137"),
             (.tokenChanged, "110113", "E", "110137"), (.accessDenied, "110113", "E", "110132"),
             (.applicationStart, "110100", "E", "110120"), (.applicationStop, "110100", "E", "110121"),
         ]

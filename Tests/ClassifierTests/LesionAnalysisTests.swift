@@ -59,6 +59,22 @@ func lesionPhoto(size: Int = 320, radius: (Double) -> Double, colour: (Double) -
         #expect(plain.diameterMillimetres == nil && plain.differentialStructures == 1)
     }
 
+    @Test func theOutlineFollowsTheBorder() throws {
+        let round = try LesionAssessment(lesionPhoto(radius: { _ in 60 }))
+        #expect((64...LesionAssessment.outlinePoints).contains(round.outline.count), "\(round.outline.count)")
+        for point in round.outline {
+            let distance = (pow(point[0] * 320 - 160, 2) + pow(point[1] * 320 - 160, 2)).squareRoot()
+            #expect(abs(distance - 60) < 2, "\(point)")
+        }
+        // The polygon encloses the lesion's area (shoelace formula), for an irregular one too.
+        let irregular = try LesionAssessment(lesionPhoto(radius: { 55 * (1 + 0.35 * max(0, cos($0 - 0.4)) + 0.12 * sin(3 * $0)) }))
+        for lesion in [round, irregular] {
+            let points = lesion.outline.map { ($0[0] * 320, $0[1] * 320) }
+            let area = abs(zip(points, points.dropFirst() + points.prefix(1)).reduce(0.0) { $0 + $1.0.0 * $1.1.1 - $1.1.0 * $1.0.1 }) / 2
+            #expect(abs(area - Double(lesion.areaPixels)) / Double(lesion.areaPixels) < 0.05, "\(area) vs \(lesion.areaPixels)")
+        }
+    }
+
     @Test func skinWithoutALesionHasNone() {
         #expect(throws: PhotoAnalysisError.self) { try LesionAssessment(lesionPhoto(radius: { _ in 0 })) }
     }

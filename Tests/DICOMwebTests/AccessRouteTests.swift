@@ -31,10 +31,10 @@ import Testing
     }
 
     /// The router's routes with sample values in their parameters.
-    func routes() -> [(method: HTTPRequest.Method, pattern: String, uri: String)] {
+    func routes() throws -> [(method: HTTPRequest.Method, pattern: String, uri: String)] {
         let samples = ["{study}": "1.2.3", "{series}": "1.2.4", "{instance}": "1.2.5", "{frames}": "1", "{uid}": "1.2.5",
-                       "{name}": "1.2.5.png", "{id}": "P1", "{seq}": "1", "**": "x"]
-        return fixture.service.router().routes.map { route in
+                       "{name}": "1.2.5.png", "{id}": "P1", "{patient}": "P1", "{seq}": "1", "**": "x"]
+        return try fixture.router().routes.map { route in
             let pattern = route.path.description
             var uri = pattern
             for (parameter, value) in samples { uri = uri.replacingOccurrences(of: parameter, with: value) }
@@ -42,17 +42,17 @@ import Testing
         }
     }
 
-    @Test func everyRouteDeclaresWhatItNeeds() {
+    @Test func everyRouteDeclaresWhatItNeeds() throws {
         let declared = Set(AccessTable.http.keys)
-        let served = Set(routes().map { "\($0.method) \($0.pattern)" })
+        let served = Set(try routes().map { "\($0.method) \($0.pattern)" })
         #expect(served.subtracting(declared).isEmpty, "routes without a declared permission: \(served.subtracting(declared).sorted())")
         #expect(declared.subtracting(served).isEmpty, "declared routes that no longer exist: \(declared.subtracting(served).sorted())")
         let open = AccessTable.http.filter { $0.value == .open }.keys.sorted()
-        #expect(open == ["GET /healthz", "GET /login", "POST /login"])
+        #expect(open == ["GET /healthz", "GET /login", "GET /static/**", "POST /login"])
     }
 
     @Test func noRouteAnswersWithoutCredentials() async throws {
-        let routes = self.routes()
+        let routes = try self.routes()
         try await fixture.test(token: .some(nil)) { client in
             for route in routes {
                 let response = try await client.execute(uri: route.uri, method: route.method)
@@ -69,7 +69,7 @@ import Testing
     }
 
     @Test func everyRoleReachesExactlyWhatItsPermissionsAllow() async throws {
-        let routes = self.routes()
+        let routes = try self.routes()
         let roles = try RoleCatalog(definitions: ["nobody": []])
         for (role, token) in tokens.sorted(by: { $0.key < $1.key }) {
             let identity = Identity(name: role, kind: .token, roles: [role], permissions: try roles.permissions(of: [role]))

@@ -8,6 +8,7 @@ import Hummingbird
 import HummingbirdTesting
 import LoupeTestSupport
 import Testing
+import Web
 
 /// Swift Testing has a `Tag` of its own; in these tests it is the DICOM one.
 typealias Tag = DICOM.Tag
@@ -52,9 +53,16 @@ final class WebFixture: @unchecked Sendable {
         "/dicom-web/studies/\(r.studyInstanceUID)/series/\(r.seriesInstanceUID)/instances/\(r.sopInstanceUID)"
     }
 
+    /// The node's router: DICOMweb, the API and the screens.
+    func router() throws -> Router<LoupeRequestContext> {
+        let router = service.router()
+        try WebScreens(root: service.rootPrefix).addRoutes(to: router)
+        return router
+    }
+
     /// Runs requests against the router, as the admin (`token` nil: requests go as they are given).
     func test(token: String?? = .none, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let app = Application(router: service.router())
+        let app = Application(router: try router())
         let credential = token ?? adminToken
         try await app.test(.router) { client in try await body(AuthorizedClient(client: client, token: credential)) }
     }

@@ -58,7 +58,7 @@ public struct AuditMessage: Sendable {
         case .store: (Code(code: "110104", meaning: "DICOM Instances Transferred"), "C", nil)
         case .export: (Code(code: "110102", meaning: "Begin Transferring DICOM Instances"), "E", nil)
         case .delete: (Code(code: "110105", meaning: "DICOM Study Deleted"), "D", nil)
-        case .alertAcknowledged: (Code(code: "110110", meaning: "Patient Record"), "U", nil)
+        case .alertAcknowledged, .findingReviewed: (Code(code: "110110", meaning: "Patient Record"), "U", nil)
         case .userChanged, .tokenChanged:
             (Code(code: "110113", meaning: "Security Alert"), "E", Code(code: "110137", meaning: "User security Attributes Changed"))
         case .accessDenied:

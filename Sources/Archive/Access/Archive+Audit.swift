@@ -10,7 +10,7 @@ extension Archive {
         }
     }
 
-    /// Audit entries matching `filter`, oldest first.
+    /// Audit entries matching `filter`, oldest first (or newest first, `filter.newestFirst`).
     public func audit(_ filter: AuditFilter) throws(AccessRecordError) -> [AuditRecord] {
         var conditions: [String] = []
         var arguments: [DatabaseValueConvertible] = []
@@ -24,7 +24,7 @@ extension Archive {
         return try accessRead { db in
             try Row.fetchAll(db, sql: """
                 SELECT seq, at, actor, actor_kind, address, action, outcome, patient_id, study_uid, series_uid, instance_uid, detail
-                FROM audit \(whereClause) ORDER BY seq LIMIT ?
+                FROM audit \(whereClause) ORDER BY seq\(filter.newestFirst ? " DESC" : "") LIMIT ?
                 """, arguments: StatementArguments(arguments + [max(0, filter.limit)])).map(Self.auditRecord)
         }
     }

@@ -7,6 +7,7 @@ public struct AuditRecord: Sendable, Equatable, Codable {
         case login, logout
         case query, retrieve, store, delete, export
         case alertAcknowledged = "alert-acknowledged"
+        case findingReviewed = "finding-reviewed"
         case userChanged = "user-changed"
         case tokenChanged = "token-changed"
         /// A request or association refused for want of credentials or permission.
@@ -73,6 +74,8 @@ public struct AuditFilter: Sendable, Equatable {
     /// Entries after this sequence number (paging forward).
     public var after: Int64?
     public var limit: Int
+    /// The newest `limit` entries, newest first (else the oldest, oldest first).
+    public var newestFirst = false
 
     public init(actor: String? = nil, patientID: String? = nil, action: AuditRecord.Action? = nil, from: Date? = nil,
                 to: Date? = nil, after: Int64? = nil, limit: Int = 1000) {

@@ -31,6 +31,19 @@ public struct DerivationStatus: Sendable, Equatable, Codable {
     public let updatedAt: String
 }
 
+/// A job that failed for good (its attempts used up), with its instance; keys are DICOM keywords
+/// where there is one.
+public struct FailedDerivation: Sendable, Equatable, Codable {
+    public let SOPInstanceUID: String
+    public let SeriesInstanceUID: String
+    public let StudyInstanceUID: String
+    public let PatientID: String
+    public let processor: String
+    public let attempts: Int
+    public let lastError: String?
+    public let updatedAt: String
+}
+
 /// A derived file's index row, with the instance it belongs to.
 public struct DerivedFileRecord: Sendable, Equatable {
     public let kind: String
@@ -212,6 +225,21 @@ extension Archive {
             counts[row[0]] = row[1]
         }
         return counts
+    }
+
+    /// The failed jobs, most recent first, at most `limit`.
+    public func failedDerivations(limit: Int = 100) throws(DerivationError) -> [FailedDerivation] {
+        try derivationRead { db in
+            try Row.fetchAll(db, sql: """
+                SELECT i.SOPInstanceUID, se.SeriesInstanceUID, st.StudyInstanceUID, p.PatientID, j.processor, j.attempts, j.last_error, j.updated_at
+                FROM derivation_job j JOIN instance i ON i.id = j.instance_pk JOIN series se ON se.id = i.series_pk
+                JOIN study st ON st.id = se.study_pk JOIN patient p ON p.id = st.patient_pk
+                WHERE j.state = 'failed' ORDER BY j.updated_at DESC LIMIT ?
+                """, arguments: [limit]).map { row in
+                FailedDerivation(SOPInstanceUID: row[0], SeriesInstanceUID: row[1], StudyInstanceUID: row[2], PatientID: row[3],
+                                 processor: row[4], attempts: row[5], lastError: row[6], updatedAt: row[7])
+            }
+        }
     }
 
     /// When the earliest pending job becomes due (now or in the past if one is due); nil if none is pending.

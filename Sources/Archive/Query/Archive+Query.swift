@@ -22,13 +22,11 @@ extension Archive {
         // Keys the index cannot match are matched in memory, after SQL; paging must then follow them.
         let filtersInMemory = fileKeys.contains { !$0.constraint.isUniversal }
 
-        var predicate = SQLPredicate()
-        for key in catalogKeys { predicate.add(key, QueryCatalog.attributes[key.tag]!, fuzzy: query.fuzzyPersonNames) }
-        for finding in query.findings { predicate.add(finding, level: query.level) }
+        let predicate = try Self.predicate(of: query, catalogKeys: catalogKeys)
         let columns = catalogKeys.map { QueryCatalog.attributes[$0.tag]!.column }
             + (fileKeys.isEmpty ? [] : [query.level.representativeFile])
         var sql = "SELECT \(columns.isEmpty ? "1" : columns.joined(separator: ", ")) FROM \(query.level.fromClause)"
-            + predicate.whereClause + " ORDER BY \(query.level.orderClause)"
+            + predicate.whereClause + " ORDER BY \(try Self.orderClause(of: query))"
         if !filtersInMemory, query.limit != nil || query.offset > 0 {
             sql += " LIMIT \(query.limit ?? -1) OFFSET \(query.offset)"
         }
@@ -78,9 +76,7 @@ extension Archive {
             unpaged.offset = 0
             return try find(unpaged).count
         }
-        var predicate = SQLPredicate()
-        for key in catalogKeys { predicate.add(key, QueryCatalog.attributes[key.tag]!, fuzzy: query.fuzzyPersonNames) }
-        for finding in query.findings { predicate.add(finding, level: query.level) }
+        let predicate = try Self.predicate(of: query, catalogKeys: catalogKeys)
         // Nothing constrains: count the level's own table, without the joins.
         let from = predicate.clauses.isEmpty ? query.level.tableOnly : query.level.fromClause
         let sql = "SELECT count(*) FROM \(from)" + predicate.whereClause
@@ -89,6 +85,25 @@ extension Archive {
         } catch {
             throw QueryError(.database, "index query failed: \(error)")
         }
+    }
+
+    /// The WHERE clause of a query's index keys, findings and patient text.
+    private static func predicate(of query: ArchiveQuery, catalogKeys: [QueryKey]) throws(QueryError) -> SQLPredicate {
+        var predicate = SQLPredicate()
+        for key in catalogKeys { predicate.add(key, QueryCatalog.attributes[key.tag]!, fuzzy: query.fuzzyPersonNames) }
+        for finding in query.findings { predicate.add(finding, level: query.level) }
+        if let text = query.patientText?.trimmingCharacters(in: .whitespaces), !text.isEmpty { predicate.addPatientText(text) }
+        return predicate
+    }
+
+    /// ORDER BY: the requested attribute's column (it must be indexed at the query's level or above), then arrival.
+    private static func orderClause(of query: ArchiveQuery) throws(QueryError) -> String {
+        guard let order = query.order else { return query.level.orderClause }
+        guard let attribute = QueryCatalog.attributes[order.tag], attribute.level <= query.level else {
+            throw QueryError(.invalidQuery, "results can be ordered by an indexed attribute of the query's level or above, not \(order.tag)")
+        }
+        let column = attribute.foldedColumn ?? attribute.column
+        return "\(column) IS NULL, \(column) \(order.descending ? "DESC" : "ASC"), \(query.level.orderClause)"
     }
 
     /// The instances a C-MOVE or C-GET identifier selects (keys of the level and above are matched).

@@ -29,6 +29,17 @@ public struct FindingMatch: Sendable, Equatable {
     }
 }
 
+/// An order of results: an indexed attribute of the query's level or above, ascending or descending
+/// (ties: arrival order, which keeps paging stable).
+public struct QueryOrder: Sendable, Equatable {
+    public let tag: Tag
+    public let descending: Bool
+    public init(tag: Tag, descending: Bool) {
+        self.tag = tag
+        self.descending = descending
+    }
+}
+
 /// A query against the index, as C-FIND and QIDO-RS express it.
 public struct ArchiveQuery: Sendable {
     public var level: QueryLevel
@@ -39,6 +50,11 @@ public struct ArchiveQuery: Sendable {
     public var offset: Int
     /// Only entries with an instance that has these findings (e.g. anomaly `invalid`).
     public var findings: [FindingMatch]
+    /// Result order; nil: arrival order (images: instance number).
+    public var order: QueryOrder?
+    /// Only patients whose name (any component, ignoring case and accents) or ID starts with this
+    /// text: what a person types to find someone.
+    public var patientText: String?
 
     public init(level: QueryLevel, keys: [QueryKey], fuzzyPersonNames: Bool = false, limit: Int? = nil, offset: Int = 0,
                 findings: [FindingMatch] = []) {

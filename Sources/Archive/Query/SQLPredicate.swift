@@ -143,5 +143,17 @@ struct SQLPredicate {
         return out
     }
 
+    /// Patients whose folded name has a component starting with `text`, or whose ID starts with it.
+    mutating func addPatientText(_ text: String) {
+        let escaped = { (s: String) in s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+            .replacingOccurrences(of: "_", with: "\\_") }
+        let folded = escaped(PersonNameFolding.fold(text))
+        clauses.append("""
+            (p.PatientName_folded LIKE ? ESCAPE '\\' OR p.PatientName_folded LIKE ? ESCAPE '\\' OR p.PatientName_folded LIKE ? ESCAPE '\\' \
+            OR p.PatientID LIKE ? ESCAPE '\\')
+            """)
+        arguments += ["\(folded)%", "%^\(folded)%", "% \(folded)%", "\(escaped(text))%"]
+    }
+
     var whereClause: String { clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ") }
 }

@@ -27,14 +27,16 @@ extension DICOMwebService {
             let id = try context.parameters.require("id")
             let found = try await patients(id)
             let archive = self.archive
-            let query = ArchiveQuery(level: .study, keys: [
+            var query = ArchiveQuery(level: .study, keys: [
                 QueryKey(tag: .patientID, vr: .LO, constraint: .single(id)), QueryKey(tag: .studyInstanceUID, vr: .UI, constraint: .universal),
                 QueryKey(tag: .studyDate, vr: .DA, constraint: .universal), QueryKey(tag: .studyDescription, vr: .LO, constraint: .universal),
                 QueryKey(tag: .accessionNumber, vr: .SH, constraint: .universal), QueryKey(tag: .modalitiesInStudy, vr: .CS, constraint: .universal),
                 QueryKey(tag: .numberOfStudyRelatedSeries, vr: .IS, constraint: .universal),
                 QueryKey(tag: .numberOfStudyRelatedInstances, vr: .IS, constraint: .universal),
             ])
-            let studies = try await blocking { () throws -> [DataSet] in
+            // Identities that read clinical photographs only see only the studies that hold some.
+            if identity.searchesPhotosOnly { try PatientPrivacy.restrictToPhotographs(&query) }
+            let studies = try await blocking { [query] () throws -> [DataSet] in
                 do throws(QueryError) { return try archive.find(query) } catch { throw error.httpError }
             }
             return try jsonResponse(PatientDetail(patients: found, studies: studies.map(StudySummary.init), identified: identity.may(.phi)))

@@ -8,7 +8,7 @@ import Imaging
 /// an uploaded image (`POST`, a DICOM file, PNG or JPEG as the raw body with its Content-Type
 /// or as the first file of a multipart form). Parameters: `k` (default 10, at most 1000),
 /// `modality`, `patient`, `kind` (`flush` or `lesion`: clinical photos of that kind),
-/// `exclude-same-series=true`. Requesters limited to some patients search (and may ask about) only
+/// `exclude-same-series=true`, `exclude-same-patient=true` (other patients only). Requesters limited to some patients search (and may ask about) only
 /// theirs; without `phi` results carry no patient names.
 extension DICOMwebService {
     func addSimilarityRoutes(to router: Router<Context>) {
@@ -83,11 +83,8 @@ extension DICOMwebService {
             guard let photoKind = PhotoSubmission.Kind(rawValue: kind) else { throw WebError.badRequest("kind must be flush or lesion, not '\(kind)'") }
             filter.archive.photoKind = photoKind
         }
-        switch query["exclude-same-series"]?.lowercased() {
-        case nil, "", "false", "0": break
-        case "true", "1": filter.excludeSameSeries = true
-        case let other?: throw WebError.badRequest("exclude-same-series must be true or false, not '\(other)'")
-        }
+        filter.excludeSameSeries = try query.flag("exclude-same-series")
+        filter.excludeSamePatient = try query.flag("exclude-same-patient")
         return (k, filter)
     }
 

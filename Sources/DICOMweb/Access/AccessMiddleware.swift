@@ -22,6 +22,8 @@ struct AccessMiddleware: RouterMiddleware {
     let trustedOrigins: [String]
     /// The host of the public URL (`base_url`), when one is configured.
     let publicHost: String?
+    /// Where the login page is (`{rootPrefix}/login`).
+    let rootPrefix: String
 
     static let challenge = #"Basic realm="Loupe", Bearer realm="Loupe""#
     static let csrfHeader = HTTPField.Name("X-CSRF-Token")!
@@ -40,11 +42,13 @@ struct AccessMiddleware: RouterMiddleware {
             do {
                 identity = try await access.authenticate(credential, address: context.peerAddress)
             } catch {
+                if error.kind == .unauthenticated, Self.wantsPage(request) { return toLogin(request) }
                 throw error.kind == .unauthenticated ? Self.unauthorized(error.message) : HTTPError(.init(code: error.httpStatus), message: error.message)
             }
         } else if let anonymous = access.anonymous(address: context.peerAddress), addressedDirectly(request) {
             identity = anonymous
         } else {
+            if Self.wantsPage(request) { return toLogin(request) }
             throw Self.unauthorized("authentication required: HTTP Basic, a bearer token or a session (POST /login)")
         }
         var request = request
@@ -75,7 +79,8 @@ struct AccessMiddleware: RouterMiddleware {
             access.auditLog.record(identity.audit(.accessDenied, outcome: .failure, detail: "\(target.detail(request)): \(error.body ?? "")"))
             throw error
         }
-        if response.status.code < 400, let action = Self.auditAction(requirement, method: request.method) {
+        if response.status.code < 400, AccessTable.pages["\(request.method) \(route)"] == nil,
+           let action = Self.auditAction(requirement, method: request.method) {
             access.auditLog.record(identity.audit(action, patientID: target.patientID, studyInstanceUID: target.study,
                                                   seriesInstanceUID: target.series, sopInstanceUID: target.instance,
                                                   detail: target.detail(request)))
@@ -95,6 +100,17 @@ struct AccessMiddleware: RouterMiddleware {
         }
         if let session = request.cookies[cookieName]?.value, !session.isEmpty { return .session(session) }
         return nil
+    }
+
+    /// A browser asking for a page (not a script asking for data): sent to the login form instead of a 401.
+    static func wantsPage(_ request: Request) -> Bool {
+        request.method == .get && (request.headers[.accept]?.contains("text/html") ?? false)
+    }
+
+    private func toLogin(_ request: Request) -> Response {
+        let next = request.uri.path + (request.uri.query.map { "?\($0)" } ?? "")
+        let encoded = next.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+#"))) ?? "/"
+        return Response(status: .seeOther, headers: [.location: "\(rootPrefix)/login?next=\(encoded)", .cacheControl: "no-store"])
     }
 
     static func unauthorized(_ message: String) -> HTTPError {
@@ -180,7 +196,8 @@ struct AccessMiddleware: RouterMiddleware {
         if AccessTable.isReading(requirement) { return .retrieve }
         switch requirement {
         case .permission(.search), .permission(.similar), .anyOf: return .query
-        case .permission(.admin) where method == .get: return .query
+        case .permission(let permission) where method == .get && (permission == .admin || permission.rawValue.hasPrefix("events:")):
+            return .query
         default: return nil
         }
     }

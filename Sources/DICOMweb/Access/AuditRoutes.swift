@@ -4,8 +4,8 @@ import Foundation
 import Hummingbird
 
 /// `GET /api/audit` (the trail, for admins; filters `user`, `patient`, `action`, `from`, `to`,
-/// `after`, `limit`) and `POST /api/alerts/{seq}/acknowledge` (an alert seen to, audited in the
-/// same transaction).
+/// `after`, `limit`, and `order=newest` for the latest entries first) and
+/// `POST /api/alerts/{seq}/acknowledge` (an alert seen to, audited in the same transaction).
 extension DICOMwebService {
     func addAuditRoutes(to router: Router<Context>) {
         router.get("api/audit") { request, _ in
@@ -20,6 +20,11 @@ extension DICOMwebService {
             filter.from = try Self.date(query["from"], name: "from")
             filter.to = try Self.date(query["to"], name: "to")
             filter.after = try query.integer("after").map(Int64.init)
+            switch query["order"] {
+            case nil, "", "oldest": break
+            case "newest": filter.newestFirst = true
+            case let other?: throw WebError.badRequest("order must be oldest or newest, not '\(other)'")
+            }
             // The index is asked after the audit log's pending entries are written, so a client sees its own requests.
             let access = self.access, archive = self.archive, selection = filter
             let entries = try await blocking { () throws -> [AuditRecord] in

@@ -29,6 +29,14 @@ enum PatientPrivacy {
         if !identity.may(.phi), let key = query.keys.first(where: { identifyingTags.contains($0.tag) && !$0.constraint.isUniversal }) {
             throw HTTPError(.forbidden, message: "matching on \(DataDictionary.shared.keyword(for: key.tag) ?? key.tag.hex) needs the phi permission")
         }
+        if !identity.may(.phi), let text = query.patientText {
+            // Without phi a patient search box finds IDs, never names.
+            query.patientText = nil
+            if !text.isEmpty, !query.keys.contains(where: { $0.tag == .patientID && !$0.constraint.isUniversal }) {
+                query.keys.removeAll { $0.tag == .patientID }
+                query.keys.append(QueryKey(tag: .patientID, vr: .LO, constraint: MatchConstraint(query: text.replacingOccurrences(of: "*", with: "") + "*", vr: .LO)))
+            }
+        }
         if identity.searchesPhotosOnly { try restrictToPhotographs(&query) }
         guard let patients = identity.patients else { return }
         if let index = query.keys.firstIndex(where: { $0.tag == .patientID }), !query.keys[index].constraint.isUniversal {

@@ -47,7 +47,7 @@ extension DICOMwebService {
             }
             var response: Response
             if isForm {
-                response = Response(status: .seeOther, headers: [.location: Self.safeRedirect(next)])
+                response = Response(status: .seeOther, headers: [.location: Self.safeRedirect(next, root: self.rootPrefix)])
             } else {
                 response = try jsonResponse(SessionInfo(identity))
             }
@@ -62,7 +62,7 @@ extension DICOMwebService {
             do throws(AccessError) { try await self.access.logout(secret: secret, identity: identity) } catch {
                 throw HTTPError(HTTPResponse.Status(code: error.httpStatus), message: error.message)
             }
-            var response = Response(status: .seeOther, headers: [.location: "/login"])
+            var response = Response(status: .seeOther, headers: [.location: "\(self.rootPrefix)/login"])
             response.setCookie(sessionCookie("", maxAge: 0))
             return response
         }
@@ -96,10 +96,10 @@ extension DICOMwebService {
                       httpOnly: true, sameSite: .strict)
     }
 
-    /// Only a path on this node (not `//host`, not a URL) is followed after login.
-    static func safeRedirect(_ next: String?) -> String {
+    /// Only a path on this node (not `//host`, not a URL) is followed after login; else the start page.
+    static func safeRedirect(_ next: String?, root: String = "") -> String {
         guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), !next.contains("\\"),
-              !next.unicodeScalars.contains(where: { $0.value < 0x20 }) else { return "/" }
+              !next.unicodeScalars.contains(where: { $0.value < 0x20 }) else { return "\(root)/" }
         return next
     }
 
@@ -109,9 +109,9 @@ extension DICOMwebService {
         let html = """
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>Loupe: log in</title></head>
-            <body><main><h1>Loupe</h1>\(message)
-            <form method="post" action="login">
+            <title>Loupe: log in</title><link rel="stylesheet" href="static/loupe.css"></head>
+            <body class="login"><main><h1>Loupe</h1>\(message)
+            <form method="post" action="login" class="form">
             <input type="hidden" name="next" value="\(HTML.escape(safeRedirect(next)))">
             <p><label for="user">User</label> <input id="user" name="user" autocomplete="username" required autofocus></p>
             <p><label for="password">Password</label> <input id="password" name="password" type="password" autocomplete="current-password" required></p>

@@ -30,7 +30,15 @@ struct QIDORequest: Sendable {
     }
 
     /// Parameters that are not attribute keys.
-    private static let controls: Set<String> = ["includefield", "limit", "offset", "fuzzymatching", anomalyParameter]
+    private static let controls: Set<String> = ["includefield", "limit", "offset", "fuzzymatching", anomalyParameter, patientParameter,
+                                                orderParameter]
+
+    /// Loupe's patient search: `loupe-patient=ross` finds patients whose name has a component starting
+    /// with the text (any case, any accents) or whose ID starts with it: what a search box needs.
+    static let patientParameter = "loupe-patient"
+    /// Loupe's result order: `loupe-orderby=StudyDate` (ascending) or `-StudyDate` (descending), an
+    /// indexed attribute of the level or above; ties and the default: arrival order.
+    static let orderParameter = "loupe-orderby"
 
     /// Loupe's filter on the anomaly finding: `loupe-anomaly=invalid` lists the flagged images (at
     /// series and study level: those with a flagged image); `valid` the images called valid (series
@@ -84,6 +92,14 @@ struct QIDORequest: Sendable {
                              fuzzyPersonNames: fuzzy || caseInsensitiveNames,
                              limit: try parameters.integer("limit"), offset: try parameters.integer("offset") ?? 0,
                              findings: try Self.findings(parameters))
+        query.patientText = parameters[Self.patientParameter]
+        if let text = parameters[Self.orderParameter], !text.isEmpty {
+            let descending = text.hasPrefix("-")
+            guard let tag = DataDictionary.shared.tag(forKeywordOrHex: descending ? String(text.dropFirst()) : text) else {
+                throw WebError.badRequest("\(Self.orderParameter): unknown attribute '\(text)'")
+            }
+            query.order = QueryOrder(tag: tag, descending: descending)
+        }
     }
 
     private static func findings(_ parameters: RequestQuery) throws -> [FindingMatch] {

@@ -24,10 +24,13 @@ public struct SimilarityFilter: Sendable, Equatable {
     public var archive: EmbeddingFilter
     /// Leave out instances of the query instance's own series.
     public var excludeSameSeries: Bool
+    /// Leave out the query instance's patient's instances ("other patients only").
+    public var excludeSamePatient: Bool
 
-    public init(archive: EmbeddingFilter = EmbeddingFilter(), excludeSameSeries: Bool = false) {
+    public init(archive: EmbeddingFilter = EmbeddingFilter(), excludeSameSeries: Bool = false, excludeSamePatient: Bool = false) {
         self.archive = archive
         self.excludeSameSeries = excludeSameSeries
+        self.excludeSamePatient = excludeSamePatient
     }
 }
 
@@ -156,8 +159,10 @@ public final class SimilaritySearch: Sendable {
         guard model == embedder.modelID else {
             throw SimilarityError(status: 409, "instance \(uid) was embedded by \(model), not \(embedder.modelID): `loupe reprocess --all --processor embedding`")
         }
-        let series = filter.excludeSameSeries ? try instances([embedding.sequence])[embedding.sequence]?.seriesInstanceUID : nil
-        return try similar(to: embedding.vector, k: k, filter: filter, excluding: embedding.sequence, series: series)
+        let query = filter.excludeSameSeries || filter.excludeSamePatient ? try instances([embedding.sequence])[embedding.sequence] : nil
+        return try similar(to: embedding.vector, k: k, filter: filter, excluding: embedding.sequence,
+                           series: filter.excludeSameSeries ? query?.seriesInstanceUID : nil,
+                           patient: filter.excludeSamePatient ? query?.patientID : nil)
     }
 
     /// Instances most like an image that is not archived: a DICOM file (frame 1, rendered as
@@ -203,9 +208,10 @@ public final class SimilaritySearch: Sendable {
     }
 
     /// The ranked matches of a unit vector: exact over the instances a modality/patient filter
-    /// allows, else from the index, asking for more candidates until `k` pass the filters.
+    /// allows, else from the index, asking for more candidates until `k` pass the filters (and are
+    /// not of `series` or `patient`).
     func similar(to vector: [Float], k: Int, filter: SimilarityFilter, excluding own: Int64? = nil,
-                 series: String? = nil) throws(SimilarityError) -> [SimilarityMatch] {
+                 series: String? = nil, patient: String? = nil) throws(SimilarityError) -> [SimilarityMatch] {
         guard k >= 1 else { throw SimilarityError(status: 400, "k must be at least 1") }
         do { try synchronize() } catch { throw SimilarityError(status: 500, "similarity index update failed: \(error)") }
         let allowed: [Int64]?
@@ -230,7 +236,8 @@ public final class SimilaritySearch: Sendable {
             let gone = candidates.map(\.id).filter { found[$0] == nil }
             if !gone.isEmpty { try? index.remove(ids: gone) }  // replaced or deleted meanwhile
             let matches = candidates.compactMap { candidate -> SimilarityMatch? in
-                guard candidate.id != own, let instance = found[candidate.id], series == nil || instance.seriesInstanceUID != series else {
+                guard candidate.id != own, let instance = found[candidate.id], series == nil || instance.seriesInstanceUID != series,
+                      patient == nil || instance.patientID != patient else {
                     return nil
                 }
                 return SimilarityMatch(instance: instance, score: candidate.score)

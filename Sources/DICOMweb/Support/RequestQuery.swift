@@ -36,4 +36,13 @@ struct RequestQuery: Sendable {
         guard let value = Int(text), value >= 0 else { throw WebError.badRequest("\(name) must be a non-negative integer, not '\(text)'") }
         return value
     }
+
+    /// A true/false parameter (`true`, `1`, `false`, `0`; missing or empty: false); anything else is a 400.
+    func flag(_ name: String) throws -> Bool {
+        switch self[name]?.lowercased() {
+        case nil, "", "false", "0": false
+        case "true", "1": true
+        case let other?: throw WebError.badRequest("\(name) must be true or false, not '\(other)'")
+        }
+    }
 }

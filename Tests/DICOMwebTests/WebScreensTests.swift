@@ -1,0 +1,119 @@
+import Access
+import Archive
+@testable import DICOMweb
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+import Web
+
+/// The screens as HTTP: pages behind the login with a strict CSP, navigation by role, the assets and
+/// their module imports, a public path prefix. (What they do in a browser: conformance/test_web.py.)
+@Suite struct WebScreensTests {
+    let fixture: WebFixture
+    init() throws { fixture = try WebFixture() }
+
+    static let pages = ["/": "studies", "/studies/1.2.3": "study", "/similar": "similar", "/review": "review", "/ward": "ward",
+                        "/ward/P1": "episode", "/lesion": "lesion", "/patients/P1": "patient", "/admin": "admin"]
+    static let html: HTTPFields = [.accept: "text/html,application/xhtml+xml"]
+
+    @Test func everyScreenIsAPageWithAStrictPolicyBehindTheLogin() async throws {
+        try await fixture.test { client in
+            for (path, name) in Self.pages {
+                let page = try await client.execute(uri: path, method: .get, headers: Self.html)
+                #expect(page.status == .ok && page.headers[.contentType] == "text/html; charset=utf-8", "\(path)")
+                let policy = try #require(page.headers[HTTPField.Name("Content-Security-Policy")!])
+                #expect(policy.hasPrefix("default-src 'self'") && policy.contains("script-src 'self'") && !policy.contains("unsafe"))
+                #expect(page.text.contains(#"<script type="module" src="/static/js/\#(name).js"></script>"#), "\(path)")
+                #expect(!page.text.contains("<script>") && !page.text.contains("onclick="), "no inline script in \(path)")
+                #expect(page.text.contains(#"<a class="brand" href="/">Loupe</a>"#))
+            }
+        }
+        // Pages hold no patient data: the trail records the requests for data they make, not them.
+        fixture.access.auditLog.flush()
+        let trail = try fixture.store.archive.audit(AuditFilter())
+        #expect(!trail.contains { entry in Self.pages.keys.contains { entry.detail == "GET \($0)" } }, "\(trail.compactMap(\.detail))")
+        try await fixture.test(token: .some(nil)) { client in
+            for path in Self.pages.keys {
+                let page = try await client.execute(uri: path, method: .get, headers: Self.html)
+                #expect(page.status == .seeOther, "\(path)")
+                let next = path.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? path
+                #expect(page.headers[.location] == "/login?next=\(next)", "\(path)")
+                // A script asking for data gets the 401 it can act on.
+                #expect(try await client.execute(uri: path, method: .get).status == .unauthorized)
+            }
+        }
+    }
+
+    @Test func theNavigationOffersWhatTheRoleMayUse() async throws {
+        let actor = AuditRecord(actor: "test", actorKind: .system, address: nil, action: .tokenChanged)
+        let nurse = try fixture.access.createToken(name: "ward-7", roles: ["nurse"], actor: actor).secret
+        try await fixture.test(token: nurse) { client in
+            let ward = try await client.execute(uri: "/ward", method: .get, headers: Self.html)
+            #expect(ward.status == .ok && ward.text.contains(#"href="/ward">Flush watch</a>"#) && ward.text.contains(#"href="/lesion">"#))
+            #expect(!ward.text.contains(#"href="/admin""#) && !ward.text.contains(#"href="/review""#) && !ward.text.contains(#"href="/similar""#))
+            let admin = try await client.execute(uri: "/admin", method: .get, headers: Self.html)
+            #expect(admin.status == .forbidden && admin.text.contains("needs the permission admin"))
+        }
+        try await fixture.test { client in
+            let page = try await client.execute(uri: "/", method: .get, headers: Self.html)
+            for screen in ["/similar", "/review", "/ward", "/lesion", "/admin"] { #expect(page.text.contains(#"href="\#(screen)""#)) }
+        }
+    }
+
+    @Test func assetsAreServedAndStayInTheirDirectory() async throws {
+        try await fixture.test(token: .some(nil)) { client in
+            let css = try await client.execute(uri: "/static/loupe.css", method: .get)
+            #expect(css.status == .ok && css.headers[.contentType] == "text/css; charset=utf-8" && css.text.contains(":root"))
+            #expect(css.headers[HTTPField.Name("X-Content-Type-Options")!] == "nosniff")
+            for path in ["/static/../Package.swift", "/static/js/..%2f..%2fWebScreens.swift", "/static/.hidden", "/static/js/nope.js",
+                         "/static/js", "/static/Templates/layout.mustache", "/static/loupe.css.swift"] {
+                let response = try await client.execute(uri: path, method: .get)
+                #expect(response.status == .notFound || response.status == .unauthorized, "\(path): \(response.status)")
+                #expect(!response.text.contains("import "), "\(path)")
+            }
+            // Every module a page loads, and every module they import, is there.
+            var pending = Set(Self.pages.values.map { "js/\($0).js" }), seen = Set<String>()
+            while let module = pending.popFirst() {
+                seen.insert(module)
+                let script = try await client.execute(uri: "/static/\(module)", method: .get)
+                #expect(script.status == .ok && script.headers[.contentType] == "text/javascript; charset=utf-8", "\(module)")
+                for match in script.text.matches(of: /from "\.\/([a-z]+\.js)"/) {
+                    let imported = "js/\(match.1)"
+                    if !seen.contains(imported) { pending.insert(imported) }
+                }
+            }
+            #expect(seen.contains("js/api.js") && seen.contains("js/viewer.js") && seen.contains("js/flush.js"))
+        }
+    }
+
+    @Test func pagesLiveUnderThePublicPathOfABaseURL() async throws {
+        let service = DICOMwebService(archive: fixture.store.archive, access: fixture.access,
+                                      configuration: DICOMwebConfiguration(baseURL: "https://pacs.example/loupe/dicom-web"))
+        #expect(service.rootPrefix == "/loupe")
+        let router = service.router()
+        try WebScreens(root: service.rootPrefix).addRoutes(to: router)
+        try await Application(router: router).test(.router) { client in
+            let page = try await client.execute(uri: "/", method: .get, headers: [.accept: "text/html", .authorization: "Bearer \(fixture.adminToken)"])
+            #expect(page.text.contains(#"<meta name="loupe-root" content="/loupe">"#))
+            #expect(page.text.contains(#"src="/loupe/static/js/studies.js""#) && page.text.contains(#"href="/loupe/static/loupe.css""#))
+            let login = try await client.execute(uri: "/review", method: .get, headers: [.accept: "text/html"])
+            #expect(login.headers[.location] == "/loupe/login?next=/review")
+        }
+    }
+
+    @Test func sessionPagesCarryTheCSRFTokenAndEscapeTheUserName() async throws {
+        let actor = AuditRecord(actor: "test", actorKind: .system, address: nil, action: .userChanged)
+        try fixture.access.addUser(name: "o'brien", password: "radiology-pass", roles: ["radiologist"], actor: actor)
+        try await fixture.test(token: .some(nil)) { client in
+            let login = try await client.execute(uri: "/login", method: .post, headers: [.contentType: "application/json"],
+                                                 body: ByteBuffer(string: #"{"user":"o'brien","password":"radiology-pass"}"#))
+            let cookie = String(try #require(login.headers[.setCookie]).split(separator: ";")[0])
+            let csrf = try #require((login.json as? [String: Any])?["csrfToken"] as? String)
+            let page = try await client.execute(uri: "/review", method: .get, headers: [.cookie: cookie, .accept: "text/html"])
+            #expect(page.text.contains(#"<meta name="csrf-token" content="\#(csrf)">"#))
+            #expect(page.text.contains("o&#39;brien") && !page.text.contains("o'brien"))
+        }
+    }
+}
