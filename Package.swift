@@ -106,7 +106,7 @@ let package = Package(
         .target(
             name: "Web",
             dependencies: [
-                "Access", "DICOMweb",
+                "Access", "Archive", "DICOM", "DICOMweb",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Mustache", package: "swift-mustache"),

@@ -84,6 +84,8 @@ def test_the_first_start_creates_an_admin_with_a_random_password(loupe_factory):
     password = password_file.read_text().strip()
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600 and len(password) == 24
     assert f"created the user admin with the password\n    {password}" in node.out_path.read_text()
+    # What `make run` shows: where to go and how to sign in the first time.
+    assert f"Loupe's screens: {node.http_url}/ (sign in as admin, password in {password_file})" in node.out_path.read_text()
     assert password not in node.log_text()
     r = plain().get(f"{node.http_url}/api/session", auth=("admin", password), timeout=30)
     assert r.status_code == 200 and r.json()["user"] == "admin" and r.json()["roles"] == ["admin"]

@@ -5,6 +5,7 @@ tile red without a reload and the acknowledgement recorded; the lesion check; a 
 shown as text; a nurse kept out of the admin screen; the admin screen's C-ECHO. Each screen's
 screenshot is kept under conformance/.work/screens (LOUPE_SCREENSHOTS)."""
 
+import io
 import json
 import sys
 import time
@@ -53,6 +54,15 @@ def xss_instance(directory: Path) -> Path:
     return dicom_file(directory / "xss.dcm", ds)
 
 
+def monochrome1_instance(directory: Path) -> Path:
+    """pydicom's CT_small said to be MONOCHROME1 (the minimum is white), as a new instance."""
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid(), generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    return dicom_file(directory / "monochrome1.dcm", ds)
+
+
 def flagged_instance(directory: Path) -> Path:
     """A CT with an error dialog drawn over it: the anomaly screen flags it (test_anomaly.py)."""
     ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
@@ -78,7 +88,8 @@ def screens(loupe_factory, storescp, tmp_path_factory):
     camera = node.create_token("bedside-camera", "camera")
     records = phantoms.generate(work / "phantoms", 1, 24, 512, 16, labels=["CT CHEST"], progress=lambda _: None)
     records += phantoms.generate(work / "phantoms", 1, 6, 256, 16, labels=["MR BRAIN", "CR HAND"], progress=lambda _: None)
-    files = [work / "phantoms" / r["file"] for r in records] + [xss_instance(work), flagged_instance(work)]
+    extra = [xss_instance(work), flagged_instance(work), monochrome1_instance(work), Path(get_testdata_file("examples_rgb_color.dcm"))]
+    files = [work / "phantoms" / r["file"] for r in records] + extra
     sent = node.send(files)
     assert sent.returncode == 0, sent.output
     base = node.http_url
@@ -89,6 +100,7 @@ def screens(loupe_factory, storescp, tmp_path_factory):
                if f["kind"] == "anomaly"]
     assert verdict and verdict[0]["label"] == "invalid", verdict
     return SimpleNamespace(node=node, base=base, camera=camera, work=work, ct_study=ct[0]["study"], ct_series=ct[0]["series"],
+                           extra=[pydicom.dcmread(path, stop_before_pixels=True) for path in extra],
                            ct_sops=[r["sop"] for r in ct], mr=[r for r in records if r["label"] == "MR BRAIN"],
                            flagged=str(flagged.SOPInstanceUID), flagged_study=str(flagged.StudyInstanceUID))
 
@@ -164,6 +176,52 @@ def test_the_viewer_draws_windows_and_scrolls(as_user, screens):
     canvas.send_keys(Keys.END)
     wait_for_image(driver, "Image 24 of 24")
     assert not console_errors(driver)
+
+
+# In the page: the viewer's own decode and paint of one frame, at its size, as base64 RGBA.
+PAINT_JS = """
+const [instance, center, width, done] = arguments;
+(async () => {
+  const viewer = await import('/static/js/viewer.js');
+  const metadata = await (await fetch(instance + '/metadata', {headers: {Accept: 'application/dicom+json'}})).json();
+  const item = metadata[0];
+  const response = await fetch(instance + '/frames/1', {headers: {Accept: 'multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.1'}});
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  const type = response.headers.get('Content-Type'), boundary = /boundary="?([^";]+)"?/.exec(type)[1];
+  const text = new TextDecoder('latin1').decode(bytes);
+  const start = text.indexOf('\\r\\n\\r\\n') + 4, end = text.indexOf('\\r\\n--' + boundary, start);
+  const frame = viewer.decode(bytes.subarray(start, end), item);
+  const window = center === null ? viewer.defaultWindow(item, frame) : {center, width};
+  const image = viewer.paint(frame, window, new ImageData(frame.columns, frame.rows));
+  let binary = '';
+  for (let i = 0; i < image.data.length; i += 8192) binary += String.fromCharCode(...image.data.subarray(i, i + 8192));
+  done({rgba: btoa(binary), columns: frame.columns, rows: frame.rows, window});
+})().catch((error) => done({error: String(error)}));
+"""
+
+
+def test_the_viewer_windows_as_the_server_renders(as_user, screens):
+    """The viewer's pixels of signed CT, unsigned MR, MONOCHROME1 and RGB images, with their own window
+    and with another, are DCMTK's rendering of the same window (the /rendered PNG) to within 1 level."""
+    import base64
+    driver = as_user("radiologist")
+    ct, mr = screens.ct_sops[3], screens.mr[1]["sop"]
+    cases = [(screens.ct_study, ct, None), (screens.ct_study, ct, (-600, 1500)), (None, mr, None), (None, mr, (300, 500))]
+    cases += [(str(ds.StudyInstanceUID), str(ds.SOPInstanceUID), None) for ds in screens.extra if ds.PatientID != "FLAG-WEB"]
+    for study, sop, window in cases:
+        found = session().get(f"{screens.base}/dicom-web/instances", params={"SOPInstanceUID": sop}, timeout=10).json()[0]
+        url = found["00081190"]["Value"][0]
+        painted = driver.execute_async_script(PAINT_JS, url, *(window or (None, None)))
+        assert "error" not in painted, painted
+        mine = np.frombuffer(base64.b64decode(painted["rgba"]), np.uint8).reshape(painted["rows"], painted["columns"], 4)[..., :3]
+        centre, width = painted["window"]["center"], painted["window"]["width"]
+        params = {"window": f"{centre},{width},linear"} if found.get("00280002", {}).get("Value", [1])[0] == 1 else {}
+        png = session().get(f"{url}/rendered", params=params, headers={"Accept": "image/png"}, timeout=30)
+        assert png.status_code == 200, png.text
+        theirs = np.asarray(Image.open(io.BytesIO(png.content)).convert("RGB"))
+        assert theirs.shape == mine.shape, (sop, theirs.shape, mine.shape)
+        difference = np.abs(theirs.astype(int) - mine.astype(int))
+        assert difference.max() <= 1, (sop, window, int(difference.max()), float((difference > 1).mean()))
 
 
 def test_similar_images_lead_to_a_study(as_user, screens):
@@ -252,6 +310,9 @@ def test_a_flush_turns_its_tile_red_within_two_seconds_and_is_acknowledged(as_us
     screenshot(driver, "ward")
     assert red_after <= 2.0, f"the tile turned red {red_after:.2f} s after the photo was posted"
     assert "marked" in driver.find_element(By.CSS_SELECTOR, f"{tile} .alerting").text
+    # The alarm sounded (the test's browser allows sound without a touch, as a ward's kiosk browser can).
+    assert driver.find_element(By.ID, "tiles").get_attribute("data-alarms") == "1"
+    assert driver.find_element(By.ID, "sound").text == "Sound on"
     driver.find_element(By.CSS_SELECTOR, f"{tile} button.acknowledge").click()
     wait_for(lambda: "alert" not in driver.find_element(By.CSS_SELECTOR, tile).get_attribute("class"), what="the tile calming down")
     assert "acknowledged by nurse-web" in driver.find_element(By.CSS_SELECTOR, tile).text

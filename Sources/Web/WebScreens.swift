@@ -1,4 +1,5 @@
 import Access
+import Archive
 import DICOMweb
 import Foundation
 import HTTPTypes
@@ -8,15 +9,17 @@ import Mustache
 /// Loupe's screens: server-rendered pages (swift-mustache, which escapes every value) and the
 /// static ES modules and CSS they load, on the HTTP service's router, behind its access control.
 /// Pages are shells: their data comes from DICOMweb and `/api` in the browser, so a page never
-/// waits for a slow derivation.
+/// waits for a slow derivation (the study page lists its series itself: the viewer starts sooner).
 public struct WebScreens: Sendable {
+    let archive: Archive
     let library: MustacheLibrary
     let assets: URL
     /// The public path the screens are under (`DICOMwebService.rootPrefix`: `/pacs` when the base
     /// URL is `https://host/pacs/dicom-web`), "" for the root.
     let root: String
 
-    public init(root: String) throws {
+    public init(root: String, archive: Archive) throws {
+        self.archive = archive
         guard let resources = Bundle.module.resourceURL else { throw WebScreensError("the web resources are missing") }
         library = try MustacheLibrary(templates: Self.templates(in: resources.appendingPathComponent("Templates")))
         assets = resources.appendingPathComponent("Static")
@@ -26,20 +29,32 @@ public struct WebScreens: Sendable {
     /// Every page and asset route.
     public func addRoutes(to router: Router<LoupeRequestContext>) {
         page(router, "/", "studies", title: "Studies")
-        page(router, "/studies/:study", "study", title: "Study") { ["study": try $0.parameters.require("study")] }
+        let archive = self.archive
+        page(router, "/studies/:study", "study", title: "Study", imports: ["viewer"]) { context in
+            let study = try context.parameters.require("study")
+            let outline = try await blocking { () throws -> StudyOutline in
+                do throws(QueryError) { return try StudyOutline(study: study, archive: archive) } catch {
+                    throw HTTPError(.init(code: error.httpStatus), message: error.message)
+                }
+            }
+            guard !outline.series.isEmpty else { throw HTTPError(.notFound, message: "no study \(study)") }
+            return ["study": study, "series": outline.series.map(\.values)]
+        }
         page(router, "/similar", "similar", title: "Similar images")
         page(router, "/review", "review", title: "Anomaly review")
-        page(router, "/ward", "ward", title: "Flush watch")
-        page(router, "/ward/:patient", "episode", title: "Flush episode") { ["patient": try $0.parameters.require("patient")] }
+        page(router, "/ward", "ward", title: "Flush watch", imports: ["flush"])
+        page(router, "/ward/:patient", "episode", title: "Flush episode", imports: ["flush"]) { ["patient": try $0.parameters.require("patient")] }
         page(router, "/lesion", "lesion", title: "Lesion check")
         page(router, "/patients/:id", "patient", title: "Patient") { ["patient": try $0.parameters.require("id")] }
         page(router, "/admin", "admin", title: "Administration")
         router.get("/static/**") { _, context in try asset(context.parameters.getCatchAll()) }
     }
 
-    /// A page: the layout around the named template, for the signed-in identity.
-    private func page(_ router: Router<LoupeRequestContext>, _ path: RouterPath, _ name: String, title: String,
-                      values: @escaping @Sendable (LoupeRequestContext) throws -> [String: Any] = { _ in [:] }) {
+    /// A page: the layout around the named template, for the signed-in identity. `imports`: the
+    /// modules its script imports besides api.js, fetched at once beside it (modulepreload) rather
+    /// than after it.
+    private func page(_ router: Router<LoupeRequestContext>, _ path: RouterPath, _ name: String, title: String, imports: [String] = [],
+                      values: @escaping @Sendable (LoupeRequestContext) async throws -> [String: Any] = { _ in [:] }) {
         let library = self.library, root = self.root
         router.get(path) { _, context in
             guard let identity = context.identity else { throw HTTPError(.unauthorized) }
@@ -47,9 +62,10 @@ public struct WebScreens: Sendable {
             page["title"] = title
             page["root"] = root
             page["page"] = name
+            page["preload"] = ["api"] + imports
             page["user"] = identity.name
             page["csrf"] = identity.csrfToken ?? ""
-            page.merge(try values(context)) { $1 }
+            page.merge(try await values(context)) { $1 }
             guard let body = library.render(page, withTemplate: name) else { throw HTTPError(.internalServerError, message: "no page \(name)") }
             return Self.html(body)
         }

@@ -48,7 +48,7 @@ struct Serve: AsyncParsableCommand {
         let web = DICOMwebService(archive: archive, access: access, configuration: config.web, similarity: similarity,
                                   peers: Self.peerDirectory(config), logger: Logger(label: "loupe.web"))
         let router = web.router()
-        try WebScreens(root: web.rootPrefix).addRoutes(to: router)
+        try WebScreens(root: web.rootPrefix, archive: archive).addRoutes(to: router)
         var services: [any Service] = [
             try web.application(router: router), DIMSELifecycle(server: dimse, grace: shutdownGrace, logger: logger),
             AccessLifecycle(access: access, logger: Logger(label: "loupe.access")),
@@ -82,8 +82,11 @@ struct Serve: AsyncParsableCommand {
             "peers": "\(config.dimse.peers.map(\.description).joined(separator: ","))",
             "derivations": "\(config.archive.derivation.processors.joined(separator: ","))",
             "derivation_workers": "\(config.derivationWorkers)"])
-        // Where a person starts (`make run` shows it).
-        FileHandle.standardOutput.write(Data("Loupe's screens: \(Self.screensURL(config, root: web.rootPrefix))\n".utf8))
+        // Where a person starts (`make run` shows it), and how to sign in the first time.
+        var welcome = "Loupe's screens: \(Self.screensURL(config, root: web.rootPrefix))"
+        let firstPassword = config.dataDirectory.appendingPathComponent("initial-admin-password")
+        if FileManager.default.fileExists(atPath: firstPassword.path) { welcome += " (sign in as admin, password in \(firstPassword.path))" }
+        FileHandle.standardOutput.write(Data((welcome + "\n").utf8))
         let group = ServiceGroup(configuration: .init(
             services: services,
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -56,7 +56,7 @@ final class WebFixture: @unchecked Sendable {
     /// The node's router: DICOMweb, the API and the screens.
     func router() throws -> Router<LoupeRequestContext> {
         let router = service.router()
-        try WebScreens(root: service.rootPrefix).addRoutes(to: router)
+        try WebScreens(root: service.rootPrefix, archive: store.archive).addRoutes(to: router)
         return router
     }
 

@@ -14,13 +14,16 @@ import Web
     let fixture: WebFixture
     init() throws { fixture = try WebFixture() }
 
-    static let pages = ["/": "studies", "/studies/1.2.3": "study", "/similar": "similar", "/review": "review", "/ward": "ward",
-                        "/ward/P1": "episode", "/lesion": "lesion", "/patients/P1": "patient", "/admin": "admin"]
+    var pages: [String: String] {
+        ["/": "studies", "/studies/\(fixture.a1.studyUID)": "study", "/similar": "similar", "/review": "review", "/ward": "ward",
+         "/ward/P1": "episode", "/lesion": "lesion", "/patients/P1": "patient", "/admin": "admin"]
+    }
     static let html: HTTPFields = [.accept: "text/html,application/xhtml+xml"]
 
     @Test func everyScreenIsAPageWithAStrictPolicyBehindTheLogin() async throws {
+        let pages = self.pages
         try await fixture.test { client in
-            for (path, name) in Self.pages {
+            for (path, name) in pages {
                 let page = try await client.execute(uri: path, method: .get, headers: Self.html)
                 #expect(page.status == .ok && page.headers[.contentType] == "text/html; charset=utf-8", "\(path)")
                 let policy = try #require(page.headers[HTTPField.Name("Content-Security-Policy")!])
@@ -28,14 +31,19 @@ import Web
                 #expect(page.text.contains(#"<script type="module" src="/static/js/\#(name).js"></script>"#), "\(path)")
                 #expect(!page.text.contains("<script>") && !page.text.contains("onclick="), "no inline script in \(path)")
                 #expect(page.text.contains(#"<a class="brand" href="/">Loupe</a>"#))
+                // What the page's module imports is fetched beside it, not after it.
+                let script = try await client.execute(uri: "/static/js/\(name).js", method: .get).text
+                let imports = Set(script.matches(of: /from "\.\/([a-z]+)\.js"/).map { String($0.1) })
+                let preloaded = Set(page.text.matches(of: /<link rel="modulepreload" href="\/static\/js\/([a-z]+)\.js">/).map { String($0.1) })
+                #expect(imports == preloaded, "\(path): imports \(imports.sorted()), preloads \(preloaded.sorted())")
             }
         }
         // Pages hold no patient data: the trail records the requests for data they make, not them.
         fixture.access.auditLog.flush()
         let trail = try fixture.store.archive.audit(AuditFilter())
-        #expect(!trail.contains { entry in Self.pages.keys.contains { entry.detail == "GET \($0)" } }, "\(trail.compactMap(\.detail))")
+        #expect(!trail.contains { entry in pages.keys.contains { entry.detail == "GET \($0)" } }, "\(trail.compactMap(\.detail))")
         try await fixture.test(token: .some(nil)) { client in
-            for path in Self.pages.keys {
+            for path in pages.keys {
                 let page = try await client.execute(uri: path, method: .get, headers: Self.html)
                 #expect(page.status == .seeOther, "\(path)")
                 let next = path.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? path
@@ -43,6 +51,18 @@ import Web
                 // A script asking for data gets the 401 it can act on.
                 #expect(try await client.execute(uri: path, method: .get).status == .unauthorized)
             }
+        }
+    }
+
+    @Test func theStudyPageListsItsSeriesWithTheirFirstImage() async throws {
+        let f = fixture
+        try await fixture.test { client in
+            let page = try await client.execute(uri: "/studies/\(f.a1.studyUID)", method: .get, headers: Self.html)
+            #expect(page.text.contains(#"data-series="\#(f.a1.seriesUID)" data-first="\#(f.a1.sopUID)" data-modality="CT""#), "\(page.text)")
+            #expect(page.text.contains(#"src="/dicom-web/studies/\#(f.a1.studyUID)/series/\#(f.a1.seriesUID)/thumbnail""#))
+            #expect(page.text.contains("<span class=\"muted\">2 images</span>"))
+            let unknown = try await client.execute(uri: "/studies/1.2.3.4", method: .get, headers: Self.html)
+            #expect(unknown.status == .notFound)
         }
     }
 
@@ -74,7 +94,7 @@ import Web
                 #expect(!response.text.contains("import "), "\(path)")
             }
             // Every module a page loads, and every module they import, is there.
-            var pending = Set(Self.pages.values.map { "js/\($0).js" }), seen = Set<String>()
+            var pending = Set(pages.values.map { "js/\($0).js" }), seen = Set<String>()
             while let module = pending.popFirst() {
                 seen.insert(module)
                 let script = try await client.execute(uri: "/static/\(module)", method: .get)
@@ -93,7 +113,7 @@ import Web
                                       configuration: DICOMwebConfiguration(baseURL: "https://pacs.example/loupe/dicom-web"))
         #expect(service.rootPrefix == "/loupe")
         let router = service.router()
-        try WebScreens(root: service.rootPrefix).addRoutes(to: router)
+        try WebScreens(root: service.rootPrefix, archive: fixture.store.archive).addRoutes(to: router)
         try await Application(router: router).test(.router) { client in
             let page = try await client.execute(uri: "/", method: .get, headers: [.accept: "text/html", .authorization: "Bearer \(fixture.adminToken)"])
             #expect(page.text.contains(#"<meta name="loupe-root" content="/loupe">"#))

@@ -92,14 +92,17 @@ export function listen(onAlert, status) {
 }
 
 let audio = null;
-/// Sound is allowed once the page was touched (browsers refuse to play before).
-export function enableSound() {
+/// Whether sound plays: browsers allow it once the page was touched (or when started to allow it, as
+/// a ward station's kiosk browser can be).
+export async function enableSound() {
   audio ??= new AudioContext();
-  return audio.resume();
+  await audio.resume().catch(() => {});
+  return audio.state === "running";
 }
 
+/// Three short tones; false when the browser does not let the page play sound yet.
 export function alarm() {
-  if (!audio || audio.state !== "running") return;
+  if (!audio || audio.state !== "running") return false;
   for (const [start, frequency] of [[0, 880], [0.25, 660], [0.5, 880]]) {
     const tone = audio.createOscillator(), gain = audio.createGain();
     tone.frequency.value = frequency;
@@ -109,4 +112,5 @@ export function alarm() {
     tone.start(audio.currentTime + start);
     tone.stop(audio.currentTime + start + 0.23);
   }
+  return true;
 }

@@ -1,6 +1,6 @@
 // Study: header, series strip with thumbnails, the viewer, and beside it the current image's
 // finding, derived PNG and tags.
-import { date, dicomweb, el, getJSON, instanceURL, qido, root, say, text, thumbnail, values } from "./api.js";
+import { date, dicomweb, el, getJSON, instanceURL, qido, root, say, text, values } from "./api.js";
 import { Viewer, framesOf, hasPixels } from "./viewer.js";
 
 const study = document.getElementById("study").dataset.study;
@@ -10,6 +10,7 @@ const readout = document.getElementById("window-readout");
 let current = null;
 
 const viewer = new Viewer(document.getElementById("image"), {
+  onError: (error, index) => say(`Image ${index + 1} cannot be shown: ${error.message}`),
   onChange: (image, index) => {
     position.textContent = `Image ${index + 1} of ${viewer.images.length}`;
     if (viewer.window) readout.textContent = `W ${Math.round(viewer.window.width)} L ${Math.round(viewer.window.center)}`;
@@ -33,23 +34,24 @@ async function header() {
   document.title = `${patient || id} · Loupe`;
 }
 
-async function seriesStrip() {
-  const { body: series } = await qido(`/studies/${study}/series`, { includefield: "0008103E" });
-  series.sort((a, b) => Number(text(a, "SeriesNumber") || 0) - Number(text(b, "SeriesNumber") || 0));
-  strip.replaceChildren(...series.map((s) => {
-    const uid = text(s, "SeriesInstanceUID");
-    const label = `${text(s, "Modality")} ${text(s, "SeriesNumber")} ${text(s, "SeriesDescription")}`.trim();
-    const button = el("button", { type: "button", class: "series", dataset: { series: uid }, "aria-label": `Series ${label}` },
-      thumbnail(`${dicomweb}/studies/${study}/series/${uid}/thumbnail`, "", 96),
-      el("span", {}, label), el("span", { class: "muted" }, `${text(s, "NumberOfSeriesRelatedInstances")} images`));
-    button.addEventListener("click", () => open(uid));
-    return el("li", {}, button);
-  }));
-  return series;
+/// The series the page lists (the server wrote them, with each series' first image).
+function seriesStrip() {
+  const buttons = [...strip.querySelectorAll("button.series")];
+  for (const button of buttons) {
+    button.addEventListener("click", () => open(button.dataset.series));
+    const image = button.querySelector("img");
+    if (image.complete && image.naturalWidth === 0) image.classList.add("missing");
+    else image.addEventListener("error", () => image.classList.add("missing"), { once: true });
+  }
+  return buttons;
 }
 
 async function open(series, instance) {
-  for (const button of strip.querySelectorAll("button")) button.setAttribute("aria-pressed", String(button.dataset.series === series));
+  const button = strip.querySelector(`button[data-series="${CSS.escape(series)}"]`);
+  for (const other of strip.querySelectorAll("button")) other.setAttribute("aria-pressed", String(other === button));
+  // The first image's pixels, fetched beside the metadata rather than after it.
+  const first = instance ?? button?.dataset.first;
+  if (first) viewer.prefetch(`${instanceURL(study, series, first)}/frames/1`);
   const { body: metadata } = await getJSON(`${dicomweb}/studies/${study}/series/${series}/metadata`, { accept: "application/dicom+json" });
   const frames = framesOf(metadata.filter(hasPixels), (item) => instanceURL(study, series, text(item, "SOPInstanceUID")));
   if (!frames.length) {
@@ -101,21 +103,23 @@ document.getElementById("cine").addEventListener("click", (event) => {
 });
 document.getElementById("reset").addEventListener("click", () => viewer.reset());
 
-/// The series to open first: the one holding ?instance= (a similar image's link), else the first with images.
-async function firstSeries(series) {
+/// The series to open first: the one holding ?instance= (a similar image's link), else the first
+/// listed (the server lists series with images first).
+async function firstSeries(buttons) {
   const instance = new URLSearchParams(location.search).get("instance");
   if (instance) {
     const { body: [found] } = await qido(`/studies/${study}/instances`, { SOPInstanceUID: instance });
     if (found) return [text(found, "SeriesInstanceUID"), instance];
   }
-  const first = series.find((s) => !["SR", "KO", "PR", "DOC"].includes(text(s, "Modality"))) ?? series[0];
-  return [first && text(first, "SeriesInstanceUID"), null];
+  return [buttons[0]?.dataset.series, null];
 }
 
 try {
-  await header();
-  const [series, instance] = await firstSeries(await seriesStrip());
+  // The header beside the images: neither waits for the other.
+  const shown = header();
+  const [series, instance] = await firstSeries(seriesStrip());
   if (series) await open(series, instance);
+  await shown;
 } catch (error) {
   say(error.message);
 }

@@ -1,7 +1,7 @@
 // The viewer: frames fetched uncompressed over WADO-RS and windowed in the browser as the server
 // renders them (modality LUT, VOI window, MONOCHROME1 inverted, colour as RGB), on a canvas with
 // window/level by drag, series scrolling by wheel and keys, cine, zoom and pan.
-import { csrf, number, text, values } from "./api.js";
+import { number, text, values } from "./api.js";
 
 const EXPLICIT_LE = "1.2.840.10008.1.2.1";
 const FRAME_ACCEPT = `multipart/related; type="application/octet-stream"; transfer-syntax=${EXPLICIT_LE}`;
@@ -25,7 +25,25 @@ function firstPart(buffer, contentType) {
   return bytes.subarray(headersEnd + 4, end < 0 ? bytes.length : end);
 }
 
-/// A frame's stored values as numbers (modality LUT applied) or RGB bytes.
+/// The stored values of a grey frame as a typed array over its bytes (copied once if unaligned),
+/// with bits above Bits Stored masked off and sign-extended.
+function storedValues(raw, pixels, bits, stored, signed) {
+  const aligned = raw.byteOffset % (bits / 8) === 0 ? raw : raw.slice();
+  const { buffer, byteOffset } = aligned;
+  if (bits === 8) return signed ? new Int8Array(buffer, byteOffset, pixels) : new Uint8Array(buffer, byteOffset, pixels);
+  if (bits === 32) return signed ? new Int32Array(buffer, byteOffset, pixels) : new Uint32Array(buffer, byteOffset, pixels);
+  const words = new Uint16Array(buffer, byteOffset, pixels);
+  if (stored >= 16) return signed ? new Int16Array(buffer, byteOffset, pixels) : words;
+  const values = new Int32Array(pixels), mask = (1 << stored) - 1, sign = 1 << (stored - 1), span = 1 << stored;
+  for (let p = 0; p < pixels; p++) {
+    const v = words[p] & mask;
+    values[p] = signed && v & sign ? v - span : v;
+  }
+  return values;
+}
+
+/// A frame ready to paint: grey frames keep their stored values (the modality LUT is applied through
+/// the lookup table `paint` builds), colour frames become RGBA once.
 export function decode(raw, item) {
   const rows = number(item, "Rows"), columns = number(item, "Columns");
   const samples = number(item, "SamplesPerPixel", 1);
@@ -34,40 +52,26 @@ export function decode(raw, item) {
   const photometric = text(item, "PhotometricInterpretation") || "MONOCHROME2";
   const pixels = rows * columns;
   if (samples === 3) {
-    const rgb = new Uint8ClampedArray(pixels * 3);
+    const rgba = new Uint8ClampedArray(pixels * 4);
     const planar = number(item, "PlanarConfiguration", 0) === 1;
-    for (let p = 0; p < pixels; p++) {
-      for (let c = 0; c < 3; c++) rgb[p * 3 + c] = planar ? raw[c * pixels + p] : raw[p * 3 + c];
+    const ybr = photometric === "YBR_FULL";
+    for (let p = 0, q = 0; p < pixels; p++, q += 4) {
+      let r = planar ? raw[p] : raw[p * 3], g = planar ? raw[pixels + p] : raw[p * 3 + 1], b = planar ? raw[2 * pixels + p] : raw[p * 3 + 2];
+      if (ybr) [r, g, b] = [r + 1.402 * (b - 128), r - 0.344136 * (g - 128) - 0.714136 * (b - 128), r + 1.772 * (g - 128)];
+      rgba[q] = r; rgba[q + 1] = g; rgba[q + 2] = b; rgba[q + 3] = 255;
     }
-    if (photometric === "YBR_FULL") {
-      for (let p = 0; p < pixels * 3; p += 3) {
-        const y = rgb[p], cb = rgb[p + 1] - 128, cr = rgb[p + 2] - 128;
-        rgb[p] = y + 1.402 * cr;
-        rgb[p + 1] = y - 0.344136 * cb - 0.714136 * cr;
-        rgb[p + 2] = y + 1.772 * cb;
-      }
-    }
-    return { rows, columns, rgb };
+    return { rows, columns, rgba };
   }
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  const slope = number(item, "RescaleSlope", 1), intercept = number(item, "RescaleIntercept", 0);
-  const stored = number(item, "BitsStored", bits);
-  const values = new Float32Array(pixels);
-  let min = Infinity, max = -Infinity;
+  const values = storedValues(raw, pixels, bits, number(item, "BitsStored", bits), signed);
+  let low = Infinity, high = -Infinity;
   for (let p = 0; p < pixels; p++) {
-    let v;
-    if (bits === 8) v = signed ? view.getInt8(p) : view.getUint8(p);
-    else if (bits === 32) v = signed ? view.getInt32(p * 4, true) : view.getUint32(p * 4, true);
-    else {
-      v = view.getUint16(p * 2, true) & ((1 << stored) - 1 || 0xffff);
-      if (signed && v & (1 << (stored - 1))) v -= 1 << stored;
-    }
-    v = v * slope + intercept;
-    values[p] = v;
-    if (v < min) min = v;
-    if (v > max) max = v;
+    const v = values[p];
+    if (v < low) low = v;
+    if (v > high) high = v;
   }
-  return { rows, columns, values, min, max, inverted: photometric === "MONOCHROME1" };
+  const slope = number(item, "RescaleSlope", 1), intercept = number(item, "RescaleIntercept", 0);
+  const [min, max] = [low * slope + intercept, high * slope + intercept].sort((a, b) => a - b);
+  return { rows, columns, values, low, high, slope, intercept, min, max, inverted: photometric === "MONOCHROME1" };
 }
 
 /// The image's own window: the first Window Center/Width, else its value range.
@@ -78,35 +82,44 @@ export function defaultWindow(item, frame) {
   return { center: 128, width: 256 };
 }
 
-/// RGBA for a canvas: the DICOM linear VOI function (PS3.3 C.11.2.1.2.1), then MONOCHROME1 inversion.
+/// RGBA for a canvas: the modality LUT, the DICOM linear VOI function (PS3.3 C.11.2.1.2.1), then
+/// MONOCHROME1 inversion, as one lookup table over the frame's stored values (one read and one write
+/// a pixel, whatever the window).
 export function paint(frame, window, target) {
-  const out = target.data;
-  if (frame.rgb) {
-    for (let p = 0, q = 0; p < frame.rgb.length; p += 3, q += 4) {
-      out[q] = frame.rgb[p]; out[q + 1] = frame.rgb[p + 1]; out[q + 2] = frame.rgb[p + 2]; out[q + 3] = 255;
-    }
+  if (frame.rgba) {
+    target.data.set(frame.rgba);
     return target;
   }
   const c = window.center - 0.5, w = window.width - 1;
   const low = c - w / 2, high = c + w / 2;
-  for (let p = 0, q = 0; p < frame.values.length; p++, q += 4) {
-    const v = frame.values[p];
-    let g = v <= low ? 0 : v > high ? 255 : ((v - c) / w + 0.5) * 255;
-    if (frame.inverted) g = 255 - g;
-    out[q] = out[q + 1] = out[q + 2] = g;
-    out[q + 3] = 255;
+  const grey = (stored) => {
+    const v = stored * frame.slope + frame.intercept;
+    const g = v <= low ? 0 : v > high ? 255 : Math.round(((v - c) / w + 0.5) * 255);
+    return frame.inverted ? 255 - g : g;
+  };
+  // Pixels as little-endian 32-bit RGBA words: alpha 255, the grey three times.
+  const out = new Uint32Array(target.data.buffer);
+  const { values } = frame, count = values.length;
+  if (frame.high - frame.low <= 1 << 20) {
+    const table = new Uint32Array(frame.high - frame.low + 1), base = frame.low;
+    for (let i = 0; i < table.length; i++) table[i] = 0xff000000 | (grey(base + i) * 0x010101);
+    for (let p = 0; p < count; p++) out[p] = table[values[p] - base];
+  } else {
+    for (let p = 0; p < count; p++) out[p] = 0xff000000 | (grey(values[p]) * 0x010101);
   }
   return target;
 }
 
 export class Viewer {
-  constructor(canvas, { onChange } = {}) {
+  constructor(canvas, { onChange, onError } = {}) {
     this.canvas = canvas;
     this.context = canvas.getContext("2d");
     this.onChange = onChange ?? (() => {});
+    this.onError = onError ?? (() => {});
     this.images = [];     // [{url, item, frame}] in display order
     this.index = 0;
-    this.cache = new Map();
+    this.cache = new Map();  // index -> Promise of the decoded frame
+    this.bytes = new Map();  // frame URL -> Promise of its stored values
     this.window = null;
     this.preset = null;
     this.zoom = 1;
@@ -117,6 +130,8 @@ export class Viewer {
 
   /// The frames of a series (every frame of every instance, in instance-number order), showing `start`.
   setSeries(images, start = 0) {
+    const urls = new Set(images.map((image) => image.url));
+    for (const url of this.bytes.keys()) if (!urls.has(url)) this.bytes.delete(url);
     this.images = images;
     this.cache.clear();
     this.index = start;
@@ -125,15 +140,26 @@ export class Viewer {
     return this.show(start);
   }
 
-  async load(index) {
-    const image = this.images[index];
-    if (!this.cache.has(index)) {
-      this.cache.set(index, (async () => {
-        const response = await fetch(image.url, { headers: { Accept: FRAME_ACCEPT, "X-CSRF-Token": csrf }, credentials: "same-origin" });
-        if (!response.ok) throw new Error(`frame ${index + 1}: ${response.status}`);
-        return decode(firstPart(await response.arrayBuffer(), response.headers.get("Content-Type") ?? ""), image.item);
-      })());
+  /// Starts fetching a frame's stored values, before its metadata is known (the first image).
+  prefetch(url) {
+    this.raw(url);
+  }
+
+  raw(url) {
+    if (!this.bytes.has(url)) {
+      const request = fetch(url, { headers: { Accept: FRAME_ACCEPT }, credentials: "same-origin" }).then(async (response) => {
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        return firstPart(await response.arrayBuffer(), response.headers.get("Content-Type") ?? "");
+      });
+      request.catch(() => this.bytes.delete(url));  // asked again next time
+      this.bytes.set(url, request);
     }
+    return this.bytes.get(url);
+  }
+
+  load(index) {
+    const image = this.images[index];
+    if (!this.cache.has(index)) this.cache.set(index, this.raw(image.url).then((raw) => decode(raw, image.item)));
     return this.cache.get(index);
   }
 
@@ -141,7 +167,14 @@ export class Viewer {
     if (!this.images.length) return;
     this.index = Math.max(0, Math.min(this.images.length - 1, index));
     const shown = this.index;
-    const frame = await this.load(shown);
+    let frame;
+    try {
+      frame = await this.load(shown);
+    } catch (error) {
+      this.cache.delete(shown);  // asked again next time
+      if (shown === this.index) this.onError(error, shown);
+      return;
+    }
     if (shown !== this.index) return;  // scrolled on meanwhile
     this.frame = frame;
     if (!this.window) this.window = this.preset ?? defaultWindow(this.images[shown].item, frame);
@@ -150,7 +183,12 @@ export class Viewer {
     for (let ahead = 1; ahead <= 6; ahead++) {  // prefetch what scrolling shows next
       if (shown + ahead < this.images.length) this.load(shown + ahead).catch(() => {});
     }
-    for (const [key] of this.cache) if (Math.abs(key - shown) > 40) this.cache.delete(key);
+    for (const [key] of this.cache) {
+      if (Math.abs(key - shown) > 40) {
+        this.cache.delete(key);
+        this.bytes.delete(this.images[key].url);
+      }
+    }
   }
 
   draw() {
@@ -163,8 +201,8 @@ export class Viewer {
     bitmapContext.putImageData(paint(frame, this.window, bitmapContext.createImageData(frame.columns, frame.rows)), 0, 0);
     const canvas = this.canvas;
     const box = canvas.getBoundingClientRect();
-    canvas.width = Math.max(1, Math.round(box.width));
-    canvas.height = Math.max(1, Math.round(box.height));
+    const width = Math.max(1, Math.round(box.width)), height = Math.max(1, Math.round(box.height));
+    if (canvas.width !== width || canvas.height !== height) (canvas.width = width), (canvas.height = height);
     const fit = Math.min(canvas.width / frame.columns, canvas.height / frame.rows) * this.zoom;
     const ctx = this.context;
     ctx.fillStyle = "#000";

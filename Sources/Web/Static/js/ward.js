@@ -51,17 +51,23 @@ function tile(episode) {
     !open.length && acknowledged ? el("p", { class: "muted" }, `Alert acknowledged by ${acknowledged.acknowledgedBy}`) : null);
 }
 
-document.getElementById("sound").addEventListener("click", async (event) => {
-  await enableSound();
-  event.currentTarget.setAttribute("aria-pressed", "true");
-  event.currentTarget.textContent = "Sound on";
-});
+const soundButton = document.getElementById("sound");
+async function turnSoundOn() {
+  if (!(await enableSound())) return;
+  soundButton.setAttribute("aria-pressed", "true");
+  soundButton.textContent = "Sound on";
+}
+soundButton.addEventListener("click", turnSoundOn);
+// Any touch of the page allows sound; a kiosk browser may allow it from the start.
+document.addEventListener("pointerdown", turnSoundOn, { once: true });
+document.addEventListener("keydown", turnSoundOn, { once: true });
+turnSoundOn();
 
 listen(async (payload) => {
   // Red at once, then the full tile (with its acknowledge button) from the board.
   const known = tiles.querySelector(`li[data-series="${CSS.escape(payload.SeriesInstanceUID)}"]`);
   known?.classList.add("alert");
-  alarm();
+  if (alarm()) tiles.dataset.alarms = String(Number(tiles.dataset.alarms ?? 0) + 1);
   await refresh();
 }, connection);
 setInterval(() => {
