@@ -32,13 +32,15 @@ public struct WebScreens: Sendable {
         let archive = self.archive
         page(router, "/studies/:study", "study", title: "Study", imports: ["viewer"]) { context in
             let study = try context.parameters.require("study")
+            let identified = context.identity?.may(.phi) ?? false
             let outline = try await blocking { () throws -> StudyOutline in
-                do throws(QueryError) { return try StudyOutline(study: study, archive: archive) } catch {
+                do throws(QueryError) { return try StudyOutline(study: study, archive: archive, identified: identified) } catch {
                     throw HTTPError(.init(code: error.httpStatus), message: error.message)
                 }
             }
-            guard !outline.series.isEmpty else { throw HTTPError(.notFound, message: "no study \(study)") }
-            return ["study": study, "series": outline.series.map(\.values)]
+            guard let header = outline.header, !outline.series.isEmpty else { throw HTTPError(.notFound, message: "no study \(study)") }
+            return ["study": study, "series": outline.series.map(\.values), "header": header.values,
+                    "title": header.patientName ?? header.patientID]
         }
         page(router, "/similar", "similar", title: "Similar images")
         page(router, "/review", "review", title: "Anomaly review")

@@ -61,8 +61,23 @@ import Web
             #expect(page.text.contains(#"data-series="\#(f.a1.seriesUID)" data-first="\#(f.a1.sopUID)" data-modality="CT""#), "\(page.text)")
             #expect(page.text.contains(#"src="/dicom-web/studies/\#(f.a1.studyUID)/series/\#(f.a1.seriesUID)/thumbnail""#))
             #expect(page.text.contains("<span class=\"muted\">2 images</span>"))
+            #expect(page.text.contains("<h1 id=\"study-title\">CHEST, PA</h1>"))
+            #expect(page.text.contains(#"<a href="/patients/WEB1">Müller^Jörg</a> · WEB1 · 2023-01-15 · CT · accession A1"#), "\(page.text)")
+            #expect(page.text.contains("<title>Müller^Jörg · Loupe</title>"))
             let unknown = try await client.execute(uri: "/studies/1.2.3.4", method: .get, headers: Self.html)
             #expect(unknown.status == .notFound)
+        }
+    }
+
+    @Test func theStudyPageNamesThePatientOnlyToReadersWithPHI() async throws {
+        let f = fixture
+        let actor = AuditRecord(actor: "test", actorKind: .system, address: nil, action: .tokenChanged)
+        let researcher = try fixture.access.createToken(name: "notebook", roles: ["researcher"], actor: actor).secret
+        try await fixture.test(token: researcher) { client in
+            let page = try await client.execute(uri: "/studies/\(f.a1.studyUID)", method: .get, headers: Self.html)
+            #expect(page.status == .ok)
+            #expect(!page.text.contains("Müller") && page.text.contains(#"<a href="/patients/WEB1">WEB1</a> · WEB1"#), "\(page.text)")
+            #expect(page.text.contains("<title>WEB1 · Loupe</title>"))
         }
     }
 

@@ -1,6 +1,6 @@
-// Study: header, series strip with thumbnails, the viewer, and beside it the current image's
-// finding, derived PNG and tags.
-import { date, dicomweb, el, getJSON, instanceURL, qido, root, say, text, values } from "./api.js";
+// Study: the series strip (written by the server, with the header), the viewer, and beside it the
+// current image's finding, derived PNG and tags.
+import { dicomweb, el, getJSON, instanceURL, qido, root, say, text } from "./api.js";
 import { Viewer, framesOf, hasPixels } from "./viewer.js";
 
 const study = document.getElementById("study").dataset.study;
@@ -22,18 +22,6 @@ const viewer = new Viewer(document.getElementById("image"), {
   },
 });
 
-async function header() {
-  const { body: [found] } = await qido("/studies", { StudyInstanceUID: study, includefield: "00081030,00100030,00100040" });
-  if (!found) throw new Error("no such study");
-  document.getElementById("study-title").textContent = text(found, "StudyDescription") || "Study";
-  const patient = text(found, "PatientName");
-  const id = text(found, "PatientID");
-  document.getElementById("study-patient").replaceChildren(
-    el("a", { href: `${root}/patients/${encodeURIComponent(id)}` }, patient || id), ` · ${id} · `,
-    date(text(found, "StudyDate")), ` · ${values(found, "ModalitiesInStudy").join(" ")} · accession ${text(found, "AccessionNumber") || "—"}`);
-  document.title = `${patient || id} · Loupe`;
-}
-
 /// The series the page lists (the server wrote them, with each series' first image).
 function seriesStrip() {
   const buttons = [...strip.querySelectorAll("button.series")];
@@ -49,16 +37,24 @@ function seriesStrip() {
 async function open(series, instance) {
   const button = strip.querySelector(`button[data-series="${CSS.escape(series)}"]`);
   for (const other of strip.querySelectorAll("button")) other.setAttribute("aria-pressed", String(other === button));
-  // The first image's pixels, fetched beside the metadata rather than after it.
+  // The first image from its own metadata (a few kB) before the series' (hundreds of kB for a long
+  // series, whose parsing would hold the page up); its pixels fetched beside its metadata.
   const first = instance ?? button?.dataset.first;
-  if (first) viewer.prefetch(`${instanceURL(study, series, first)}/frames/1`);
+  if (first) {
+    const url = instanceURL(study, series, first);
+    viewer.prefetch(`${url}/frames/1`);
+    const { body: items } = await getJSON(`${url}/metadata`, { accept: "application/dicom+json" });
+    const frames = framesOf(items.filter(hasPixels), () => url);
+    if (frames.length) await viewer.setSeries(frames);
+  }
   const { body: metadata } = await getJSON(`${dicomweb}/studies/${study}/series/${series}/metadata`, { accept: "application/dicom+json" });
   const frames = framesOf(metadata.filter(hasPixels), (item) => instanceURL(study, series, text(item, "SOPInstanceUID")));
   if (!frames.length) {
     say("This series has no images.");
     return;
   }
-  await viewer.setSeries(frames, Math.max(0, frames.findIndex((f) => text(f.item, "SOPInstanceUID") === instance)));
+  const shown = viewer.images[viewer.index]?.url;
+  await viewer.setSeries(frames, Math.max(0, frames.findIndex((f) => (shown ? f.url === shown : text(f.item, "SOPInstanceUID") === instance))));
   document.getElementById("image").focus({ preventScroll: true });
 }
 
@@ -115,11 +111,8 @@ async function firstSeries(buttons) {
 }
 
 try {
-  // The header beside the images: neither waits for the other.
-  const shown = header();
   const [series, instance] = await firstSeries(seriesStrip());
   if (series) await open(series, instance);
-  await shown;
 } catch (error) {
   say(error.message);
 }

@@ -118,8 +118,8 @@ export class Viewer {
     this.onError = onError ?? (() => {});
     this.images = [];     // [{url, item, frame}] in display order
     this.index = 0;
-    this.cache = new Map();  // index -> Promise of the decoded frame
-    this.bytes = new Map();  // frame URL -> Promise of its stored values
+    this.cache = new Map();  // frame URL -> Promise of the decoded frame
+    this.bytes = new Map();  // frame URL -> Promise of its bytes
     this.window = null;
     this.preset = null;
     this.zoom = 1;
@@ -129,14 +129,19 @@ export class Viewer {
   }
 
   /// The frames of a series (every frame of every instance, in instance-number order), showing `start`.
+  /// When that is the image already shown (the series' list arriving after its first image), the
+  /// window, zoom and pan stay.
   setSeries(images, start = 0) {
     const urls = new Set(images.map((image) => image.url));
     for (const url of this.bytes.keys()) if (!urls.has(url)) this.bytes.delete(url);
+    for (const url of this.cache.keys()) if (!urls.has(url)) this.cache.delete(url);
+    const same = this.frame && this.images[this.index]?.url === images[start]?.url;
     this.images = images;
-    this.cache.clear();
     this.index = start;
-    this.window = null;
-    this.reset();
+    if (!same) {
+      this.window = null;
+      this.reset();
+    }
     return this.show(start);
   }
 
@@ -158,9 +163,13 @@ export class Viewer {
   }
 
   load(index) {
-    const image = this.images[index];
-    if (!this.cache.has(index)) this.cache.set(index, this.raw(image.url).then((raw) => decode(raw, image.item)));
-    return this.cache.get(index);
+    const { url, item } = this.images[index];
+    if (!this.cache.has(url)) {
+      const decoded = this.raw(url).then((raw) => decode(raw, item));
+      decoded.catch(() => this.cache.delete(url));  // asked again next time
+      this.cache.set(url, decoded);
+    }
+    return this.cache.get(url);
   }
 
   async show(index) {
@@ -171,7 +180,6 @@ export class Viewer {
     try {
       frame = await this.load(shown);
     } catch (error) {
-      this.cache.delete(shown);  // asked again next time
       if (shown === this.index) this.onError(error, shown);
       return;
     }
@@ -183,12 +191,9 @@ export class Viewer {
     for (let ahead = 1; ahead <= 6; ahead++) {  // prefetch what scrolling shows next
       if (shown + ahead < this.images.length) this.load(shown + ahead).catch(() => {});
     }
-    for (const [key] of this.cache) {
-      if (Math.abs(key - shown) > 40) {
-        this.cache.delete(key);
-        this.bytes.delete(this.images[key].url);
-      }
-    }
+    this.images.forEach(({ url }, index) => {  // keep what is near
+      if (Math.abs(index - shown) > 40 && this.cache.delete(url)) this.bytes.delete(url);
+    });
   }
 
   draw() {
