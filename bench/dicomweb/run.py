@@ -59,21 +59,6 @@ percentile = ingest_run.percentile
 
 # ---- the servers --------------------------------------------------------------------------------
 
-def wait_http(url, process, timeout=120.0):
-    import requests
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode}:\n{servers.log_tail(process)}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} not 200 after {timeout:.0f} s:\n{servers.log_tail(process)}")
-
-
 def orthanc_dicomweb_config(args):
     # Only what the plugin needs; every other plugin option keeps its default (see the README).
     cfg = {"Plugins": [DICOMWEB_PLUGIN], "RemoteAccessAllowed": True, "AuthenticationEnabled": False,
@@ -160,7 +145,7 @@ class LoupeWeb:
                 "--config", self.config]
         self.process = servers.start(args, os.path.join(self.wd, "loupe.log"))
         self.url = f"http://127.0.0.1:{self.http_port}"
-        wait_http(self.url + "/healthz", self.process)
+        servers.wait_http(self.url + "/healthz", self.process)
         self.base = self.url + "/dicom-web"
         self.floor_path = self.url + FLOOR_PATH
 

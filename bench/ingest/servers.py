@@ -89,6 +89,25 @@ def log_tail(p, lines=20):
         return ""
 
 
+def wait_http(url, process, timeout=120.0):
+    """Waits until `url` answers 200 (a server's health or system resource) while `process` runs."""
+    import urllib.error
+    import urllib.request
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode}:\n{log_tail(process)}")
+        try:
+            with opener.open(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (OSError, urllib.error.HTTPError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not 200 after {timeout:.0f} s:\n{log_tail(process)}")
+
+
 def wait_port(port, process, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
