@@ -3,8 +3,8 @@ import Foundation
 import Glibc
 #endif
 
-/// The files of the archive: staged under `tmp/`, made durable (fsync), then renamed into
-/// `files/xx/yy/<SOPInstanceUID>.dcm`. A rename is atomic, so a file is either absent or complete.
+/// The files of the archive: staged under `tmp/`, then linked into `files/xx/<StudyInstanceUID>/
+/// <SOPInstanceUID>.dcm`. A link is atomic, so a file's name appears only once the file is whole.
 struct BlobStore: Sendable {
     let root: URL
     let staging: URL
@@ -19,14 +19,6 @@ struct BlobStore: Sendable {
     /// A fresh staging path for a writer (DIMSE receive, import, upload).
     func stagingURL(prefix: String) -> URL {
         staging.appendingPathComponent("\(prefix)-\(UUID().uuidString).part")
-    }
-
-    /// Removes staged files a crash left behind; returns how many there were.
-    @discardableResult
-    func removeOrphans() -> Int {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: staging.path)) ?? []
-        for name in names { try? FileManager.default.removeItem(at: staging.appendingPathComponent(name)) }
-        return names.count
     }
 
     /// Relative path of an instance's file: `xx/<StudyInstanceUID>/<SOPInstanceUID>.dcm`, a study per
@@ -47,19 +39,22 @@ struct BlobStore: Sendable {
 
     func url(forRelativePath path: String) -> URL { root.appendingPathComponent(path) }
 
-    /// Moves a staged file whose data is already durable to a path of its own (never over an
-    /// existing file), then fsyncs the directory: after return the file survives a power loss.
-    /// Returns the relative path.
-    func commit(staged: URL, studyInstanceUID: String, sopInstanceUID: String) throws(IngestError) -> String {
+    /// Links a staged file to a path of its own in the archive (never over an existing file) and
+    /// returns the relative path. `durable`: the file's data is already flushed, and its directory
+    /// entries are flushed here, so after return it survives a power loss; otherwise its index row
+    /// carries its bytes (a journaled file) and the flush comes later. The staged name stays until
+    /// the caller removes it after committing the row: a crash in between leaves the two names of
+    /// one file, by which the next open tells a placed file without a row (`reclaimUnindexed`).
+    func place(staged: URL, studyInstanceUID: String, sopInstanceUID: String, durable: Bool) throws(IngestError) -> String {
         var version = 0
+        var created = false
         while true {
             let relative = relativePath(studyInstanceUID: studyInstanceUID, sopInstanceUID: sopInstanceUID, version: version)
             let target = url(forRelativePath: relative)
             let directory = target.deletingLastPathComponent()
             // link() fails with EEXIST instead of replacing: two writers of one UID never clobber each other.
             if link(staged.path, target.path) == 0 {
-                unlink(staged.path)
-                try fsyncDirectory(directory.path)
+                if durable { try flushDirectories(of: target, created: created) }
                 return relative
             }
             switch errno {
@@ -68,6 +63,7 @@ struct BlobStore: Sendable {
             case ENOENT:
                 do {
                     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                    created = true
                 } catch {
                     throw IngestError(.storage, "cannot create \(directory.path): \(error.localizedDescription)")
                 }
@@ -77,16 +73,48 @@ struct BlobStore: Sendable {
         }
     }
 
+    /// Writes `bytes` durably at a relative path, replacing what is there (a journaled file whose
+    /// own flush may not have happened).
+    func restore(_ bytes: Data, at relative: String) throws(IngestError) {
+        let target = url(forRelativePath: relative)
+        let temporary = stagingURL(prefix: "restore")
+        defer { unlink(temporary.path) }
+        do {
+            try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try bytes.write(to: temporary)
+        } catch {
+            throw IngestError(.storage, "cannot write \(target.path): \(error.localizedDescription)")
+        }
+        try flush(temporary.path, directory: false)
+        guard rename(temporary.path, target.path) == 0 else {
+            throw IngestError(.storage, "cannot move \(temporary.path) to \(target.path): \(String(cString: strerror(errno)))")
+        }
+        try flushDirectories(of: target, created: true)
+    }
+
+    /// Flushes the directory entry of a file, and those of its study and bucket directories when
+    /// they were just created.
+    private func flushDirectories(of file: URL, created: Bool) throws(IngestError) {
+        let study = file.deletingLastPathComponent()
+        try fsyncDirectory(study.path)
+        if created {
+            try fsyncDirectory(study.deletingLastPathComponent().path)
+            try fsyncDirectory(root.path)
+        }
+    }
+
     func remove(relativePath: String) {
         try? FileManager.default.removeItem(at: url(forRelativePath: relativePath))
     }
 
-    private func fsyncDirectory(_ path: String) throws(IngestError) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY)
+    func fsyncDirectory(_ path: String) throws(IngestError) { try flush(path, directory: true) }
+
+    private func flush(_ path: String, directory: Bool) throws(IngestError) {
+        let fd = open(path, directory ? O_RDONLY | O_DIRECTORY : O_RDONLY)
         guard fd >= 0 else { throw IngestError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        guard fsync(fd) == 0 else {
-            throw IngestError(.storage, "fsync failed for \(path): \(String(cString: strerror(errno)))")
+        guard (directory ? fsync(fd) : fdatasync(fd)) == 0 else {
+            throw IngestError(.storage, "flushing \(path) failed: \(String(cString: strerror(errno)))")
         }
     }
 }

@@ -246,11 +246,12 @@ def cached_manifest(directory, manifest_path, params):
     return None
 
 
-def generate(directory, name, count, size, layout, corpus_code, progress=print):
-    """Writes the corpus (or reuses a cached one with the same parameters). Returns its manifest."""
+def generate(directory, name, count, size, layout, corpus_code, progress=print, parts=PARTS):
+    """Writes the corpus (or reuses a cached one with the same parameters) in `parts` directories
+    of consecutive files. Returns its manifest."""
     params = {"generator": GENERATOR_VERSION, "name": name, "count": count, "size": size,
               "per_series": layout.per_series, "series_per_study": layout.series_per_study,
-              "studies_per_patient": layout.studies_per_patient, "corpus_code": corpus_code, "parts": PARTS}
+              "studies_per_patient": layout.studies_per_patient, "corpus_code": corpus_code, "parts": parts}
     # Beside the corpus, not in it: senders and importers scan the directory.
     manifest_path = directory.rstrip("/") + ".json"
     cached = cached_manifest(directory, manifest_path, params)
@@ -260,7 +261,8 @@ def generate(directory, name, count, size, layout, corpus_code, progress=print):
     t0 = time.perf_counter()
     header, tail = _template(size)
     slots, segments = _slots(header)
-    parts = [os.path.join(directory, f"part{k}") for k in range(PARTS)]
+    part_count = parts
+    parts = [os.path.join(directory, f"part{k}") for k in range(part_count)]
     for p in parts:
         os.makedirs(p)
     studies = set()
@@ -291,7 +293,7 @@ def generate(directory, name, count, size, layout, corpus_code, progress=print):
             P_Z: f"{0.0 - 1.25 * instance_in_series:+010.3f}",
         }
         h = fill_template(header, slots, segments, values)
-        part = min(PARTS - 1, i * PARTS // count)
+        part = min(part_count - 1, i * part_count // count)
         with open(os.path.join(parts[part], f"{i:08d}.dcm"), "wb") as f:
             f.write(h)
             f.write(tail)
@@ -309,7 +311,19 @@ def generate(directory, name, count, size, layout, corpus_code, progress=print):
 
 
 def part_dirs(directory):
-    return [os.path.join(directory, f"part{k}") for k in range(PARTS)]
+    """The corpus's part directories, in order."""
+    names = [n for n in os.listdir(directory) if n.startswith("part") and n[4:].isdigit()]
+    return [os.path.join(directory, n) for n in sorted(names, key=lambda n: int(n[4:]))]
+
+
+def senders(directory, associations):
+    """The part directories each of `associations` senders sends (every part once)."""
+    parts = part_dirs(directory)
+    if associations == 1:
+        return [parts]
+    if len(parts) % associations:
+        raise SystemExit(f"{directory} has {len(parts)} parts: it cannot be shared by {associations} associations")
+    return [parts[k::associations] for k in range(associations)]
 
 
 def read_all(directory):

@@ -153,7 +153,7 @@ def percentile(values, q):
 def lag(args, scratch):
     log(f"== Pipeline lag: {args.ingest} x CT 512x512 over 4 associations at full speed")
     directory = ct_corpus(args, args.ingest)
-    dirs = corpus.part_dirs(directory)
+    dirs = corpus.senders(directory, 4)
     logdir = os.path.join(scratch, "logs")
     os.makedirs(logdir, exist_ok=True)
 
