@@ -35,6 +35,9 @@ public final class Archive: Sendable {
         var config = Configuration()
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA foreign_keys = ON")
+            // Statement journals (each group-commit write runs in a savepoint) and sorts in memory:
+            // as files, every commit created and deleted one in /var/tmp (an inode each).
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
             db.add(function: SQLFunctions.normalizedTime)
             db.add(function: SQLFunctions.normalizedPersonName)
             db.add(function: SQLFunctions.normalizedDateTime)

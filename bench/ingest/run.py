@@ -233,8 +233,10 @@ def ingest_once(args, runroot, name, attempt, key, label, n, size_mb, parallel, 
     for f in failures:
         log(f"      {f}")
     net = n / (elapsed - overhead) if elapsed > overhead else None
-    if not args.keep:
-        servers.rmtree(wd)
+    # The receivers' files stay until the end of the run (in the run directory): deleting thousands
+    # of files slows every file creation for the next minutes on ext4 without a journal (inodes
+    # deleted in the last 60-300 s are skipped one by one: recently_deleted), which charged each
+    # receiver for the one measured before it.
     return {"corpus": key, "label": label, "associations": parallel, "receiver": name,
             "instances": n, "seconds": round(elapsed, 3), "rate": round(rate, 1) if ok else None,
             "sender_overhead_seconds": round(overhead, 3), "net_rate": round(net, 1) if ok and net else None,
