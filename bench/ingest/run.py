@@ -682,7 +682,8 @@ def main():
     log("                   orthanc: default configuration (SQLite index, SyncStorageArea on, "
         "StorageAccessOnFind Always, DicomThreadsCount 4, MaximumPduLength 16384)"
         + (f", overrides {args.orthanc_config}" if args.orthanc_config else ""))
-    log("                   loupe: serve, fsync + SQLite commit before each C-STORE response")
+    log("                   loupe: serve, derivations at their defaults (loupe-paused: --derivation-workers 0); each instance "
+        "durable before its C-STORE response (small files by the index commit that carries their bytes)")
     log("  sender           /usr/bin/storescu -R +sd +r -ta 600 -td 600 (one process per association), "
         "corpus in page cache")
     results = {"environment": env, "arguments": {k: v for k, v in vars(args).items()}}
