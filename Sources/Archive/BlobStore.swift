@@ -44,7 +44,7 @@ struct BlobStore: Sendable {
     /// entries are flushed here, so after return it survives a power loss; otherwise its index row
     /// carries its bytes (a journaled file) and the flush comes later. The staged name stays until
     /// the caller removes it after committing the row: a crash in between leaves the two names of
-    /// one file, by which the next open tells a placed file without a row (`reclaimUnindexed`).
+    /// one file, by which the next open tells a placed file without a row (`reclaimUnindexedFiles`).
     func place(staged: URL, studyInstanceUID: String, sopInstanceUID: String, durable: Bool) throws(IngestError) -> String {
         var version = 0
         var created = false
@@ -107,7 +107,7 @@ struct BlobStore: Sendable {
         try? FileManager.default.removeItem(at: url(forRelativePath: relativePath))
     }
 
-    func fsyncDirectory(_ path: String) throws(IngestError) { try flush(path, directory: true) }
+    private func fsyncDirectory(_ path: String) throws(IngestError) { try flush(path, directory: true) }
 
     private func flush(_ path: String, directory: Bool) throws(IngestError) {
         let fd = open(path, directory ? O_RDONLY | O_DIRECTORY : O_RDONLY)
