@@ -2,9 +2,8 @@
 with no file the index does not name and no row without its file. Shared by conformance/test_crash.py
 (a few rounds) and bench/crash/run.py (20 rounds, a release build).
 
-Each round: several associations store new instances (small ones, whose bytes ride in the index
-commit, and large ones, flushed before their acknowledgement) through a DIMSE client that notes every
-C-STORE success; the node is SIGKILLed at a random moment; restarted on the same data; then every
+Each round: several associations store new small and large instances into one new study through a
+DIMSE client that notes every C-STORE success; the node is SIGKILLed at a random moment; restarted on the same data; then every
 acknowledged instance is fetched over WADO-RS and compared with what was sent."""
 
 import random

@@ -17,8 +17,6 @@ public final class Archive: Sendable {
     /// A connection of its own, only for `changeCounter()`: SQLite's data_version counts the commits
     /// of connections other than the one asking.
     let changeWatch: DatabaseQueue
-    /// Flushes journaled files after their acknowledgement.
-    let fileFlusher: FileFlusher
     /// Wakes derivation workers when ingest or requeue adds jobs.
     public let derivationSignal = DerivationSignal()
 
@@ -52,12 +50,6 @@ public final class Archive: Sendable {
         watchConfiguration.readonly = true
         changeWatch = try DatabaseQueue(path: configuration.indexPath.path, configuration: watchConfiguration)
         indexWrites = GroupCommit(database: database)
-        let database = self.database
-        fileFlusher = FileFlusher(filesDirectory: configuration.filesDirectory, logger: logger) { paths in
-            try Self.writeWithoutWaitingForFlush(database) { db in
-                for path in paths { try db.execute(sql: "DELETE FROM journaled_file WHERE path = ?", arguments: [path]) }
-            }
-        }
         try registerProcessors()
         if lock.isExclusive {
             try recoverFiles()
@@ -76,36 +68,13 @@ public final class Archive: Sendable {
         try lock.share()
     }
 
-    /// Files still waiting for their flush are flushed now rather than written out at the next open.
-    deinit { fileFlusher.drain() }
-
-    /// After a crash or a power cut: journaled files written out, and files placed without their
-    /// row committed (and staged files) removed.
+    /// After a crash: staged files removed, and with them any file placed in the archive whose
+    /// row was never committed.
     private func recoverFiles() throws {
-        let restored = try restoreJournaledFiles()
         let (staged, unindexed) = try reclaimUnindexedFiles()
-        if restored + staged > 0 {
-            logger.warning("recovered the files of an interrupted run", metadata: [
-                "journaled_files_written": "\(restored)", "staged_files_removed": "\(staged)", "unindexed_files_removed": "\(unindexed)"])
-        }
-    }
-
-    /// Commits without waiting for a WAL flush (`synchronous=NORMAL`), for bookkeeping whose loss
-    /// to a power cut only means doing something again; ingest commits (FULL) do not queue behind
-    /// its flushes, and the next FULL commit makes it durable too.
-    static func writeWithoutWaitingForFlush<T>(_ database: DatabasePool, _ work: @escaping (Database) throws -> T) throws -> T {
-        try database.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            var value: T?
-            let committed = Result {
-                try db.inTransaction {
-                    value = try work(db)
-                    return .commit
-                }
-            }
-            try db.execute(sql: "PRAGMA synchronous = FULL")  // before any ingest commit runs again
-            try committed.get()
-            return value!
+        if staged > 0 {
+            logger.warning("removed the files of an interrupted run", metadata: [
+                "staged_files_removed": "\(staged)", "unindexed_files_removed": "\(unindexed)"])
         }
     }
 

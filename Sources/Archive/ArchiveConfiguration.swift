@@ -17,22 +17,18 @@ public struct ArchiveConfiguration: Sendable {
     public var metadataBulkDataThreshold: Int
     /// The derivations every instance gets (jobs enqueued at ingest), and their retries.
     public var derivation: DerivationPolicy
-    /// Files up to this size are made durable by their index row's commit (their bytes in it) and
-    /// flushed themselves after the acknowledgement; larger ones are flushed before it. 0: none.
-    public var journaledFileLimit: Int
 
     public init(dataDirectory: URL, duplicatePolicy: DuplicatePolicy = .keep, metadataBulkDataThreshold: Int = 1024,
-                derivation: DerivationPolicy = DerivationPolicy(), journaledFileLimit: Int = 256 * 1024) {
+                derivation: DerivationPolicy = DerivationPolicy()) {
         self.dataDirectory = dataDirectory
         self.duplicatePolicy = duplicatePolicy
         self.metadataBulkDataThreshold = metadataBulkDataThreshold
         self.derivation = derivation
-        self.journaledFileLimit = journaledFileLimit
     }
 
     public var indexPath: URL { dataDirectory.appendingPathComponent("index.sqlite") }
     var lockPath: URL { dataDirectory.appendingPathComponent("archive.lock") }
     public var filesDirectory: URL { dataDirectory.appendingPathComponent("files", isDirectory: true) }
-    /// Staging area: files are written here, then linked into `files/`.
+    /// Staging area: files are written here, flushed, then linked into `files/`.
     public var stagingDirectory: URL { dataDirectory.appendingPathComponent("tmp", isDirectory: true) }
 }

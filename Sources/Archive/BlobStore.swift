@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,6 +9,8 @@ import Glibc
 struct BlobStore: Sendable {
     let root: URL
     let staging: URL
+    /// Study directories whose names this process has flushed.
+    private let durableDirectories = PathSet()
 
     init(root: URL, staging: URL) throws {
         self.root = root
@@ -39,22 +42,21 @@ struct BlobStore: Sendable {
 
     func url(forRelativePath path: String) -> URL { root.appendingPathComponent(path) }
 
-    /// Links a staged file to a path of its own in the archive (never over an existing file) and
-    /// returns the relative path. `durable`: the file's data is already flushed, and its directory
-    /// entries are flushed here, so after return it survives a power loss; otherwise its index row
-    /// carries its bytes (a journaled file) and the flush comes later. The staged name stays until
-    /// the caller removes it after committing the row: a crash in between leaves the two names of
-    /// one file, by which the next open tells a placed file without a row (`reclaimUnindexedFiles`).
-    func place(staged: URL, studyInstanceUID: String, sopInstanceUID: String, durable: Bool) throws(IngestError) -> String {
+    /// Links a staged file whose data is already flushed to a path of its own in the archive (never
+    /// over an existing file), then flushes the directory entries: after return the file survives a
+    /// power loss. Returns the relative path. The staged name stays until the caller removes it after
+    /// committing the row: a crash in between leaves the two names of one file, by which the next
+    /// open tells a placed file without a row (`reclaimUnindexedFiles`).
+    func place(staged: URL, studyInstanceUID: String, sopInstanceUID: String) throws(IngestError) -> String {
         var version = 0
-        var created = false
         while true {
             let relative = relativePath(studyInstanceUID: studyInstanceUID, sopInstanceUID: sopInstanceUID, version: version)
             let target = url(forRelativePath: relative)
             let directory = target.deletingLastPathComponent()
             // link() fails with EEXIST instead of replacing: two writers of one UID never clobber each other.
             if link(staged.path, target.path) == 0 {
-                if durable { try flushDirectories(of: target, created: created) }
+                try fsyncDirectory(directory.path)
+                try makeDurable(directory)
                 return relative
             }
             switch errno {
@@ -63,7 +65,6 @@ struct BlobStore: Sendable {
             case ENOENT:
                 do {
                     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-                    created = true
                 } catch {
                     throw IngestError(.storage, "cannot create \(directory.path): \(error.localizedDescription)")
                 }
@@ -73,48 +74,34 @@ struct BlobStore: Sendable {
         }
     }
 
-    /// Writes `bytes` durably at a relative path, replacing what is there (a journaled file whose
-    /// own flush may not have happened).
-    func restore(_ bytes: Data, at relative: String) throws(IngestError) {
-        let target = url(forRelativePath: relative)
-        let temporary = stagingURL(prefix: "restore")
-        defer { unlink(temporary.path) }
-        do {
-            try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try bytes.write(to: temporary)
-        } catch {
-            throw IngestError(.storage, "cannot write \(target.path): \(error.localizedDescription)")
-        }
-        try flush(temporary.path, directory: false)
-        guard rename(temporary.path, target.path) == 0 else {
-            throw IngestError(.storage, "cannot move \(temporary.path) to \(target.path): \(String(cString: strerror(errno)))")
-        }
-        try flushDirectories(of: target, created: true)
-    }
-
-    /// Flushes the directory entry of a file, and those of its study and bucket directories when
-    /// they were just created.
-    private func flushDirectories(of file: URL, created: Bool) throws(IngestError) {
-        let study = file.deletingLastPathComponent()
-        try fsyncDirectory(study.path)
-        if created {
-            try fsyncDirectory(study.deletingLastPathComponent().path)
-            try fsyncDirectory(root.path)
-        }
+    /// Flushes the entries naming a study directory (in its bucket, and the bucket's in `files/`)
+    /// the first time this process places a file in it: it may have just been created, here or by
+    /// a concurrent writer that has not flushed them yet.
+    private func makeDurable(_ studyDirectory: URL) throws(IngestError) {
+        guard !durableDirectories.contains(studyDirectory.path) else { return }
+        let bucket = studyDirectory.deletingLastPathComponent()
+        try fsyncDirectory(bucket.path)
+        try fsyncDirectory(root.path)
+        durableDirectories.insert(studyDirectory.path)
     }
 
     func remove(relativePath: String) {
         try? FileManager.default.removeItem(at: url(forRelativePath: relativePath))
     }
 
-    private func fsyncDirectory(_ path: String) throws(IngestError) { try flush(path, directory: true) }
-
-    private func flush(_ path: String, directory: Bool) throws(IngestError) {
-        let fd = open(path, directory ? O_RDONLY | O_DIRECTORY : O_RDONLY)
+    private func fsyncDirectory(_ path: String) throws(IngestError) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY)
         guard fd >= 0 else { throw IngestError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        guard (directory ? fsync(fd) : fdatasync(fd)) == 0 else {
-            throw IngestError(.storage, "flushing \(path) failed: \(String(cString: strerror(errno)))")
+        guard fsync(fd) == 0 else {
+            throw IngestError(.storage, "fsync failed for \(path): \(String(cString: strerror(errno)))")
         }
     }
+}
+
+/// A set of paths shared by threads.
+final class PathSet: Sendable {
+    private let paths = Mutex(Set<String>())
+    func contains(_ path: String) -> Bool { paths.withLock { $0.contains(path) } }
+    func insert(_ path: String) { _ = paths.withLock { $0.insert(path) } }
 }

@@ -14,8 +14,6 @@ enum IndexWriter {
         /// The DICOM JSON, DEFLATE-compressed.
         let metadata: [UInt8]
         let sourceAE: String
-        /// The file's bytes when the commit makes them durable instead of a flush of the file.
-        var journaledBytes: Data? = nil
     }
 
     enum Outcome {
@@ -24,12 +22,6 @@ enum IndexWriter {
         case keptExisting
         /// The old row was replaced; its file and derived files (relative paths) can go.
         case replaced(oldPath: String, oldDerived: [String])
-
-        /// Whether the new copy was indexed (and its file kept).
-        var indexed: Bool {
-            if case .keptExisting = self { return false }
-            return true
-        }
     }
 
     /// Executes a statement through the connection's statement cache (ingest runs the same few
@@ -70,9 +62,6 @@ enum IndexWriter {
         let instancePK = db.lastInsertedRowID
         try run(db, "INSERT INTO instance_metadata (instance_pk, document) VALUES (?, ?)",
                 arguments: [instancePK, Data(row.metadata)])
-        if let bytes = row.journaledBytes {
-            try run(db, "INSERT INTO journaled_file (instance_pk, path, bytes) VALUES (?, ?, ?)", arguments: [instancePK, row.filePath, bytes])
-        }
         try run(db,  "UPDATE series SET num_instances = num_instances + 1 WHERE id = ?", arguments: [seriesPK])
         try run(db,  "UPDATE study SET num_instances = num_instances + 1 WHERE id = ?", arguments: [studyPK])
         try run(db,  "UPDATE patient SET num_instances = num_instances + 1 WHERE id = ?", arguments: [patientPK])

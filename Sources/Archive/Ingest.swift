@@ -48,9 +48,10 @@ public struct ExpectedIdentity: Sendable {
 
 extension Archive {
     /// Archives a file that a writer put in the staging directory, and takes ownership of it:
-    /// validate → flush and place the file → index row committed (a small file's bytes in the row's
-    /// commit instead of flushes of their own: `Archive+JournaledFiles.swift`). Returns only after
-    /// the commit, so a caller that acknowledges on return never acknowledges something that can be lost.
+    /// validate → flush and place the file → index row committed. Returns only after the commit,
+    /// so a caller that acknowledges on return never acknowledges something that can be lost. The
+    /// staged name goes last: until then it is the placed file's second name, by which the next
+    /// open finds a file placed without its row (`reclaimUnindexedFiles`).
     public func ingest(staged: URL, source: IngestSource, expected: ExpectedIdentity? = nil) throws(IngestError) -> IngestResult {
         defer { unlink(staged.path) }
         let stagedFile = try StagedFile(staged)
@@ -74,13 +75,7 @@ extension Archive {
         var datasetOffset = file.dataSetOffset
         var fileSize = stagedFile.size
         var dataSync: BackgroundSync?
-        var journaledBytes: Data?
-        if journals(size: stagedFile.size, isPart10: file.isPart10) {
-            // The bytes ride in the row's commit: one flush (the WAL's) for the acknowledgement.
-            do { journaledBytes = try Data(contentsOf: staged) } catch {
-                throw IngestError(.storage, "cannot read \(staged.path): \(error.localizedDescription)")
-            }
-        } else if file.isPart10 {
+        if file.isPart10 {
             // The data flush overlaps placing the file and preparing its row; the row is committed
             // only once both are durable. (A file placed but not yet flushed when power fails is
             // unindexed, never served, and never overwritten: placement does not replace files.)
@@ -93,7 +88,7 @@ extension Archive {
         let metadata = MetadataDocument.encodeCompressed(file, bulkDataThreshold: configuration.metadataBulkDataThreshold)
         let placed = Result { () throws(IngestError) in
             try blobs.place(staged: stagedPart10, studyInstanceUID: attributes.studyInstanceUID,
-                            sopInstanceUID: attributes.sopInstanceUID, durable: journaledBytes == nil)
+                            sopInstanceUID: attributes.sopInstanceUID)
         }
         do {
             try dataSync?.wait()
@@ -105,7 +100,7 @@ extension Archive {
 
         let row = IndexWriter.InstanceRow(attributes: attributes, transferSyntaxUID: file.transferSyntax.uid,
                                           filePath: relativePath, fileSize: fileSize, datasetOffset: datasetOffset,
-                                          metadata: metadata, sourceAE: source.origin, journaledBytes: journaledBytes)
+                                          metadata: metadata, sourceAE: source.origin)
         let written: IndexWriter.Outcome
         do {
             let audit = source.requester.map { requester in
@@ -129,7 +124,6 @@ extension Archive {
             blobs.remove(relativePath: relativePath)
             throw IngestError(.index, "index update failed: \(error)")
         }
-        if journaledBytes != nil, written.indexed { fileFlusher.enqueue(relativePath) }
         switch written {
         case .inserted:
             derivationSignal.signal(all: false)

@@ -266,18 +266,6 @@ enum Schema {
                 ) WITHOUT ROWID;
                 """)
         }
-        migrator.registerMigration("v8: journaled files") { db in
-            // The bytes of a small instance's file, committed with its row so that one flush (the
-            // WAL's) makes both durable; the row goes once the file itself has been flushed, and
-            // opening the archive writes out any that are left (Archive+JournaledFiles.swift).
-            try db.execute(sql: """
-                CREATE TABLE journaled_file (
-                    instance_pk INTEGER PRIMARY KEY REFERENCES instance (id) ON DELETE CASCADE,
-                    path TEXT NOT NULL,
-                    bytes BLOB NOT NULL
-                );
-                """)
-        }
         return migrator
     }
 }

@@ -181,8 +181,7 @@ OFCondition AssociationHandler::handleIncomingCommand(T_DIMSE_Message *message, 
 OFCondition AssociationHandler::handleStore(T_DIMSE_C_StoreRQ &request, T_ASC_PresentationContextID presID) {
     OFString abstractSyntax, transferSyntax;
     findPresentationContext(presID, abstractSyntax, transferSyntax);
-    const std::string path = server_.stagingDir + "/dimse-" + std::to_string(id_) + "-" +
-                             std::to_string(++storeCounter_) + ".part";
+    const std::string path = server_.stagingPrefix + std::to_string(id_) + "-" + std::to_string(++storeCounter_) + ".part";
     // Received straight into a Part-10 file: the data set bytes exactly as they came off the wire.
     OFCondition cond = receiveSTORERequest(request, presID, path.c_str());
     if (cond.bad()) {

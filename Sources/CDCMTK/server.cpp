@@ -9,6 +9,7 @@
 #include <cstring>
 #include <netdb.h>
 #include <poll.h>
+#include <random>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -221,7 +222,10 @@ extern "C" loupe_scp *loupe_scp_start(const loupe_scp_config *config, loupe_scp_
                                       size_t error_size) {
     auto *scp = new loupe_scp();
     scp->aeTitle = config->ae_title ? config->ae_title : "LOUPE";
-    scp->stagingDir = config->staging_dir ? config->staging_dir : "/tmp";
+    std::random_device entropy;
+    char token[24];
+    snprintf(token, sizeof token, "%08x%08x", entropy(), entropy());
+    scp->stagingPrefix = std::string(config->staging_dir ? config->staging_dir : "/tmp") + "/dimse-" + token + "-";
     scp->handlers = handlers;
     if (config->max_associations > 0) scp->maxAssociations = config->max_associations;
     if (config->acse_timeout_seconds > 0) scp->acseTimeout = config->acse_timeout_seconds;

@@ -12,7 +12,11 @@
 
 struct loupe_scp {
     std::string aeTitle;
-    std::string stagingDir;
+    /// `<staging directory>/dimse-<random>-`: staged names unique to this listener, so no other listener
+    /// (plain and TLS share the directory) and no later run reuses one. A staged file keeps its
+    /// name until its index row commits, as a second name of the archived file: receiving into a
+    /// reused name would overwrite the archive.
+    std::string stagingPrefix;
     loupe_scp_handlers handlers;
     int maxAssociations = 16;
     int acseTimeout = 30;

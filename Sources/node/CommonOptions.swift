@@ -64,13 +64,9 @@ struct CommonOptions: ParsableArguments {
         guard derivation.maxAttempts >= 1, derivation.firstRetryDelay >= 0 else {
             throw ValidationError("derivation max_attempts must be at least 1 and retry_delay not negative")
         }
-        var archive = ArchiveConfiguration(dataDirectory: dataDirectory,
+        let archive = ArchiveConfiguration(dataDirectory: dataDirectory,
                                            duplicatePolicy: duplicates ?? file.archive?.duplicates ?? .keep,
                                            derivation: derivation)
-        if let limit = file.archive?.journaled_file_limit {
-            guard limit >= 0 else { throw ValidationError("archive journaled_file_limit must not be negative") }
-            archive.journaledFileLimit = limit
-        }
         let workers = derivationWorkers ?? file.derivation?.workers ?? ProcessInfo.processInfo.activeProcessorCount
         guard workers >= 0 else { throw ValidationError("derivation workers must not be negative") }
         var peers: [DICOMPeer] = []

@@ -42,7 +42,6 @@ import Yams
 ///   base_url: https://pacs.example.org/dicom-web   # public URL, when behind a proxy
 /// archive:
 ///   duplicates: keep       # or replace
-///   journaled_file_limit: 262144   # bytes: smaller files are made durable by their index commit; 0: none
 /// derivation:
 ///   workers: 2             # threads deriving PNGs etc. after ingest; default: one per core; 0: paused
 ///   max_attempts: 5        # a failing derivation is retried this often, then recorded as failed
@@ -190,7 +189,6 @@ struct ConfigurationFile: Decodable {
 
     struct ArchiveSection: Decodable {
         var duplicates: DuplicatePolicy?
-        var journaled_file_limit: Int?
     }
 
     struct DerivationSection: Decodable {

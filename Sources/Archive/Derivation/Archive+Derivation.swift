@@ -394,12 +394,25 @@ extension Archive {
         return relative
     }
 
-    /// Job bookkeeping commits without waiting for a WAL fsync (`writeWithoutWaitingForFlush`):
-    /// losing the last few state changes to a power cut only means deriving again.
+    /// Job bookkeeping commits without waiting for a WAL fsync (`synchronous=NORMAL`): losing the
+    /// last few state changes to a power cut only means deriving again, and ingest commits (FULL)
+    /// do not queue behind bookkeeping flushes. The next FULL commit makes these durable too.
     /// `durable`: commit with FULL, for what subscribers may already have seen (an event).
     func derivationWrite<T>(durable: Bool = false, _ work: @escaping (Database) throws -> T) throws(DerivationError) -> T {
         do {
-            return durable ? try database.write(work) : try Self.writeWithoutWaitingForFlush(database, work)
+            return try database.writeWithoutTransaction { db in
+                if !durable { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+                var value: T?
+                let committed = Result {
+                    try db.inTransaction {
+                        value = try work(db)
+                        return .commit
+                    }
+                }
+                try db.execute(sql: "PRAGMA synchronous = FULL")  // before any ingest commit runs again
+                try committed.get()
+                return value!
+            }
         } catch let error as DerivationError {
             throw error
         } catch {

@@ -1,0 +1,49 @@
+@testable import Archive
+import DICOM
+import Foundation
+import LoupeTestSupport
+import Testing
+
+/// A crash between placing a file and committing its row leaves a file no row names; the next open
+/// finds it by its staged second name and removes it, and keeps every file a row names.
+@Suite struct RecoveryTests {
+    @Test func aFilePlacedWithoutItsRowIsRemovedAtTheNextOpen() throws {
+        let store = try TemporaryArchive()
+        let indexed = Instance(), unindexed = Instance()
+        try store.store(indexed.bytes)
+        // As a crash between placing a file and committing its row leaves it: the staged name
+        // and the archive's name of one file, and no row.
+        let staged = store.archive.stagingURL(prefix: "dimse")
+        try Data(unindexed.bytes).write(to: staged)
+        let placed = try store.archive.blobs.place(staged: staged, studyInstanceUID: unindexed.studyUID, sopInstanceUID: unindexed.sopUID)
+        // And one whose row did commit, the crash coming before its staged name went.
+        let committed = Instance()
+        try store.store(committed.bytes)
+        let committedPath = try #require(try store.archive.instance(sopInstanceUID: committed.sopUID)).fileURL
+        let secondName = store.archive.stagingURL(prefix: "dimse")
+        #expect(link(committedPath.path, secondName.path) == 0)
+        // And a staged file never placed, and a directory.
+        let leftover = store.archive.stagingURL(prefix: "upload")
+        try Data([1, 2, 3]).write(to: leftover)
+        try FileManager.default.createDirectory(at: store.archive.stagingURL(prefix: "dir"), withIntermediateDirectories: false)
+        #expect(store.storedFiles().count == 3)
+        try store.reopen()
+        #expect(!FileManager.default.fileExists(atPath: store.archive.fileURL(relativePath: placed).path))
+        #expect(try Array(Data(contentsOf: committedPath)) == committed.bytes)
+        #expect(store.storedFiles().count == 2 && store.stagedFiles().isEmpty)
+        #expect(try store.archive.instance(sopInstanceUID: indexed.sopUID) != nil)
+    }
+
+    @Test func anArchivedFileHasOneNameOnceIngestReturns() throws {
+        let store = try TemporaryArchive()
+        let instance = Instance()
+        let staged = store.archive.stagingURL(prefix: "test")
+        try Data(instance.bytes).write(to: staged)
+        _ = try store.archive.ingest(staged: staged, source: IngestSource(origin: "T"))
+        // Gone once the row is in (ingest's last step), and the archived file has one name.
+        #expect(!FileManager.default.fileExists(atPath: staged.path))
+        let located = try #require(try store.archive.instance(sopInstanceUID: instance.sopUID))
+        let attributes = try FileManager.default.attributesOfItem(atPath: located.fileURL.path)
+        #expect((attributes[.referenceCount] as? Int) == 1)
+    }
+}
