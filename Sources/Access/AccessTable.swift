@@ -91,9 +91,9 @@ public enum AccessTable {
         return table
     }()
 
-    /// The screens (Web), each needing what its data needs. A page holds no patient data itself (its
-    /// data comes from the routes above, which are audited), so pages are not audited; nor are the
-    /// assets, which hold none either.
+    /// The screens (Web), each needing what its data needs. Most pages hold no patient data
+    /// themselves (their data comes from the routes above, which are audited), so they are not
+    /// audited, nor are the assets; those in `pagesWithPatientData` are.
     public static let pages: [String: Requirement] = [
         "GET /": searching,
         "GET /studies/{study}": reading,
@@ -106,6 +106,9 @@ public enum AccessTable {
         "GET /admin": .permission(.admin),
         "GET /static/**": .open,
     ]
+
+    /// Pages that show patient data themselves (the study page's header and series): audited as reads.
+    public static let pagesWithPatientData: Set<String> = ["GET /studies/{study}"]
 
     /// Whether a route reads (or searches) patient data, and so admits an identity limited to clinical
     /// photographs for those only.

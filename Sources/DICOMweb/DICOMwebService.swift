@@ -64,7 +64,8 @@ public struct DICOMwebService: Sendable {
     /// The path before `/dicom-web` in the public URL (`base_url`), "" without one: where the login
     /// page and the screens are.
     public var rootPrefix: String {
-        guard let path = configuration.baseURL.flatMap({ URLComponents(string: $0)?.path }) else { return "" }
+        guard var path = configuration.baseURL.flatMap({ URLComponents(string: $0)?.path }) else { return "" }
+        while path.hasSuffix("/") { path.removeLast() }  // https://host/pacs/dicom-web/ too
         let trimmed = path.hasSuffix(DICOMwebConfiguration.rootPath) ? String(path.dropLast(DICOMwebConfiguration.rootPath.count)) : path
         return trimmed.hasSuffix("/") ? String(trimmed.dropLast()) : trimmed
     }

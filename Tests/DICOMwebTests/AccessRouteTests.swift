@@ -303,7 +303,41 @@ import Testing
             #expect(try await client.execute(uri: "/dicom-web/studies/\(f.a1.studyUID)/metadata", method: .get).status == .forbidden)
             #expect(try await client.execute(uri: "/dicom-web/studies/\(f.b1.studyUID)/series/\(f.b1.seriesUID)/metadata",
                                              method: .get).status == .forbidden)
+            // A patient without photographs does not exist for the nurse; one with some shows their counts only.
+            #expect(try await client.execute(uri: "/api/patients/WEB2", method: .get).status == .notFound)
+            #expect(try await client.execute(uri: "/api/patients/WEB2/counts", method: .get).status == .notFound)
+            let patient = try #require(try await client.execute(uri: "/api/patients/WEB1", method: .get).json as? [String: Any])
+            let shown = try #require(patient["Studies"] as? [[String: Any]])
+            #expect(Set(shown.compactMap { $0["StudyInstanceUID"] as? String }) == Set([photo.studyUID, f.a1.studyUID]))
+            #expect(patient["NumberOfPatientRelatedStudies"] as? Int == 2)
+            #expect(patient["NumberOfPatientRelatedInstances"] as? Int == shown.compactMap { $0["NumberOfStudyRelatedInstances"] as? Int }.reduce(0, +))
         }
+    }
+
+    @Test func withoutPHIResultsAreNotOrderedByWhatIdentifiesAPatient() async throws {
+        try await fixture.test(token: tokens["researcher"]) { client in
+            for key in ["PatientName", "-PatientBirthDate"] {
+                let refused = try await client.execute(uri: "/dicom-web/studies?loupe-orderby=\(key)", method: .get)
+                #expect(refused.status == .forbidden && refused.text.contains("needs the phi permission"), "\(key)")
+            }
+            #expect(try await client.execute(uri: "/dicom-web/studies?loupe-orderby=-StudyDate", method: .get).status == .ok)
+        }
+        try await fixture.test(token: tokens["radiologist"]) { client in
+            let ordered = try await client.execute(uri: "/dicom-web/studies?loupe-orderby=PatientName", method: .get)
+            #expect(ordered.status == .ok)
+        }
+    }
+
+    @Test func theStudyPageIsAuditedAsARead() async throws {
+        let f = fixture
+        try await fixture.test(token: tokens["radiologist"]) { client in
+            let study = try await client.execute(uri: "/studies/\(f.b1.studyUID)", method: .get, headers: [.accept: "text/html"])
+            let similar = try await client.execute(uri: "/similar", method: .get, headers: [.accept: "text/html"])
+            #expect(study.status == .ok && similar.status == .ok)
+        }
+        fixture.access.auditLog.flush()
+        let reads = try fixture.store.archive.audit(AuditFilter(actor: "t-radiologist"))
+        #expect(reads.map(\.action) == [.retrieve] && reads.first?.studyInstanceUID == f.b1.studyUID && reads.first?.patientID == "WEB2")
     }
 
     @Test func readsAndRefusalsAreInTheAuditTrail() async throws {

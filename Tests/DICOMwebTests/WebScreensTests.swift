@@ -38,10 +38,12 @@ import Web
                 #expect(imports == preloaded, "\(path): imports \(imports.sorted()), preloads \(preloaded.sorted())")
             }
         }
-        // Pages hold no patient data: the trail records the requests for data they make, not them.
+        // Pages hold no patient data but the study page: the trail records the requests for data
+        // the others make, not them.
         fixture.access.auditLog.flush()
         let trail = try fixture.store.archive.audit(AuditFilter())
-        #expect(!trail.contains { entry in pages.keys.contains { entry.detail == "GET \($0)" } }, "\(trail.compactMap(\.detail))")
+        let audited = Set(pages.keys.filter { path in trail.contains { $0.detail == "GET \(path)" } })
+        #expect(audited == ["/studies/\(fixture.a1.studyUID)"], "\(trail.compactMap(\.detail))")
         try await fixture.test(token: .some(nil)) { client in
             for path in pages.keys {
                 let page = try await client.execute(uri: path, method: .get, headers: Self.html)
@@ -127,14 +129,20 @@ import Web
         let service = DICOMwebService(archive: fixture.store.archive, access: fixture.access,
                                       configuration: DICOMwebConfiguration(baseURL: "https://pacs.example/loupe/dicom-web"))
         #expect(service.rootPrefix == "/loupe")
+        let slashed = DICOMwebService(archive: fixture.store.archive, access: fixture.access,
+                                      configuration: DICOMwebConfiguration(baseURL: "https://pacs.example/loupe/dicom-web/"))
+        #expect(slashed.rootPrefix == "/loupe")
         let router = service.router()
         try WebScreens(root: service.rootPrefix, archive: fixture.store.archive).addRoutes(to: router)
         try await Application(router: router).test(.router) { client in
             let page = try await client.execute(uri: "/", method: .get, headers: [.accept: "text/html", .authorization: "Bearer \(fixture.adminToken)"])
             #expect(page.text.contains(#"<meta name="loupe-root" content="/loupe">"#))
             #expect(page.text.contains(#"src="/loupe/static/js/studies.js""#) && page.text.contains(#"href="/loupe/static/loupe.css""#))
+            // Back to the public path after logging in (the proxy passes /loupe/review on as /review).
             let login = try await client.execute(uri: "/review", method: .get, headers: [.accept: "text/html"])
-            #expect(login.headers[.location] == "/loupe/login?next=/review")
+            #expect(login.headers[.location] == "/loupe/login?next=/loupe/review")
+            let form = try await client.execute(uri: "/login?next=//evil.example/", method: .get)
+            #expect(form.text.contains(#"name="next" value="/loupe/""#))
         }
     }
 

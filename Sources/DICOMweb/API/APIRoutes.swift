@@ -34,19 +34,33 @@ extension DICOMwebService {
                 QueryKey(tag: .numberOfStudyRelatedSeries, vr: .IS, constraint: .universal),
                 QueryKey(tag: .numberOfStudyRelatedInstances, vr: .IS, constraint: .universal),
             ])
-            // Identities that read clinical photographs only see only the studies that hold some.
-            if identity.searchesPhotosOnly { try PatientPrivacy.restrictToPhotographs(&query) }
+            // Identities that read clinical photographs only see only the studies that hold some,
+            // and a patient without any does not exist for them.
+            let photosOnly = identity.searchesPhotosOnly
+            if photosOnly { try PatientPrivacy.restrictToPhotographs(&query) }
             let studies = try await blocking { [query] () throws -> [DataSet] in
                 do throws(QueryError) { return try archive.find(query) } catch { throw error.httpError }
-            }
-            return try jsonResponse(PatientDetail(patients: found, studies: studies.map(StudySummary.init), identified: identity.may(.phi)))
+            }.map(StudySummary.init)
+            if photosOnly && studies.isEmpty { throw WebError.notFound("no patient with PatientID \(id)") }
+            let counts = photosOnly ? PatientCounts(studies) : PatientCounts(found)
+            return try jsonResponse(PatientDetail(patients: found, studies: studies, counts: counts, identified: identity.may(.phi)))
         }
         router.get("api/patients/:id/counts") { _, context in
             let id = try context.parameters.require("id")
             let found = try await patients(id)
-            return try jsonResponse(PatientCounts(studies: found.reduce(0) { $0 + $1.studies },
-                                          series: found.reduce(0) { $0 + $1.series },
-                                          instances: found.reduce(0) { $0 + $1.instances }))
+            guard try context.requester.searchesPhotosOnly else { return try jsonResponse(PatientCounts(found)) }
+            var query = ArchiveQuery(level: .study, keys: [
+                QueryKey(tag: .patientID, vr: .LO, constraint: .single(id)),
+                QueryKey(tag: .numberOfStudyRelatedSeries, vr: .IS, constraint: .universal),
+                QueryKey(tag: .numberOfStudyRelatedInstances, vr: .IS, constraint: .universal),
+            ])
+            try PatientPrivacy.restrictToPhotographs(&query)
+            let archive = self.archive
+            let studies = try await blocking { [query] () throws -> [DataSet] in
+                do throws(QueryError) { return try archive.find(query) } catch { throw error.httpError }
+            }.map(StudySummary.init)
+            guard !studies.isEmpty else { throw WebError.notFound("no patient with PatientID \(id)") }
+            return try jsonResponse(PatientCounts(studies))
         }
     }
 
@@ -55,6 +69,7 @@ extension DICOMwebService {
     struct PatientDetail: Encodable, Sendable {
         let patients: [PatientSummary]
         let studies: [StudySummary]
+        let counts: PatientCounts
         let identified: Bool
 
         enum CodingKeys: String, CodingKey {
@@ -73,9 +88,9 @@ extension DICOMwebService {
             }
             try c.encodeIfPresent(patients.compactMap(\.patientSex).first, forKey: .patientSex)
             try c.encode(patients.map(\.issuerOfPatientID), forKey: .issuers)
-            try c.encode(patients.reduce(0) { $0 + $1.studies }, forKey: .studyCount)
-            try c.encode(patients.reduce(0) { $0 + $1.series }, forKey: .seriesCount)
-            try c.encode(patients.reduce(0) { $0 + $1.instances }, forKey: .instanceCount)
+            try c.encode(counts.studies, forKey: .studyCount)
+            try c.encode(counts.series, forKey: .seriesCount)
+            try c.encode(counts.instances, forKey: .instanceCount)
             try c.encode(studies, forKey: .studies)
         }
     }
@@ -104,6 +119,20 @@ extension DICOMwebService {
         let studies: Int
         let series: Int
         let instances: Int
+
+        /// All the patient's records (one per issuer of its ID).
+        init(_ patients: [PatientSummary]) {
+            studies = patients.reduce(0) { $0 + $1.studies }
+            series = patients.reduce(0) { $0 + $1.series }
+            instances = patients.reduce(0) { $0 + $1.instances }
+        }
+
+        /// Only these studies (what an identity limited to clinical photographs may see).
+        init(_ shown: [StudySummary]) {
+            studies = shown.count
+            series = shown.reduce(0) { $0 + ($1.NumberOfStudyRelatedSeries ?? 0) }
+            instances = shown.reduce(0) { $0 + ($1.NumberOfStudyRelatedInstances ?? 0) }
+        }
     }
 
     private func patients(_ id: String) async throws -> [PatientSummary] {

@@ -79,7 +79,8 @@ struct AccessMiddleware: RouterMiddleware {
             access.auditLog.record(identity.audit(.accessDenied, outcome: .failure, detail: "\(target.detail(request)): \(error.body ?? "")"))
             throw error
         }
-        if response.status.code < 400, AccessTable.pages["\(request.method) \(route)"] == nil,
+        let key = "\(request.method) \(route)"
+        if response.status.code < 400, AccessTable.pages[key] == nil || AccessTable.pagesWithPatientData.contains(key),
            let action = Self.auditAction(requirement, method: request.method) {
             access.auditLog.record(identity.audit(action, patientID: target.patientID, studyInstanceUID: target.study,
                                                   seriesInstanceUID: target.series, sopInstanceUID: target.instance,
@@ -108,7 +109,8 @@ struct AccessMiddleware: RouterMiddleware {
     }
 
     private func toLogin(_ request: Request) -> Response {
-        let next = request.uri.path + (request.uri.query.map { "?\($0)" } ?? "")
+        // The public path: a proxy under base_url's path passes requests on without it.
+        let next = rootPrefix + request.uri.path + (request.uri.query.map { "?\($0)" } ?? "")
         let encoded = next.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+#"))) ?? "/"
         return Response(status: .seeOther, headers: [.location: "\(rootPrefix)/login?next=\(encoded)", .cacheControl: "no-store"])
     }
@@ -140,7 +142,8 @@ struct AccessMiddleware: RouterMiddleware {
 
     /// A session's state-changing request must carry its CSRF token (header, or form field `csrf`).
     private func checkCSRF(_ request: inout Request, identity: Identity) async throws {
-        guard let expected = identity.csrfToken else { return }
+        // Every session has a token; one without is refused rather than let through.
+        guard let expected = identity.csrfToken else { throw HTTPError(.forbidden, message: "this session has no CSRF token") }
         var presented = request.headers[Self.csrfHeader]
         if presented == nil, request.headers[.contentType]?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true {
             let body = try await request.collectBody(upTo: 1 << 20)

@@ -29,6 +29,10 @@ enum PatientPrivacy {
         if !identity.may(.phi), let key = query.keys.first(where: { identifyingTags.contains($0.tag) && !$0.constraint.isUniversal }) {
             throw HTTPError(.forbidden, message: "matching on \(DataDictionary.shared.keyword(for: key.tag) ?? key.tag.hex) needs the phi permission")
         }
+        // An order reveals what it sorts by (who comes before whom), as a match would.
+        if !identity.may(.phi), let order = query.order, identifyingTags.contains(order.tag) {
+            throw HTTPError(.forbidden, message: "ordering by \(DataDictionary.shared.keyword(for: order.tag) ?? order.tag.hex) needs the phi permission")
+        }
         if !identity.may(.phi), let text = query.patientText {
             // Without phi a patient search box finds IDs, never names.
             query.patientText = nil

@@ -12,7 +12,7 @@ import Hummingbird
 extension DICOMwebService {
     func addSessionRoutes(to router: Router<Context>) {
         router.get("login") { request, _ in
-            Self.loginPage(error: nil, next: RequestQuery(request.uri.query)["next"])
+            Self.loginPage(error: nil, next: RequestQuery(request.uri.query)["next"], root: self.rootPrefix)
         }
         router.post("login") { request, context in
             var request = request
@@ -35,7 +35,7 @@ extension DICOMwebService {
             } catch {
                 let status = HTTPResponse.Status(code: error.httpStatus)
                 if isForm {
-                    var page = Self.loginPage(error: error.message, next: next)
+                    var page = Self.loginPage(error: error.message, next: next, root: self.rootPrefix)
                     page.status = status
                     return page
                 }
@@ -104,7 +104,7 @@ extension DICOMwebService {
     }
 
     /// The login form: no script, no external resource; every value escaped.
-    static func loginPage(error: String?, next: String?) -> Response {
+    static func loginPage(error: String?, next: String?, root: String) -> Response {
         let message = error.map { "<p class=\"error\" role=\"alert\">\(HTML.escape($0))</p>" } ?? ""
         let html = """
             <!doctype html>
@@ -112,7 +112,7 @@ extension DICOMwebService {
             <title>Loupe: log in</title><link rel="stylesheet" href="static/loupe.css"></head>
             <body class="login"><main><h1>Loupe</h1>\(message)
             <form method="post" action="login" class="form">
-            <input type="hidden" name="next" value="\(HTML.escape(safeRedirect(next)))">
+            <input type="hidden" name="next" value="\(HTML.escape(safeRedirect(next, root: root)))">
             <p><label for="user">User</label> <input id="user" name="user" autocomplete="username" required autofocus></p>
             <p><label for="password">Password</label> <input id="password" name="password" type="password" autocomplete="current-password" required></p>
             <p><button type="submit">Log in</button></p>

@@ -138,4 +138,5 @@ export function thumbnail(url, label, size = 128) {
   return image;
 }
 
-export const instanceURL = (study, series, instance) => `${dicomweb}/studies/${study}/series/${series}/instances/${instance}`;
+export const instanceURL = (study, series, instance) =>
+  `${dicomweb}/studies/${encodeURIComponent(study)}/series/${encodeURIComponent(series)}/instances/${encodeURIComponent(instance)}`;

@@ -47,7 +47,8 @@ async function open(series, instance) {
     const frames = framesOf(items.filter(hasPixels), () => url);
     if (frames.length) await viewer.setSeries(frames);
   }
-  const { body: metadata } = await getJSON(`${dicomweb}/studies/${study}/series/${series}/metadata`, { accept: "application/dicom+json" });
+  const seriesURL = `${dicomweb}/studies/${encodeURIComponent(study)}/series/${encodeURIComponent(series)}`;
+  const { body: metadata } = await getJSON(`${seriesURL}/metadata`, { accept: "application/dicom+json" });
   const frames = framesOf(metadata.filter(hasPixels), (item) => instanceURL(study, series, text(item, "SOPInstanceUID")));
   if (!frames.length) {
     say("This series has no images.");
@@ -61,7 +62,8 @@ async function open(series, instance) {
 async function describe(item) {
   const uid = text(item, "SOPInstanceUID"), series = text(item, "SeriesInstanceUID");
   const download = document.getElementById("download");
-  download.href = `${root}/wado?requestType=WADO&studyUID=${study}&seriesUID=${series}&objectUID=${uid}&contentType=application%2Fdicom`;
+  const query = new URLSearchParams({ requestType: "WADO", studyUID: study, seriesUID: series, objectUID: uid, contentType: "application/dicom" });
+  download.href = `${root}/wado?${query}`;
   download.setAttribute("download", `${uid}.dcm`);
   const similar = document.getElementById("similar-link");
   similar.href = `${root}/similar?instance=${encodeURIComponent(uid)}`;
@@ -103,9 +105,9 @@ document.getElementById("reset").addEventListener("click", () => viewer.reset())
 /// listed (the server lists series with images first).
 async function firstSeries(buttons) {
   const instance = new URLSearchParams(location.search).get("instance");
-  if (instance) {
-    const { body: [found] } = await qido(`/studies/${study}/instances`, { SOPInstanceUID: instance });
-    if (found) return [text(found, "SeriesInstanceUID"), instance];
+  if (instance && /^[0-9.]{1,64}$/.test(instance)) {  // a UID, nothing a link could smuggle into a path
+    const { body: [found] } = await qido(`/studies/${encodeURIComponent(study)}/instances`, { SOPInstanceUID: instance });
+    if (found) return [text(found, "SeriesInstanceUID"), text(found, "SOPInstanceUID")];
   }
   return [buttons[0]?.dataset.series, null];
 }
