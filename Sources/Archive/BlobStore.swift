@@ -99,9 +99,17 @@ struct BlobStore: Sendable {
     }
 }
 
-/// A set of paths shared by threads.
+/// A set of paths shared by threads, forgetting them all when it reaches `limit` (a long-running
+/// node writes into ever new study directories; forgetting costs a second flush, not safety).
 final class PathSet: Sendable {
     private let paths = Mutex(Set<String>())
+    private let limit: Int
+    init(limit: Int = 100_000) { self.limit = limit }
     func contains(_ path: String) -> Bool { paths.withLock { $0.contains(path) } }
-    func insert(_ path: String) { _ = paths.withLock { $0.insert(path) } }
+    func insert(_ path: String) {
+        paths.withLock { paths in
+            if paths.count >= limit { paths.removeAll() }
+            paths.insert(path)
+        }
+    }
 }

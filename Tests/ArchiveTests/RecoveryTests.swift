@@ -46,4 +46,13 @@ import Testing
         let attributes = try FileManager.default.attributesOfItem(atPath: located.fileURL.path)
         #expect((attributes[.referenceCount] as? Int) == 1)
     }
+
+    @Test func directoriesKnownToBeFlushedAreForgottenAtTheLimit() {
+        let known = PathSet(limit: 2)
+        known.insert("a")
+        known.insert("b")
+        #expect(known.contains("a") && known.contains("b"))
+        known.insert("c")  // over the limit: flushed again when next written to, never wrongly trusted
+        #expect(!known.contains("a") && !known.contains("b") && known.contains("c"))
+    }
 }
