@@ -45,9 +45,9 @@ public struct WebScreens: Sendable {
         page(router, "/similar", "similar", title: "Similar images")
         page(router, "/review", "review", title: "Anomaly review")
         page(router, "/ward", "ward", title: "Flush watch", imports: ["flush"])
-        page(router, "/ward/:patient", "episode", title: "Flush episode", imports: ["flush"]) { ["patient": try $0.parameters.require("patient")] }
+        page(router, "/ward/:patient", "episode", title: "Flush episode", imports: ["flush"]) { ["patient": try $0.parameters.decoded("patient")] }
         page(router, "/lesion", "lesion", title: "Lesion check")
-        page(router, "/patients/:id", "patient", title: "Patient") { ["patient": try $0.parameters.require("id")] }
+        page(router, "/patients/:id", "patient", title: "Patient") { ["patient": try $0.parameters.decoded("id")] }
         page(router, "/admin", "admin", title: "Administration")
         router.get("/static/**") { _, context in try asset(context.parameters.getCatchAll()) }
     }

@@ -328,6 +328,21 @@ import Testing
         }
     }
 
+    @Test func aPatientIDWithReservedCharactersIsFoundByItsEncodedPath() async throws {
+        let odd = Instance(patientID: "AB 12/3", studyDate: "20240501")
+        try fixture.store.store(odd.bytes)
+        let (_, limited) = try fixture.access.createToken(name: "bed-odd", roles: ["clinician"], patients: ["AB 12/3"], actor: Self.actor)
+        for token in [fixture.adminToken, limited] {
+            try await fixture.test(token: token) { client in
+                let detail = try await client.execute(uri: "/api/patients/AB%2012%2F3", method: .get)
+                #expect(detail.status == .ok && (detail.json as? [String: Any])?["PatientID"] as? String == "AB 12/3", "\(detail.text)")
+                #expect(detail.headers[.cacheControl] == "no-store")  // patient data stays out of a kiosk's cache
+                let page = try await client.execute(uri: "/patients/AB%2012%2F3", method: .get, headers: [.accept: "text/html"])
+                #expect(page.text.contains(#"data-patient="AB 12/3""#))
+            }
+        }
+    }
+
     @Test func theStudyPageIsAuditedAsARead() async throws {
         let f = fixture
         try await fixture.test(token: tokens["radiologist"]) { client in

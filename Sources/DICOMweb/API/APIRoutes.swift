@@ -24,7 +24,7 @@ extension DICOMwebService {
         }
         router.get("api/patients/:id") { _, context in
             let identity = try context.requester
-            let id = try context.parameters.require("id")
+            let id = try context.parameters.decoded("id")
             let found = try await patients(id)
             let archive = self.archive
             var query = ArchiveQuery(level: .study, keys: [
@@ -46,7 +46,7 @@ extension DICOMwebService {
             return try jsonResponse(PatientDetail(patients: found, studies: studies, counts: counts, identified: identity.may(.phi)))
         }
         router.get("api/patients/:id/counts") { _, context in
-            let id = try context.parameters.require("id")
+            let id = try context.parameters.decoded("id")
             let found = try await patients(id)
             guard try context.requester.searchesPhotosOnly else { return try jsonResponse(PatientCounts(found)) }
             var query = ArchiveQuery(level: .study, keys: [
@@ -144,10 +144,11 @@ extension DICOMwebService {
         return found
     }
 
+    /// Loupe's own JSON: never kept in a browser's cache (a ward kiosk's disk would hold patient data).
     func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return Response(status: status, headers: [.contentType: "application/json"],
+        return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
                         body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
     }
 }

@@ -12,7 +12,7 @@ struct AuditTarget {
     var instance: String?
 
     init(route: String, requirement: Requirement, request: Request, parameters: Parameters) {
-        patientID = parameters.get("id") ?? parameters.get("patient")
+        patientID = parameters.decodedIfPresent("id") ?? parameters.decodedIfPresent("patient")
         study = parameters.get("study")
         series = parameters.get("series")
         instance = parameters.get("instance") ?? parameters.get("uid")
