@@ -4,10 +4,31 @@ import GRDB
 import Glibc
 #endif
 
-/// What a crash leaves behind: files in the staging directory, and files placed in the archive
-/// whose index row was never committed. A staged file keeps its name until its row is committed
-/// (`ingest(staged:)`), so a placed file without a row still has that second name.
+/// What a crash leaves behind: files in the staging directory, files placed in the archive whose
+/// index row was never committed (a staged file keeps its name until its row is committed, so such
+/// a file still has that second name), and files a committed change made obsolete but had not
+/// removed yet (recorded in `removed_file` by that change).
 extension Archive {
+    /// Removes the files recorded as obsolete that no row names (a replacement may have been placed
+    /// at a path again), and their records. Returns how many files went.
+    @discardableResult
+    func removeObsoleteFiles() throws -> Int {
+        let obsolete = try database.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT r.path, r.kind FROM removed_file r
+                WHERE (r.kind = 'file' AND NOT EXISTS (SELECT 1 FROM instance i WHERE i.file_path = r.path))
+                   OR (r.kind = 'derived' AND NOT EXISTS (SELECT 1 FROM derived_file d WHERE d.path = r.path))
+                """).map { (path: $0["path"] as String, kind: $0["kind"] as String) }
+        }
+        var removed = 0
+        for (path, kind) in obsolete {
+            let url = kind == "file" ? blobs.url(forRelativePath: path) : derivedURL(relativePath: path)
+            if (try? FileManager.default.removeItem(at: url)) != nil { removed += 1 }
+        }
+        try database.write { db in try db.execute(sql: "DELETE FROM removed_file") }
+        return removed
+    }
+
     /// Removes the staging directory's contents; a staged file with a second name was placed in the
     /// archive before the crash, and that copy goes too unless an index row names it. Returns (staged
     /// entries, placed files without a row). Run only by a process that has the archive alone.

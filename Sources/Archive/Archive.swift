@@ -69,12 +69,13 @@ public final class Archive: Sendable {
     }
 
     /// After a crash: staged files removed, and with them any file placed in the archive whose
-    /// row was never committed.
+    /// row was never committed, and files a committed replacement left.
     private func recoverFiles() throws {
         let (staged, unindexed) = try reclaimUnindexedFiles()
-        if staged > 0 {
+        let obsolete = try removeObsoleteFiles()
+        if staged + obsolete > 0 {
             logger.warning("removed the files of an interrupted run", metadata: [
-                "staged_files_removed": "\(staged)", "unindexed_files_removed": "\(unindexed)"])
+                "staged_files_removed": "\(staged)", "unindexed_files_removed": "\(unindexed)", "obsolete_files_removed": "\(obsolete)"])
         }
     }
 

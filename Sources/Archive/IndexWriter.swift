@@ -39,7 +39,10 @@ enum IndexWriter {
             let derived = try String.fetchAll(db.cachedStatement(sql: "SELECT path FROM derived_file WHERE instance_pk = ?"),
                                               arguments: [existing["id"]])
             try removeInstance(id: existing["id"], db: db)
-            outcome = .replaced(oldPath: existing["file_path"], oldDerived: derived)
+            let oldPath: String = existing["file_path"]
+            if oldPath != row.filePath { try markRemoved(oldPath, kind: "file", db: db) }
+            for path in derived { try markRemoved(path, kind: "derived", db: db) }
+            outcome = .replaced(oldPath: oldPath, oldDerived: derived)
         }
         let instancePK = try insert(row, db: db)
         try Archive.enqueueMissing(processors, db: db, instancePK: instancePK)
@@ -134,6 +137,11 @@ enum IndexWriter {
 
     /// Deletes an instance row, keeps the counts right and removes series, study and patient rows
     /// that become empty.
+    /// Records, in the transaction that makes it obsolete, a file to remove once it commits.
+    private static func markRemoved(_ path: String, kind: String, db: Database) throws {
+        try run(db, "INSERT OR IGNORE INTO removed_file (path, kind) VALUES (?, ?)", arguments: [path, kind])
+    }
+
     static func removeInstance(id: Int64, db: Database) throws {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT i.series_pk, se.study_pk, st.patient_pk FROM instance i

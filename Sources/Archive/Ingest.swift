@@ -134,6 +134,11 @@ extension Archive {
         case .replaced(let oldPath, let oldDerived):
             if oldPath != relativePath { blobs.remove(relativePath: oldPath) }
             for path in oldDerived { try? FileManager.default.removeItem(at: derivedURL(relativePath: path)) }
+            // Gone: their records go too (left behind by a crash, the next open removes them).
+            _ = try? indexWrites.write { db in
+                try db.execute(sql: "DELETE FROM removed_file WHERE path = ? AND kind = 'file'", arguments: [oldPath])
+                for path in oldDerived { try db.execute(sql: "DELETE FROM removed_file WHERE path = ? AND kind = 'derived'", arguments: [path]) }
+            }
             derivationSignal.signal(all: false)
             return result(.replaced, attributes, file)
         }

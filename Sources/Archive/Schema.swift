@@ -266,6 +266,18 @@ enum Schema {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v8: files to remove") { db in
+            // Files an index change made obsolete (a replaced instance's file and derived files),
+            // written in that change's transaction and dropped once the files are gone: after a
+            // crash in between, the next open removes them (Archive+Recovery.swift).
+            try db.execute(sql: """
+                CREATE TABLE removed_file (
+                    path TEXT NOT NULL,
+                    kind TEXT NOT NULL CHECK (kind IN ('file', 'derived')),
+                    PRIMARY KEY (path, kind)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

@@ -145,7 +145,8 @@ import Testing
         #expect(try store.archive.instance(sopInstanceUID: instance.sopUID) != nil)
         #expect(try store.archive.appliedMigrations() == ["v1: patient, study, series, instance", "v2: derivation jobs and derived files",
                                                                "v3: registered derivation processors", "v4: embeddings", "v5: findings and events",
-                                                               "v6: accounts, tokens, sessions, audit trail", "v7: finding reviews"])
+                                                               "v6: accounts, tokens, sessions, audit trail", "v7: finding reviews",
+                                                               "v8: files to remove"])
     }
 
     @Test func concurrentArrivalsOfOneInstanceIndexItOnce() async throws {

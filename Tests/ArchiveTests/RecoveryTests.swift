@@ -47,6 +47,32 @@ import Testing
         #expect((attributes[.referenceCount] as? Int) == 1)
     }
 
+    @Test func aReplacedInstancesFileLeftByACrashIsRemovedAtTheNextOpen() throws {
+        let store = try TemporaryArchive(policy: .replace)
+        var instance = Instance()
+        try store.store(instance.bytes)
+        let first = try #require(try store.archive.instance(sopInstanceUID: instance.sopUID)).fileURL
+        instance.patientName = "CORRECTED^NAME"
+        #expect(try store.store(instance.bytes).outcome == .replaced)
+        let current = try #require(try store.archive.instance(sopInstanceUID: instance.sopUID)).fileURL
+        // A replacement removes the old file and its record at once.
+        #expect(!FileManager.default.fileExists(atPath: first.path) && store.storedFiles().count == 1)
+        #expect(try store.archive.database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM removed_file") } == 0)
+        // As a crash right after the replacing commit leaves it: the old file still there, its record
+        // committed; and a record naming the current file (a path placed again) must not take it.
+        try Data(instance.bytes).write(to: first)
+        let root = store.directory.appendingPathComponent("files").path + "/"
+        try store.archive.database.write { db in
+            for url in [first, current] {
+                try db.execute(sql: "INSERT INTO removed_file (path, kind) VALUES (?, 'file')", arguments: [String(url.path.dropFirst(root.count))])
+            }
+        }
+        try store.reopen(policy: .replace)
+        #expect(!FileManager.default.fileExists(atPath: first.path))
+        #expect(try Array(Data(contentsOf: current)) == instance.bytes)
+        #expect(try store.archive.database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM removed_file") } == 0)
+    }
+
     @Test func directoriesKnownToBeFlushedAreForgottenAtTheLimit() {
         let known = PathSet(limit: 2)
         known.insert("a")

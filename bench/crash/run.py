@@ -60,9 +60,10 @@ def main():
         # What the restarts recovered (logged at each start after a kill).
         log = Path(node.log_path).read_text(errors="replace")
         recovered = {key: sum(int(n) for n in re.findall(rf"{key}=(\d+)", log))
-                     for key in ("staged_files_removed", "unindexed_files_removed")}
+                     for key in ("staged_files_removed", "unindexed_files_removed", "obsolete_files_removed")}
     print(f"recovery at the restarts: {recovered['staged_files_removed']} staged files removed, "
-          f"{recovered['unindexed_files_removed']} placed files without a committed row removed", flush=True)
+          f"{recovered['unindexed_files_removed']} placed files without a committed row removed, "
+          f"{recovered['obsolete_files_removed']} obsolete files of replaced instances removed", flush=True)
     print(f"{args.rounds} kills: {acknowledged} instances acknowledged (of {sent} sent), every one served bit for bit; "
           f"derivations done ({counts['done']}), none failed; index rows and files agree", flush=True)
 
