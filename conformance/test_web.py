@@ -36,7 +36,8 @@ import samples  # noqa: E402  scripts/classifier/samples.py
 
 XSS = "<img src=x onerror=alert(1)>"
 USERS = {"radiologist": ("dr-web", "radiology-pass-1"), "nurse": ("nurse-web", "ward-seven-pass"),
-         "clinician": ("derm-web", "dermatology-pass"), "admin": ("admin-web", "admin-pass-long")}
+         "clinician": ("derm-web", "dermatology-pass"), "admin": ("admin-web", "admin-pass-long"),
+         "researcher": ("research-web", "research-pass-1")}
 
 
 def dicom_file(path: Path, ds) -> Path:
@@ -175,6 +176,18 @@ def test_the_viewer_draws_windows_and_scrolls(as_user, screens):
     assert screens.ct_sops[1] in driver.find_element(By.ID, "download").get_attribute("href")
     canvas.send_keys(Keys.END)
     wait_for_image(driver, "Image 24 of 24")
+    assert not console_errors(driver)
+
+
+def test_without_phi_the_study_page_names_no_patient(as_user, screens):
+    """A researcher (no phi) sees the study and its images, the patient only by ID: not in the header,
+    not in the viewer's tag table."""
+    driver = as_user("researcher", f"/studies/{screens.ct_study}")
+    wait_for_image(driver, "Image 1 of 24")
+    wait_for(lambda: screens.ct_sops[0] in driver.find_element(By.ID, "tags").get_attribute("textContent"), what="the tags")
+    shown = driver.find_element(By.TAG_NAME, "main").get_attribute("textContent") + driver.title
+    assert "PHANTOM^" not in shown, shown
+    assert driver.find_element(By.CSS_SELECTOR, "#study-patient a").text.strip()  # the patient, by ID
     assert not console_errors(driver)
 
 

@@ -67,6 +67,7 @@ public struct WebScreens: Sendable {
             page["preload"] = ["api"] + imports
             page["user"] = identity.name
             page["phi"] = identity.may(.phi)
+            page["identifying"] = PatientPrivacy.identifyingKeys.sorted().joined(separator: " ")
             page["csrf"] = identity.csrfToken ?? ""
             page.merge(try await values(context)) { $1 }
             guard let body = library.render(page, withTemplate: name) else { throw HTTPError(.internalServerError, message: "no page \(name)") }

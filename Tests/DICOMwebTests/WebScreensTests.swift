@@ -80,6 +80,9 @@ import Web
             #expect(page.status == .ok)
             #expect(!page.text.contains("Müller") && page.text.contains(#"<a href="/patients/WEB1">WEB1</a> · WEB1"#), "\(page.text)")
             #expect(page.text.contains("<title>WEB1 · Loupe</title>"))
+            // The viewer's tag table leaves out what the header does.
+            #expect(page.text.contains(#"<meta name="loupe-phi" content="no">"#))
+            #expect(page.text.contains(#"<meta name="loupe-identifying" content="00100010 00100030"#))
         }
     }
 

@@ -6,7 +6,7 @@ import Hummingbird
 /// What a search shows of who a patient is, and which patients it may cover: identities without
 /// `phi` get results without names and birth dates (and may not match on them); identities limited
 /// to some patients search only theirs.
-enum PatientPrivacy {
+public enum PatientPrivacy {
     /// Attributes that say who a patient is (PS3.15 E.1-1's direct identifiers of the Patient module
     /// that search results carry). Patient ID stays: it is how results are told apart.
     static let identifyingTags: [DICOM.Tag] = [
@@ -17,7 +17,8 @@ enum PatientPrivacy {
         DICOM.Tag(0x0010, 0x1060),  // Patient's Mother's Birth Name
         DICOM.Tag(0x0010, 0x2154),  // Patient's Telephone Numbers
     ]
-    static let identifyingKeys = Set(identifyingTags.map(\.hex))
+    /// The same as DICOM JSON keys (`00100010`), for the screens, which hide them without `phi`.
+    public static let identifyingKeys = Set(identifyingTags.map(\.hex))
 
     /// Removes the identifying attributes of a result.
     static func redact(_ dataSet: inout DataSet) {

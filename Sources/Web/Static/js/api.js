@@ -4,6 +4,11 @@
 const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content ?? "";
 export const root = meta("loupe-root");
 export const csrf = meta("csrf-token");
+/// Whether the signed-in identity may see who patients are (the `phi` permission).
+export const identified = meta("loupe-phi") === "yes";
+/// Attributes that say who a patient is (DICOM JSON keys), which screens hide without `phi` as the
+/// server's search results leave them out.
+export const identifyingTags = new Set(meta("loupe-identifying").split(" ").filter(Boolean));
 export const dicomweb = `${root}/dicom-web`;
 
 export class HTTPError extends Error {

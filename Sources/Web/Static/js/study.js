@@ -1,6 +1,6 @@
 // Study: the series strip (written by the server, with the header), the viewer, and beside it the
 // current image's finding, derived PNG and tags.
-import { dicomweb, el, getJSON, instanceURL, qido, root, say, text } from "./api.js";
+import { dicomweb, el, getJSON, identified, identifyingTags, instanceURL, qido, root, say, text } from "./api.js";
 import { Viewer, framesOf, hasPixels } from "./viewer.js";
 
 const study = document.getElementById("study").dataset.study;
@@ -69,7 +69,8 @@ async function describe(item) {
   similar.href = `${root}/similar?instance=${encodeURIComponent(uid)}`;
   similar.hidden = false;
   const table = document.getElementById("tags");
-  table.replaceChildren(...Object.entries(item).filter(([, e]) => e.vr !== "SQ" && e.Value).map(([tag, e]) =>
+  const shown = ([tag, e]) => e.vr !== "SQ" && e.Value && (identified || !identifyingTags.has(tag));
+  table.replaceChildren(...Object.entries(item).filter(shown).map(([tag, e]) =>
     el("tr", {}, el("th", { scope: "row" }, `(${tag.slice(0, 4)},${tag.slice(4)}) ${e.vr}`),
       el("td", {}, e.Value.map((v) => (typeof v === "object" ? v.Alphabetic ?? JSON.stringify(v) : String(v))).join("\\")))));
   const finding = document.getElementById("finding"), derived = document.getElementById("derived");
