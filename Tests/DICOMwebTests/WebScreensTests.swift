@@ -135,6 +135,8 @@ import Web
         let slashed = DICOMwebService(archive: fixture.store.archive, access: fixture.access,
                                       configuration: DICOMwebConfiguration(baseURL: "https://pacs.example/loupe/dicom-web/"))
         #expect(slashed.rootPrefix == "/loupe")
+        let actor = AuditRecord(actor: "test", actorKind: .system, address: nil, action: .userChanged)
+        try fixture.access.addUser(name: "proxied", password: "proxied-pass-1", roles: ["radiologist"], actor: actor)
         let router = service.router()
         try WebScreens(root: service.rootPrefix, archive: fixture.store.archive).addRoutes(to: router)
         try await Application(router: router).test(.router) { client in
@@ -146,6 +148,10 @@ import Web
             #expect(login.headers[.location] == "/loupe/login?next=/loupe/review")
             let form = try await client.execute(uri: "/login?next=//evil.example/", method: .get)
             #expect(form.text.contains(#"name="next" value="/loupe/""#))
+            // The session cookie is for the node's public path only.
+            let session = try await client.execute(uri: "/login", method: .post, headers: [.contentType: "application/json"],
+                                                   body: ByteBuffer(string: #"{"user":"proxied","password":"proxied-pass-1"}"#))
+            #expect(session.status == .ok && session.headers[.setCookie]?.contains("Path=/loupe;") == true, "\(session.headers)")
         }
     }
 

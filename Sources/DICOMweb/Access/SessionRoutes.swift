@@ -92,8 +92,9 @@ extension DICOMwebService {
 
     private func sessionCookie(_ value: String, maxAge: Int? = nil) -> Cookie {
         let policy = access.configuration.sessions
-        return Cookie(name: policy.cookieName, value: value, maxAge: maxAge, path: "/", secure: policy.secureCookie,
-                      httpOnly: true, sameSite: .strict)
+        // Only for this node's public path: other applications behind the same proxy never see it.
+        return Cookie(name: policy.cookieName, value: value, maxAge: maxAge, path: rootPrefix.isEmpty ? "/" : rootPrefix,
+                      secure: policy.secureCookie, httpOnly: true, sameSite: .strict)
     }
 
     /// Only a path on this node (not `//host`, not a URL) is followed after login; else the start page.
