@@ -5,9 +5,8 @@ import Glibc
 #endif
 
 /// What a crash leaves behind: files in the staging directory, files placed in the archive whose
-/// index row was never committed (a staged file keeps its name until its row is committed, so such
-/// a file still has that second name), and files a committed change made obsolete but had not
-/// removed yet (recorded in `removed_file` by that change).
+/// index row was never committed (in a directory the placement log names), and files a committed
+/// change made obsolete but had not removed yet (recorded in `removed_file` by that change).
 extension Archive {
     /// Removes the files recorded as obsolete that no row names (a replacement may have been placed
     /// at a path again), and their records. Returns how many files went.
@@ -29,43 +28,37 @@ extension Archive {
         return removed
     }
 
-    /// Removes the staging directory's contents; a staged file with a second name was placed in the
-    /// archive before the crash, and that copy goes too unless an index row names it. Returns (staged
-    /// entries, placed files without a row). Run only by a process that has the archive alone.
+    /// Removes the staging directory's contents, and from each study directory in the placement log
+    /// every file no row names (placed by a run that ended before committing its row), then empties
+    /// the log. Returns (staged entries, placed files without a row). Run only by a process that has
+    /// the archive alone.
     @discardableResult
     func reclaimUnindexedFiles() throws -> (staged: Int, unindexed: Int) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: blobs.staging.path)) ?? []
+        for name in names { try? FileManager.default.removeItem(at: blobs.staging.appendingPathComponent(name)) }
         var unindexed = 0
-        for name in names {
-            let staged = blobs.staging.appendingPathComponent(name)
-            defer { try? FileManager.default.removeItem(at: staged) }
-            var info = stat()
-            guard stat(staged.path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_nlink > 1,
-                  let (sop, placed) = try? placedCopy(of: staged, inode: info.st_ino) else { continue }
-            let indexed = try database.read { db in
-                try String.fetchOne(db, sql: "SELECT file_path FROM instance WHERE SOPInstanceUID = ?", arguments: [sop]) == placed
+        for folder in blobs.placements.directories() {
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: blobs.url(forRelativePath: folder).path)) ?? []
+            guard !files.isEmpty, let study = folder.split(separator: "/").last.map(String.init) else { continue }
+            let named = try database.read { db in
+                Set(try String.fetchAll(db, sql: """
+                    SELECT i.file_path FROM instance i JOIN series s ON i.series_pk = s.id JOIN study t ON s.study_pk = t.id
+                    WHERE t.StudyInstanceUID = ?
+                    """, arguments: [study]))
             }
-            if !indexed {
-                blobs.remove(relativePath: placed)
-                unindexed += 1
+            for name in files where !named.contains(folder + "/" + name) {
+                let path = folder + "/" + name
+                // Ingest places a file in its row's study; a row elsewhere naming it still keeps it.
+                let namedElsewhere = try database.read { db in
+                    try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM instance WHERE file_path = ?)", arguments: [path]) ?? false
+                }
+                if !namedElsewhere {
+                    blobs.remove(relativePath: path)
+                    unindexed += 1
+                }
             }
         }
+        try blobs.placements.empty()
         return (names.count, unindexed)
-    }
-
-    /// The SOP Instance UID of a staged file and the relative path of its name in the archive (same
-    /// inode), looked for where ingest places it.
-    private func placedCopy(of staged: URL, inode: ino_t) throws -> (String, String)? {
-        let file = try StagedFile(staged).file
-        let attributes = try InstanceAttributes(file.dataSet, meta: file.meta)
-        let folder = (blobs.relativePath(studyInstanceUID: attributes.studyInstanceUID, sopInstanceUID: attributes.sopInstanceUID)
-                      as NSString).deletingLastPathComponent
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: blobs.url(forRelativePath: folder).path)) ?? []
-        for name in names where name.hasPrefix(attributes.sopInstanceUID + ".") {
-            var info = stat()
-            let relative = folder + "/" + name
-            if stat(blobs.url(forRelativePath: relative).path, &info) == 0, info.st_ino == inode { return (attributes.sopInstanceUID, relative) }
-        }
-        return nil
     }
 }

@@ -28,7 +28,8 @@ public final class Archive: Sendable {
         self.logger = logger
         try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
         lock = try ArchiveLock(url: configuration.lockPath)
-        blobs = try BlobStore(root: configuration.filesDirectory, staging: configuration.stagingDirectory)
+        blobs = try BlobStore(root: configuration.filesDirectory, staging: configuration.stagingDirectory,
+                              placementLog: configuration.placementLogPath)
 
         var config = Configuration()
         config.prepareDatabase { db in

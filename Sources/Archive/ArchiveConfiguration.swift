@@ -28,6 +28,8 @@ public struct ArchiveConfiguration: Sendable {
 
     public var indexPath: URL { dataDirectory.appendingPathComponent("index.sqlite") }
     var lockPath: URL { dataDirectory.appendingPathComponent("archive.lock") }
+    /// Study directories a file may have been placed in without its row (`PlacementLog`).
+    var placementLogPath: URL { dataDirectory.appendingPathComponent("placements.log") }
     public var filesDirectory: URL { dataDirectory.appendingPathComponent("files", isDirectory: true) }
     /// Staging area: files are written here, flushed, then linked into `files/`.
     public var stagingDirectory: URL { dataDirectory.appendingPathComponent("tmp", isDirectory: true) }

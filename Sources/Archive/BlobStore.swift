@@ -9,14 +9,16 @@ import Glibc
 struct BlobStore: Sendable {
     let root: URL
     let staging: URL
-    /// Study directories whose names this process has flushed.
+    let placements: PlacementLog
+    /// Study directories this process has recorded in the placement log and whose names it has flushed.
     private let durableDirectories = PathSet()
 
-    init(root: URL, staging: URL) throws {
+    init(root: URL, staging: URL, placementLog: URL) throws {
         self.root = root
         self.staging = staging
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+        placements = try PlacementLog(url: placementLog)
     }
 
     /// A fresh staging path for a writer (DIMSE receive, import, upload).
@@ -30,7 +32,7 @@ struct BlobStore: Sendable {
     /// the same instance) beside the first.
     func relativePath(studyInstanceUID: String, sopInstanceUID: String, version: Int = 0) -> String {
         let name = version == 0 ? "\(sopInstanceUID).dcm" : "\(sopInstanceUID).\(version).dcm"
-        return "\(Self.bucket(studyInstanceUID))/\(studyInstanceUID)/\(name)"
+        return "\(studyFolder(studyInstanceUID))/\(name)"
     }
 
     /// One of 256 directory names (`00`…`ff`) for a UID: the top byte of its FNV-1a hash.
@@ -44,19 +46,26 @@ struct BlobStore: Sendable {
 
     /// Links a staged file whose data is already flushed to a path of its own in the archive (never
     /// over an existing file), then flushes the directory entries: after return the file survives a
-    /// power loss. Returns the relative path. The staged name stays until the caller removes it after
-    /// committing the row: a crash in between leaves the two names of one file, by which the next
-    /// open tells a placed file without a row (`reclaimUnindexedFiles`).
+    /// power loss. Returns the relative path. Until its row commits, such a file is one the next
+    /// recovery removes: its directory is in the placement log before the file is placed there.
     func place(staged: URL, studyInstanceUID: String, sopInstanceUID: String) throws(IngestError) -> String {
+        let studyDirectory = url(forRelativePath: studyFolder(studyInstanceUID))
+        // The first placement in a study directory by this process records it in the log and, once
+        // placed, flushes the entries naming the directory (it may just have been created, here or by
+        // a concurrent writer that has not flushed them yet).
+        let first = !durableDirectories.contains(studyDirectory.path)
+        if first { try placements.record(studyFolder(studyInstanceUID)) }
         var version = 0
         while true {
             let relative = relativePath(studyInstanceUID: studyInstanceUID, sopInstanceUID: sopInstanceUID, version: version)
-            let target = url(forRelativePath: relative)
-            let directory = target.deletingLastPathComponent()
             // link() fails with EEXIST instead of replacing: two writers of one UID never clobber each other.
-            if link(staged.path, target.path) == 0 {
-                try fsyncDirectory(directory.path)
-                try makeDurable(directory)
+            if link(staged.path, url(forRelativePath: relative).path) == 0 {
+                try PlacementLog.flushDirectory(studyDirectory.path)
+                if first {
+                    try PlacementLog.flushDirectory(studyDirectory.deletingLastPathComponent().path)
+                    try PlacementLog.flushDirectory(root.path)
+                    durableDirectories.insert(studyDirectory.path)
+                }
                 return relative
             }
             switch errno {
@@ -64,9 +73,9 @@ struct BlobStore: Sendable {
                 version = version == 0 ? Int(Date().timeIntervalSince1970 * 1000) : version + 1
             case ENOENT:
                 do {
-                    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                    try FileManager.default.createDirectory(at: studyDirectory, withIntermediateDirectories: true)
                 } catch {
-                    throw IngestError(.storage, "cannot create \(directory.path): \(error.localizedDescription)")
+                    throw IngestError(.storage, "cannot create \(studyDirectory.path): \(error.localizedDescription)")
                 }
             default:
                 throw IngestError(.storage, "cannot move file into the archive: \(String(cString: strerror(errno)))")
@@ -74,28 +83,11 @@ struct BlobStore: Sendable {
         }
     }
 
-    /// Flushes the entries naming a study directory (in its bucket, and the bucket's in `files/`)
-    /// the first time this process places a file in it: it may have just been created, here or by
-    /// a concurrent writer that has not flushed them yet.
-    private func makeDurable(_ studyDirectory: URL) throws(IngestError) {
-        guard !durableDirectories.contains(studyDirectory.path) else { return }
-        let bucket = studyDirectory.deletingLastPathComponent()
-        try fsyncDirectory(bucket.path)
-        try fsyncDirectory(root.path)
-        durableDirectories.insert(studyDirectory.path)
-    }
+    /// A study's directory relative to `files/`: `xx/<StudyInstanceUID>`.
+    func studyFolder(_ studyInstanceUID: String) -> String { "\(Self.bucket(studyInstanceUID))/\(studyInstanceUID)" }
 
     func remove(relativePath: String) {
         try? FileManager.default.removeItem(at: url(forRelativePath: relativePath))
-    }
-
-    private func fsyncDirectory(_ path: String) throws(IngestError) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY)
-        guard fd >= 0 else { throw IngestError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else {
-            throw IngestError(.storage, "fsync failed for \(path): \(String(cString: strerror(errno)))")
-        }
     }
 }
 

@@ -49,9 +49,9 @@ public struct ExpectedIdentity: Sendable {
 extension Archive {
     /// Archives a file that a writer put in the staging directory, and takes ownership of it:
     /// validate → flush and place the file → index row committed. Returns only after the commit,
-    /// so a caller that acknowledges on return never acknowledges something that can be lost. The
-    /// staged name goes last: until then it is the placed file's second name, by which the next
-    /// open finds a file placed without its row (`reclaimUnindexedFiles`).
+    /// so a caller that acknowledges on return never acknowledges something that can be lost. A file
+    /// placed whose row then fails to commit (or a crash comes between) is removed, at once or by the
+    /// next open (`reclaimUnindexedFiles`).
     public func ingest(staged: URL, source: IngestSource, expected: ExpectedIdentity? = nil) throws(IngestError) -> IngestResult {
         defer { unlink(staged.path) }
         let stagedFile = try StagedFile(staged)

@@ -5,17 +5,23 @@ import LoupeTestSupport
 import Testing
 
 /// A crash between placing a file and committing its row leaves a file no row names; the next open
-/// finds it by its staged second name and removes it, and keeps every file a row names.
+/// removes it (its study directory is in the placement log), and keeps every file a row names.
 @Suite struct RecoveryTests {
     @Test func aFilePlacedWithoutItsRowIsRemovedAtTheNextOpen() throws {
         let store = try TemporaryArchive()
-        let indexed = Instance(), unindexed = Instance()
+        let indexed = Instance(), killed = Instance(), powerCut = Instance(studyUID: indexed.studyUID)
         try store.store(indexed.bytes)
-        // As a crash between placing a file and committing its row leaves it: the staged name
-        // and the archive's name of one file, and no row.
+        // As a crash between placing a file and committing its row leaves it: the staged name and
+        // the archive's name of one file, and no row.
         let staged = store.archive.stagingURL(prefix: "dimse")
-        try Data(unindexed.bytes).write(to: staged)
-        let placed = try store.archive.blobs.place(staged: staged, studyInstanceUID: unindexed.studyUID, sopInstanceUID: unindexed.sopUID)
+        try Data(killed.bytes).write(to: staged)
+        let placed = try store.archive.blobs.place(staged: staged, studyInstanceUID: killed.studyUID, sopInstanceUID: killed.sopUID)
+        // As a power cut can leave it: the staging directory was never flushed, so only the
+        // archive's name survives; in a study with an indexed file beside it.
+        let lost = store.archive.stagingURL(prefix: "dimse")
+        try Data(powerCut.bytes).write(to: lost)
+        let alone = try store.archive.blobs.place(staged: lost, studyInstanceUID: powerCut.studyUID, sopInstanceUID: powerCut.sopUID)
+        #expect(unlink(lost.path) == 0)
         // And one whose row did commit, the crash coming before its staged name went.
         let committed = Instance()
         try store.store(committed.bytes)
@@ -26,12 +32,16 @@ import Testing
         let leftover = store.archive.stagingURL(prefix: "upload")
         try Data([1, 2, 3]).write(to: leftover)
         try FileManager.default.createDirectory(at: store.archive.stagingURL(prefix: "dir"), withIntermediateDirectories: false)
-        #expect(store.storedFiles().count == 3)
+        #expect(store.storedFiles().count == 4)
+        #expect(Set(store.archive.blobs.placements.directories()).isSuperset(of: [killed, powerCut, committed].map {
+            store.archive.blobs.studyFolder($0.studyUID) }))
         try store.reopen()
-        #expect(!FileManager.default.fileExists(atPath: store.archive.fileURL(relativePath: placed).path))
+        for path in [placed, alone] { #expect(!FileManager.default.fileExists(atPath: store.archive.fileURL(relativePath: path).path)) }
         #expect(try Array(Data(contentsOf: committedPath)) == committed.bytes)
         #expect(store.storedFiles().count == 2 && store.stagedFiles().isEmpty)
         #expect(try store.archive.instance(sopInstanceUID: indexed.sopUID) != nil)
+        // Clean again: the log starts over.
+        #expect(store.archive.blobs.placements.directories().isEmpty)
     }
 
     @Test func anArchivedFileHasOneNameOnceIngestReturns() throws {
