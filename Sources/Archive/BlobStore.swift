@@ -39,7 +39,8 @@ struct BlobStore: Sendable {
     static func bucket(_ uid: String) -> String {
         var hash: UInt32 = 2_166_136_261
         for byte in uid.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
-        return String(format: "%02x", hash >> 24)
+        let digits = Array("0123456789abcdef".utf8), top = Int(hash >> 24)
+        return String(decoding: [digits[top >> 4], digits[top & 15]], as: UTF8.self)
     }
 
     func url(forRelativePath path: String) -> URL { root.appendingPathComponent(path) }

@@ -53,8 +53,10 @@ public struct AssociationPolicy: Sendable {
 
     /// Whether an (accepted) caller may use a service: any, until a caller rule is configured; then
     /// only what its entry lists (deny by default).
-    public func permits(_ service: DIMSEService, to caller: Caller) -> Bool {
+    /// (`caller` is only made when a rule needs it: this runs for every C-STORE.)
+    public func permits(_ service: DIMSEService, to caller: @autoclosure () -> Caller) -> Bool {
         guard !configuration.allowedCallers.isEmpty else { return true }
+        let caller = caller()
         return configuration.allowedCallers.contains { $0.matches(caller) && $0.services.contains(service) }
     }
 }

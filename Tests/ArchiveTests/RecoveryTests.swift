@@ -83,6 +83,13 @@ import Testing
         #expect(try store.archive.database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM removed_file") } == 0)
     }
 
+    @Test func bucketNamesStayAsExistingArchivesHaveThem() {
+        // FNV-1a's top byte in two lowercase hex digits (computed apart, in Python).
+        #expect(BlobStore.bucket("1.2.3") == "18")
+        #expect(BlobStore.bucket("1.2.826.0.1.3680043.8.498.34634661314956984433591953767113834955") == "6f")
+        #expect(BlobStore.bucket("1.2.3.118") == "01" && BlobStore.bucket("1.2.3.60") == "f0")
+    }
+
     @Test func directoriesKnownToBeFlushedAreForgottenAtTheLimit() {
         let known = PathSet(limit: 2)
         known.insert("a")
