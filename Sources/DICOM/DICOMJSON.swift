@@ -106,6 +106,15 @@ public struct DICOMJSONEncoder: Sendable {
         case .FL, .FD:
             values = (ValueDecoding.doubles(bytes, vr: vr) ?? []).map(Self.number)
         case .IS, .DS:
+            if let ranges = Self.plainASCIIValues(bytes, vr: vr, characterSet: .default) {
+                values = ranges.map { range in
+                    guard !range.isEmpty else { return "null" }
+                    let text = String(decoding: bytes[range], as: UTF8.self)
+                    if Self.isJSONNumber(text) { return text }
+                    return Double(text).map(Self.number) ?? "null"
+                }
+                break
+            }
             values = ValueDecoding.strings(bytes, vr: vr, characterSet: .default).map { text in
                 guard !text.isEmpty else { return "null" }
                 if Self.isJSONNumber(text) { return text }
@@ -113,6 +122,23 @@ public struct DICOMJSONEncoder: Sendable {
                 return Self.number(d)
             }
         default:
+            if let ranges = Self.plainASCIIValues(bytes, vr: vr, characterSet: characterSet) {
+                // Quoted as they are, without a String per value: most values of most data sets.
+                guard ranges.contains(where: { !$0.isEmpty }) else { return }
+                out += ",\"Value\":["
+                for (i, range) in ranges.enumerated() {
+                    if i > 0 { out += "," }
+                    if range.isEmpty {
+                        out += "null"
+                    } else {
+                        out += "\""
+                        out += String(decoding: bytes[range], as: UTF8.self)
+                        out += "\""
+                    }
+                }
+                out += "]"
+                return
+            }
             values = ValueDecoding.strings(bytes, vr: vr, characterSet: characterSet).map { text in
                 if text.isEmpty { return "null" }
                 var quoted = ""
@@ -124,6 +150,36 @@ public struct DICOMJSONEncoder: Sendable {
         out += ",\"Value\":["
         out += values.joined(separator: ",")
         out += "]"
+    }
+
+    /// The values of a string element as ranges of its bytes, when they are printable ASCII that
+    /// JSON takes as it is and that reads as ASCII in the element's character set; nil otherwise
+    /// (then `ValueDecoding.strings` decodes them). Same splitting and trimming as there.
+    static func plainASCIIValues(_ bytes: [UInt8], vr: VR, characterSet: SpecificCharacterSet) -> [Range<Int>]? {
+        if vr.usesSpecificCharacterSet, let first = characterSet.terms.first, first == "ISO_IR 13" || first == "ISO 2022 IR 13" {
+            return nil  // JIS X 0201 Romaji: 0x5C is the yen sign, 0x7E the overline
+        }
+        var end = bytes.count
+        while end > 0, bytes[end - 1] == 0x00 || bytes[end - 1] == 0x20 { end -= 1 }
+        func trimmed(_ range: Range<Int>) -> Range<Int> {
+            var (lower, upper) = (range.lowerBound, range.upperBound)
+            while lower < upper, bytes[lower] == 0x20 { lower += 1 }
+            while upper > lower, bytes[upper - 1] == 0x20 { upper -= 1 }
+            return lower..<upper
+        }
+        let single = vr.isSingleValuedText
+        var ranges: [Range<Int>] = []
+        var start = 0
+        for i in 0..<end {
+            let byte = bytes[i]
+            guard byte >= 0x20, byte < 0x7F, byte != UInt8(ascii: "\""), !(single && byte == UInt8(ascii: "\\")) else { return nil }
+            if byte == UInt8(ascii: "\\") {
+                ranges.append(trimmed(start..<i))
+                start = i + 1
+            }
+        }
+        ranges.append(single ? start..<end : trimmed(start..<end))
+        return ranges
     }
 
     /// PN: `{"Alphabetic": ..., "Ideographic": ..., "Phonetic": ...}` from the `=`-separated groups.

@@ -49,6 +49,25 @@ import Testing
         #expect((json["00084000"] as? [String: Any])?["Value"] as? [String] == ["line1\r\nline2 \\ not a separator"])
     }
 
+    /// Printable ASCII values are written straight from their bytes; split, trimmed and emptied as
+    /// decoded values are (multi-valued: each value trimmed; LT: leading spaces kept; all empty: no Value).
+    @Test func plainASCIIValuesAreSplitAndTrimmedAsDecodedOnesAre() {
+        var ds = DataSet()
+        ds.set(.imageType, .CS, "ORIGINAL\\PRIMARY \\ AXIAL ")
+        ds.set(.sopInstanceUID, .UI, "1.2.3")  // padded with NUL
+        ds.set(.studyDescription, .LO, "   ")
+        ds.set(Tag(0x0008, 0x4000), .LT, "  leading kept  ")
+        ds.set(Tag(0x0018, 0x0050), .DS, "1.50 \\ 2e3\\abc")
+        ds.set(.seriesNumber, .IS, " +5")
+        ds.set(Tag(0x0020, 0x0060), .CS, "A\\\\B")
+        #expect(DICOMJSONEncoder().encode(ds) == """
+            {"00080008":{"vr":"CS","Value":["ORIGINAL","PRIMARY","AXIAL"]},"00080018":{"vr":"UI","Value":["1.2.3"]},\
+            "00081030":{"vr":"LO"},"00084000":{"vr":"LT","Value":["  leading kept"]},\
+            "00180050":{"vr":"DS","Value":[1.50,2e3,null]},"00200011":{"vr":"IS","Value":[5]},\
+            "00200060":{"vr":"CS","Value":["A",null,"B"]}}
+            """)
+    }
+
     private func parse(_ text: String) throws -> [String: Any] {
         try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
     }
