@@ -22,7 +22,7 @@ extension Archive {
         var removed = 0
         for (path, kind) in obsolete {
             let url = kind == "file" ? blobs.url(forRelativePath: path) : derivedURL(relativePath: path)
-            if (try? FileManager.default.removeItem(at: url)) != nil { removed += 1 }
+            if unlink(url.path) == 0 { removed += 1 }   // a file, never a directory
         }
         try database.write { db in try db.execute(sql: "DELETE FROM removed_file") }
         return removed
@@ -38,8 +38,11 @@ extension Archive {
         for name in names { try? FileManager.default.removeItem(at: blobs.staging.appendingPathComponent(name)) }
         var unindexed = 0
         for folder in blobs.placements.directories() {
+            // Only a study directory as ingest names it (never `..` or anything outside `files/`).
+            guard let study = folder.split(separator: "/").last.map(String.init), UIDSyntax.isAcceptable(study),
+                  blobs.studyFolder(study) == folder else { continue }
             let files = (try? FileManager.default.contentsOfDirectory(atPath: blobs.url(forRelativePath: folder).path)) ?? []
-            guard !files.isEmpty, let study = folder.split(separator: "/").last.map(String.init) else { continue }
+            guard !files.isEmpty else { continue }
             let named = try database.read { db in
                 Set(try String.fetchAll(db, sql: """
                     SELECT i.file_path FROM instance i JOIN series s ON i.series_pk = s.id JOIN study t ON s.study_pk = t.id

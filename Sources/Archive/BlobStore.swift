@@ -92,8 +92,9 @@ struct BlobStore: Sendable {
     /// A study's directory relative to `files/`: `xx/<StudyInstanceUID>`.
     func studyFolder(_ studyInstanceUID: String) -> String { "\(Self.bucket(studyInstanceUID))/\(studyInstanceUID)" }
 
+    /// Removes an archived file (unlink: a path that names a directory stays).
     func remove(relativePath: String) {
-        try? FileManager.default.removeItem(at: url(forRelativePath: relativePath))
+        unlink(rootPath + "/" + relativePath)
     }
 }
 

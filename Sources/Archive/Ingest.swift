@@ -133,7 +133,7 @@ extension Archive {
             return result(.duplicate, attributes, file)
         case .replaced(let oldPath, let oldDerived):
             if oldPath != relativePath { blobs.remove(relativePath: oldPath) }
-            for path in oldDerived { try? FileManager.default.removeItem(at: derivedURL(relativePath: path)) }
+            for path in oldDerived { unlink(derivedURL(relativePath: path).path) }
             // Gone: their records go too (left behind by a crash, the next open removes them).
             _ = try? indexWrites.write { db in
                 try db.execute(sql: "DELETE FROM removed_file WHERE path = ? AND kind = 'file'", arguments: [oldPath])

@@ -103,10 +103,23 @@ struct InstanceAttributes: Sendable {
     }
 }
 
-/// The lenient UID check the archive applies: real devices emit UIDs with leading zeros in a
-/// component, which the standard forbids but losing such an instance would be worse.
+/// The UID check the archive applies: digits in non-empty components separated by single dots, at
+/// most 64 characters (PS3.5 9.1). Lenient in one way: real devices emit components with leading
+/// zeros, which the standard forbids but losing such an instance would be worse. Every accepted
+/// UID is a safe file name and URL path segment (never `.` or `..`: the archive's paths are made of
+/// UIDs), which every service can serve.
 enum UIDSyntax {
     static func isAcceptable(_ uid: String) -> Bool {
-        !uid.isEmpty && uid.utf8.count <= 64 && uid.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || $0 == 46 }
+        guard !uid.isEmpty, uid.utf8.count <= 64 else { return false }
+        var previous: UInt8 = UInt8(ascii: ".")
+        for byte in uid.utf8 {
+            if byte == UInt8(ascii: ".") {
+                guard previous != UInt8(ascii: ".") else { return false }   // empty component
+            } else if !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) {
+                return false
+            }
+            previous = byte
+        }
+        return previous != UInt8(ascii: ".")
     }
 }

@@ -68,13 +68,29 @@ import Testing
         #expect(store.stagedFiles().isEmpty)
     }
 
-    @Test func refusesInvalidUIDs() throws {
+    /// Letters, more than 64 characters, and empty components (which would make `.` or `..` of a
+    /// study's directory) are refused; nothing is stored.
+    @Test(arguments: ["1.2.abc", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "1." + String(repeating: "2", count: 70),
+                      "..", ".", "1.2..3", ".1.2", "1.2."])
+    func refusesInvalidUIDs(_ uid: String) throws {
         let store = try TemporaryArchive()
         var instance = Instance()
-        instance.studyUID = "1.2.abc"
+        instance.studyUID = uid
         var thrown: IngestError?
         do { try store.store(instance.bytes) } catch let error as IngestError { thrown = error }
         #expect(thrown?.reason == .invalidUID)
+        #expect(thrown?.dimseStatus == .cannotUnderstand)
+        #expect(store.storedFiles().isEmpty)
+    }
+
+    /// What devices send although the standard forbids it, harmless to store and serve.
+    @Test(arguments: ["1.2.03.4", String(repeating: "1", count: 64)])
+    func acceptsUIDsWithLeadingZerosAndWithoutDots(_ uid: String) throws {
+        let store = try TemporaryArchive()
+        var instance = Instance()
+        instance.studyUID = uid
+        #expect(try store.store(instance.bytes).outcome == .stored)
+        #expect(try store.archive.instance(sopInstanceUID: instance.sopUID)?.fileURL.deletingLastPathComponent().lastPathComponent == uid)
     }
 
     @Test func refusesWhatIsNotDICOM() throws {

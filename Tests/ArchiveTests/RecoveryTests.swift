@@ -44,6 +44,21 @@ import Testing
         #expect(store.archive.blobs.placements.directories().isEmpty)
     }
 
+    /// A line of the placement log that does not name a study directory as ingest makes one (an older
+    /// archive may hold `..` as a UID; the file may have been edited) is not looked into.
+    @Test func recoveryLooksOnlyIntoStudyDirectories() throws {
+        let store = try TemporaryArchive()
+        let instance = Instance()
+        try store.store(instance.bytes)
+        for line in ["\(BlobStore.bucket(".."))/..", "..", "../..", "/", "00/1.2/../..", BlobStore.bucket(instance.studyUID)] {
+            try store.archive.blobs.placements.record(line)
+        }
+        try store.reopen()
+        #expect(store.storedFiles().count == 1)
+        #expect(try store.archive.instance(sopInstanceUID: instance.sopUID) != nil)
+        #expect(store.archive.blobs.placements.directories().isEmpty)
+    }
+
     @Test func anArchivedFileHasOneNameOnceIngestReturns() throws {
         let store = try TemporaryArchive()
         let instance = Instance()

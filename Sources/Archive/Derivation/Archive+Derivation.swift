@@ -142,7 +142,7 @@ extension Archive {
             // Files of earlier derivations go; so do this one's when the claim went stale (the
             // instance was removed or replaced while its job ran).
             let obsolete = replacedPaths ?? written.map(\.1)
-            for path in obsolete { try? FileManager.default.removeItem(at: derivedURL(relativePath: path)) }
+            for path in obsolete { unlink(derivedURL(relativePath: path).path) }
         case .success(.embedded(let embedding)):
             try derivationWrite { db in
                 guard try Self.markDone(claim, processor, db: db) else { return }
