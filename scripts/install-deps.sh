@@ -9,7 +9,8 @@ set -eu
 RUNTIME_PACKAGES="dcmtk libdcmtk-dev libopenjp2-7-dev libopenblas-dev libfaiss-dev libturbojpeg0-dev libsqlite3-dev libssl-dev libpng-dev zlib1g-dev libmosquitto-dev libargon2-dev"
 # chromium and its driver (same version) run the screens' browser tests (conformance/test_web.py).
 # strace records what the node writes and flushes for the power-cut checks (conformance/powercut_support.py).
-TEST_PACKAGES="orthanc strace fonts-dejavu-core dicom3tools mosquitto mosquitto-clients openssl rsyslog rsyslog-gnutls chromium chromium-driver"
+# prometheus scrapes the node's /metrics in conformance/test_metrics.py.
+TEST_PACKAGES="orthanc strace prometheus fonts-dejavu-core dicom3tools mosquitto mosquitto-clients openssl rsyslog rsyslog-gnutls chromium chromium-driver"
 # The photographs opencv's examples ship (scripts/classifier/samples.py).
 TRAIN_PACKAGES="opencv-doc"
 # pip requirement:module pairs (the module tells whether the package is already there).

@@ -1,6 +1,6 @@
 /// What a request must prove before a route answers.
 public enum Requirement: Sendable, Equatable, CustomStringConvertible {
-    /// Anyone (the health check and the login page only).
+    /// Anyone (the health and readiness checks and the login page only).
     case open
     /// Any authenticated identity (what it then sees is filtered by its permissions).
     case authenticated
@@ -39,6 +39,8 @@ public enum AccessTable {
     public static let http: [String: Requirement] = {
         var table: [String: Requirement] = [
             "GET /healthz": .open,
+            "GET /readyz": .open,
+            "GET /metrics": .permission(.metrics),
             "GET /login": .open,
             "POST /login": .open,
             "POST /logout": .authenticated,

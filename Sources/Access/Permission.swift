@@ -29,13 +29,15 @@ public struct Permission: RawRepresentable, Hashable, Sendable, Comparable, Cust
     /// Administer the node: the audit trail, failed derivations (and their retry), peers (C-ECHO), the
     /// list of users and tokens (they are managed at the command line, on the archive).
     public static let admin = Permission("admin")
+    /// Read the node's operational metrics (`/metrics`: counts, latencies, queue depths; no patient data).
+    public static let metrics = Permission("metrics")
 
     /// Subscribe to the events of one topic (`anomaly`, `flush`).
     public static func events(_ topic: String) -> Permission { Permission("events:\(topic)") }
 
     /// Every permission the node knows by name (topics aside); used to check configured roles.
     public static let known: [Permission] = [.read, .store, .photos, .readPhotos, .delete, .search, .similar, .phi, .reviewFindings,
-                                             .acknowledgeAlerts, .admin]
+                                             .acknowledgeAlerts, .admin, .metrics]
     /// Event topics the node publishes.
     public static let eventTopics = ["anomaly", "flush"]
 

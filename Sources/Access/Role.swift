@@ -22,6 +22,8 @@ public struct Role: Sendable, Equatable {
         Role(name: "researcher", permissions: PermissionSet([Permission.read, .search, .similar])),
         Role(name: "camera", permissions: PermissionSet([Permission.photos])),
         Role(name: "modality", permissions: PermissionSet([Permission.store])),
+        // What Prometheus scrapes with.
+        Role(name: "monitor", permissions: PermissionSet([Permission.metrics])),
     ]
 }
 

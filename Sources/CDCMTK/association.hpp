@@ -5,6 +5,8 @@
 
 #include "dcmtk/dcmnet/scpthrd.h"
 
+#include <chrono>
+
 namespace loupe {
 
 class AssociationHandler : public DcmThreadSCP {
@@ -30,6 +32,8 @@ private:
     OFCondition handleFind(T_DIMSE_C_FindRQ &request, const DcmPresentationContextInfo &info);
     OFCondition handleMove(T_DIMSE_C_MoveRQ &request, const DcmPresentationContextInfo &info);
     OFCondition handleGet(T_DIMSE_C_GetRQ &request, const DcmPresentationContextInfo &info);
+    /// Tells the application a C-MOVE or C-GET has its final answer (status, time since the request).
+    void reportRetrieved(int move, Uint16 status, std::chrono::steady_clock::time_point started);
     OFCondition receiveIdentifier(T_ASC_PresentationContextID presID, DcmDataset *&identifier);
     /// Asks the application which instances a C-MOVE/C-GET identifier selects.
     void planRetrieve(const DcmPresentationContextInfo &context, ServiceKind kind, DcmDataset *identifier,

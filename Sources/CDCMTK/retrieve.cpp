@@ -4,7 +4,9 @@
 
 #include "dcmtk/dcmdata/dcdeftag.h"
 
+#include <chrono>
 #include <cstring>
+#include <functional>
 
 struct loupe_retrieve_plan {
     std::string destinationAE;
@@ -98,6 +100,8 @@ struct RetrieveResponder {
     Send send;
     Flags flags;
     Response rsp;
+    /// Told the final status once it is sent (a refusal or the end of the sub-operations).
+    std::function<void(Uint16)> answered;
 
     RetrieveResponder(T_ASC_Association *assoc, T_ASC_PresentationContextID presID, const Request &request, Send send,
                       Flags flags)
@@ -115,6 +119,7 @@ struct RetrieveResponder {
         DcmDataset *detail = statusDetailWithComment(outcome.comment);
         OFCondition cond = send(assoc, presID, &request, &rsp, nullptr, detail);
         delete detail;
+        if (answered) answered(rsp.DimseStatus);
         return cond;
     }
 
@@ -137,6 +142,7 @@ struct RetrieveResponder {
         OFCondition cond = send(assoc, presID, &request, &rsp, failed, detail);
         delete failed;
         delete detail;
+        if (answered) answered(rsp.DimseStatus);
         return cond;
     }
 
@@ -172,8 +178,16 @@ void AssociationHandler::planRetrieve(const DcmPresentationContextInfo &context,
     }
 }
 
+void AssociationHandler::reportRetrieved(int move, Uint16 status, std::chrono::steady_clock::time_point started) {
+    if (!server_.handlers.retrieved) return;
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    loupe_association a = info();
+    server_.handlers.retrieved(server_.handlers.context, &a, move, status, seconds);
+}
+
 OFCondition AssociationHandler::handleMove(T_DIMSE_C_MoveRQ &request, const DcmPresentationContextInfo &context) {
     const T_ASC_PresentationContextID presID = context.presentationContextID;
+    const auto started = std::chrono::steady_clock::now();
     DcmDataset *identifier = nullptr;
     OFString destination;
     OFCondition cond = receiveMOVERequest(request, presID, identifier, destination);
@@ -190,6 +204,7 @@ OFCondition AssociationHandler::handleMove(T_DIMSE_C_MoveRQ &request, const DcmP
                             {O_MOVE_AFFECTEDSOPCLASSUID, O_MOVE_NUMBEROFREMAININGSUBOPERATIONS,
                              O_MOVE_NUMBEROFCOMPLETEDSUBOPERATIONS, O_MOVE_NUMBEROFFAILEDSUBOPERATIONS,
                              O_MOVE_NUMBEROFWARNINGSUBOPERATIONS});
+    responder.answered = [this, started](Uint16 status) { reportRetrieved(1, status, started); };
     if (outcome.status != STATUS_Success) return responder.refuse(outcome);
 
     Progress progress;
@@ -244,6 +259,7 @@ OFCondition AssociationHandler::handleMove(T_DIMSE_C_MoveRQ &request, const DcmP
 
 OFCondition AssociationHandler::handleGet(T_DIMSE_C_GetRQ &request, const DcmPresentationContextInfo &context) {
     const T_ASC_PresentationContextID presID = context.presentationContextID;
+    const auto started = std::chrono::steady_clock::now();
     DcmDataset *identifier = nullptr;
     OFCondition cond = receiveIdentifier(presID, identifier);
     if (cond.bad()) return cond;
@@ -255,6 +271,7 @@ OFCondition AssociationHandler::handleGet(T_DIMSE_C_GetRQ &request, const DcmPre
                            {O_GET_AFFECTEDSOPCLASSUID, O_GET_NUMBEROFREMAININGSUBOPERATIONS,
                             O_GET_NUMBEROFCOMPLETEDSUBOPERATIONS, O_GET_NUMBEROFFAILEDSUBOPERATIONS,
                             O_GET_NUMBEROFWARNINGSUBOPERATIONS});
+    responder.answered = [this, started](Uint16 status) { reportRetrieved(0, status, started); };
     if (outcome.status != STATUS_Success) return responder.refuse(outcome);
 
     Progress progress;

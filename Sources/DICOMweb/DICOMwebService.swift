@@ -5,9 +5,10 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import Logging
+import Prometheus
 
 /// The HTTP face of the archive: DICOMweb (QIDO-RS, WADO-RS, STOW-RS, WADO-URI) under
-/// `/dicom-web`, Loupe's own JSON under `/api`, `/healthz`, and the login; every route behind
+/// `/dicom-web`, Loupe's own JSON under `/api`, `/healthz`, `/readyz`, `/metrics`, and the login; every route behind
 /// `AccessMiddleware` (the screens of `Web` join the same router).
 public struct DICOMwebService: Sendable {
     public typealias Context = LoupeRequestContext
@@ -17,22 +18,28 @@ public struct DICOMwebService: Sendable {
     let configuration: DICOMwebConfiguration
     let similarity: SimilarityProvider
     let peers: PeerDirectory
+    /// What `/metrics` exports: the registry behind the process's swift-metrics (`loupe serve`
+    /// bootstraps it), to which the values read at each scrape are added.
+    let metrics: PrometheusCollectorRegistry
     let logger: Logger
 
     public init(archive: Archive, access: AccessControl, configuration: DICOMwebConfiguration,
                 similarity: SimilarityProvider = SimilarityProvider(unavailable: "not configured"), peers: PeerDirectory = .none,
-                logger: Logger = Logger(label: "loupe.web")) {
+                metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger = Logger(label: "loupe.web")) {
         self.archive = archive
         self.access = access
         self.configuration = configuration
         self.similarity = similarity
         self.peers = peers
+        self.metrics = metrics
         self.logger = logger
     }
 
     /// Every route, with CORS in front and access control behind it.
     public func router() -> Router<Context> {
         let router = Router(context: Context.self)
+        // Requests by route pattern, method and status, with their durations (refused ones too).
+        router.add(middleware: MetricsMiddleware())
         router.add(middleware: CORS(origins: configuration.corsOrigins))
         let publicURL = configuration.baseURL.flatMap(URLComponents.init(string:))
         let publicOrigin = publicURL.flatMap { url in url.scheme.flatMap { scheme in url.host.map { "\(scheme)://\($0)" + (url.port.map { ":\($0)" } ?? "") } } }
@@ -49,6 +56,7 @@ public struct DICOMwebService: Sendable {
         addWADOURIRoutes(to: router)
         addWADOURIRoutes(to: root)
         addAPIRoutes(to: router)
+        addOperationsRoutes(to: router)
         addDerivationRoutes(to: router)
         addSimilarityRoutes(to: router)
         addEventRoutes(to: router)

@@ -43,6 +43,9 @@ public final class DIMSEServer: Sendable {
             retrieve: { context, association, query, plan, outcome in
                 ServiceProvider.from(context).retrieve(association!.pointee, query!.pointee, plan, outcome!)
             },
+            retrieved: { _, _, move, status, seconds in
+                DIMSEMetrics.answered(move != 0 ? "C-MOVE" : "C-GET", status: status, seconds: seconds)
+            },
             ended: { context, association, reason in
                 ServiceProvider.from(context).ended(association!.pointee, reason.map { String(cString: $0) } ?? "")
             })
@@ -168,6 +171,7 @@ final class ServiceProvider: Sendable {
         switch decision {
         case .accept:
             logger.debug("association requested", metadata: metadata(a))
+            DIMSEMetrics.associationsOpen.increment()
             return LOUPE_ASSOCIATION_ACCEPT
         case .calledAETitleNotRecognized: reason = "called AE title \(String(cString: a.called_ae)) not recognized"
         case .callingAETitleNotRecognized: reason = "calling AE title not allowed"
@@ -192,10 +196,14 @@ final class ServiceProvider: Sendable {
     }
 
     func echo(_ a: loupe_association) -> UInt16 {
-        permits(.echo, a) ? DIMSEStatus.success.rawValue : DIMSEStatus.notAuthorized.rawValue
+        let status = permits(.echo, a) ? DIMSEStatus.success.rawValue : DIMSEStatus.notAuthorized.rawValue
+        DIMSEMetrics.answered("C-ECHO", status: status, seconds: 0)
+        return status
     }
 
     func store(_ a: loupe_association, _ request: loupe_store_request, _ outcome: UnsafeMutablePointer<loupe_outcome>) {
+        let started = ContinuousClock.now
+        defer { DIMSEMetrics.answered("C-STORE", status: outcome.pointee.status, since: started) }
         guard permits(.store, a) else {
             outcome.pointee.status = DIMSEStatus.notAuthorized.rawValue
             loupe_outcome_set_comment(outcome, "C-STORE is not allowed for this calling AE title")
@@ -221,6 +229,8 @@ final class ServiceProvider: Sendable {
     }
 
     func find(_ a: loupe_association, _ query: loupe_query, _ responder: OpaquePointer?, _ outcome: UnsafeMutablePointer<loupe_outcome>) {
+        let started = ContinuousClock.now
+        defer { DIMSEMetrics.answered("C-FIND", status: outcome.pointee.status, since: started) }
         guard permits(.find, a) else {
             fail(outcome, DIMSEFailure(.notAuthorized, "C-FIND is not allowed for this calling AE title"), "C-FIND", a)
             return
@@ -284,10 +294,12 @@ final class ServiceProvider: Sendable {
 
     func ended(_ a: loupe_association, _ reason: String) {
         if reason.hasPrefix("rejected") {
+            DIMSEMetrics.rejected(reason)
             // Before an association existed (a failed TLS handshake, too many associations): warn and audit.
             logger.warning("connection \(reason)", metadata: metadata(a))
             if a.id == 0 { audit?.record(entry(a, .accessDenied, outcome: .failure, detail: reason)) }
         } else {
+            DIMSEMetrics.associationsOpen.decrement()
             logger.debug("association ended", metadata: metadata(a).merging(["reason": "\(reason)"]) { $1 })
         }
     }

@@ -1,6 +1,7 @@
 import Archive
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 
 /// Publishes alert events of the event log (/api/events) to an MQTT broker as they are written:
@@ -9,6 +10,9 @@ import ServiceLifecycle
 /// restart, or a broker that was away, sends what it had not taken, in order.
 struct AlertPublisher: Service {
     static let topics: Set<String> = ["flush"]
+    /// 1 while alerts reach the broker, 0 while they wait for it (`/metrics`).
+    static let connected = Gauge(label: "loupe_mqtt_connected")
+    static let published = Counter(label: "loupe_mqtt_alerts_published_total")
     let archive: Archive
     let client: MQTTClient
     let cursorFile: URL
@@ -28,6 +32,7 @@ struct AlertPublisher: Service {
                     switch Result(catching: { () throws(MQTTError) in try client.publish(topic: Self.mqttTopic(event), payload: Array(event.payload.utf8)) }) {
                     case .success(let mid):
                         ledger.sent(mid, event.sequence)
+                        Self.published.increment()
                     case .failure(let error) where error.isPermanent:
                         logger.error("an alert cannot be published; skipped", metadata: ["event": "\(event.sequence)", "error": "\(error)"])
                         ledger.sent(nil, event.sequence)
@@ -36,11 +41,13 @@ struct AlertPublisher: Service {
                     }
                 }
                 ledger.read = max(ledger.read, page.through)
+                Self.connected.record(1)
                 if waiting {
                     logger.notice("MQTT alerts flowing again", metadata: ["through_event": "\(ledger.read)"])
                     waiting = false
                 }
             } catch {
+                Self.connected.record(0)
                 if !waiting {
                     logger.warning("MQTT alerts wait for the broker", metadata: ["error": "\(error)"])
                     waiting = true

@@ -6,6 +6,8 @@ import DIMSE
 import Featurizer
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import Web
 
@@ -45,8 +47,9 @@ struct Serve: AsyncParsableCommand {
             logger.warning("no embedding model: embedding and anomaly jobs fail and similarity search is off", metadata: ["reason": "\(error)"])
         }
         let similarity = SimilarityProvider()
+        let metrics = Self.bootstrapMetrics()
         let web = DICOMwebService(archive: archive, access: access, configuration: config.web, similarity: similarity,
-                                  peers: Self.peerDirectory(config), logger: Logger(label: "loupe.web"))
+                                  peers: Self.peerDirectory(config), metrics: metrics, logger: Logger(label: "loupe.web"))
         let router = web.router()
         try WebScreens(root: web.rootPrefix, archive: archive).addRoutes(to: router)
         var services: [any Service] = [
@@ -96,6 +99,22 @@ struct Serve: AsyncParsableCommand {
 }
 
 extension Serve {
+    /// Sends what the process counts through swift-metrics (Hummingbird's request metrics, DIMSE,
+    /// MQTT) to a Prometheus registry, which `/metrics` exports. Prometheus names allow no dots:
+    /// Hummingbird's `http.server.request.duration` becomes `http_server_request_duration`.
+    static func bootstrapMetrics() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.nameAndLabelSanitizer = { name, labels in
+            (name.replacing(".", with: "_"), labels.map { ($0.0.replacing(".", with: "_"), $0.1) })
+        }
+        factory.defaultDurationHistogramBuckets = [.milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+                                                   .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                                                   .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10)]
+        MetricsSystem.bootstrap(factory)
+        return registry
+    }
+
     /// The configured peers for the admin screen, with a C-ECHO from this node's AE title.
     static func peerDirectory(_ config: NodeConfiguration) -> PeerDirectory {
         let peers = config.dimse.peers

@@ -48,7 +48,7 @@ import Testing
         #expect(served.subtracting(declared).isEmpty, "routes without a declared permission: \(served.subtracting(declared).sorted())")
         #expect(declared.subtracting(served).isEmpty, "declared routes that no longer exist: \(declared.subtracting(served).sorted())")
         let open = AccessTable.http.filter { $0.value == .open }.keys.sorted()
-        #expect(open == ["GET /healthz", "GET /login", "GET /static/**", "POST /login"])
+        #expect(open == ["GET /healthz", "GET /login", "GET /readyz", "GET /static/**", "POST /login"])
     }
 
     @Test func noRouteAnswersWithoutCredentials() async throws {

@@ -138,6 +138,8 @@ typedef struct loupe_scp_handlers {
                  loupe_find_responder *responder, loupe_outcome *outcome);
     void (*retrieve)(void *context, const loupe_association *association, const loupe_query *query,
                      loupe_retrieve_plan *plan, loupe_outcome *outcome);
+    /** A C-MOVE (move = 1) or C-GET has sent its final response: its status and the seconds since the request. */
+    void (*retrieved)(void *context, const loupe_association *association, int move, uint16_t status, double seconds);
     /** An association ended (released, aborted or timed out); `reason` is a short description. */
     void (*ended)(void *context, const loupe_association *association, const char *reason);
 } loupe_scp_handlers;

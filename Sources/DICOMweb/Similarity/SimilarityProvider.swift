@@ -21,6 +21,12 @@ public final class SimilarityProvider: Sendable {
 
     public func unavailable(_ reason: String) { state.withLock { $0 = .unavailable(reason) } }
 
+    /// True until the index is loaded or known to be unavailable.
+    public var isLoading: Bool { state.withLock { if case .loading = $0 { true } else { false } } }
+
+    /// Embeddings in the index; nil while there is none.
+    public var vectorCount: Int? { state.withLock { if case .ready(let search) = $0 { search.count } else { nil } } }
+
     /// The search, or the error a query gets while there is none.
     public func search() throws(SimilarityError) -> SimilaritySearch {
         try state.withLock { state -> Result<SimilaritySearch, SimilarityError> in
