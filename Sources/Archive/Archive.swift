@@ -69,6 +69,14 @@ public final class Archive: Sendable {
         try lock.share()
     }
 
+    /// Ends this process's use of the archive, once its ingests are over. Alone on it, the process
+    /// empties the placement log (each of its placements was committed or removed), so the next open
+    /// has no directories to look into: a node that ran for months starts as fast as a new one.
+    public func close() {
+        guard lock.takeIfAlone() else { return }
+        try? blobs.placements.empty()
+    }
+
     /// After a crash: staged files removed, and with them any file placed in the archive whose
     /// row was never committed, and files a committed replacement left.
     private func recoverFiles() throws {

@@ -38,6 +38,9 @@ final class ArchiveLock: Sendable {
         if isExclusive { try Self.lock(descriptor, LOCK_SH) }
     }
 
+    /// Takes the lock exclusively if no other process holds it now (at the end of this one's use).
+    func takeIfAlone() -> Bool { flock(descriptor, LOCK_EX | LOCK_NB) == 0 }
+
     private static func lock(_ descriptor: Int32, _ operation: Int32) throws {
         while flock(descriptor, operation) != 0 {
             guard errno == EINTR else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }

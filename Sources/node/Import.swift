@@ -36,6 +36,7 @@ struct Import: ParsableCommand {
             }
         }
         progress.finish()
+        archive.close()
         print(summary.report())
         if summary.rejectedCount > 0 { throw ExitCode(2) }
     }

@@ -94,6 +94,7 @@ struct Serve: AsyncParsableCommand {
             services: services,
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+        archive.close()
         logger.info("stopped")
     }
 }

@@ -59,6 +59,19 @@ import Testing
         #expect(store.archive.blobs.placements.directories().isEmpty)
     }
 
+    /// A process that ends alone on the archive empties the placement log; one beside another keeps it.
+    @Test func closingAloneEmptiesThePlacementLog() throws {
+        let store = try TemporaryArchive()
+        try store.store(Instance().bytes)
+        var beside: Archive? = try Archive(configuration: ArchiveConfiguration(dataDirectory: store.directory))
+        store.archive.close()
+        #expect(!store.archive.blobs.placements.directories().isEmpty)
+        #expect(beside != nil)
+        beside = nil
+        store.archive.close()
+        #expect(store.archive.blobs.placements.directories().isEmpty)
+    }
+
     @Test func anArchivedFileHasOneNameOnceIngestReturns() throws {
         let store = try TemporaryArchive()
         let instance = Instance()

@@ -1,5 +1,8 @@
 import DICOM
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import GRDB
 
 /// An archived instance, as retrieval needs it.
@@ -10,6 +13,15 @@ public struct StoredInstance: Sendable, Equatable {
     public let sopInstanceUID: String
     public let transferSyntaxUID: String
     public let fileURL: URL
+    /// The file's size when it was archived.
+    public let fileSize: Int
+
+    /// Whether the file is there at the size it was archived with. A missing or truncated file is
+    /// lost (`loupe check` reports it): served, it would be a cut-off or damaged instance.
+    public var fileIsIntact: Bool {
+        var info = stat()
+        return stat(fileURL.path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && Int(info.st_size) == fileSize
+    }
 }
 
 extension Archive {
@@ -120,14 +132,16 @@ extension Archive {
             throw QueryError(.invalidQuery, "a retrieve needs at least one unique key (e.g. StudyInstanceUID)")
         }
         let sql = """
-            SELECT st.StudyInstanceUID, se.SeriesInstanceUID, i.SOPClassUID, i.SOPInstanceUID, i.TransferSyntaxUID, i.file_path
+            SELECT st.StudyInstanceUID, se.SeriesInstanceUID, i.SOPClassUID, i.SOPInstanceUID, i.TransferSyntaxUID, i.file_path,
+                i.file_size
             FROM \(QueryLevel.image.fromClause)
             """ + predicate.whereClause + " ORDER BY \(QueryLevel.image.orderClause)"
         do {
             return try database.read { db in
                 try Row.fetchAll(db, sql: sql, arguments: StatementArguments(predicate.arguments)).map { row in
                     StoredInstance(studyInstanceUID: row[0], seriesInstanceUID: row[1], sopClassUID: row[2],
-                                   sopInstanceUID: row[3], transferSyntaxUID: row[4], fileURL: fileURL(relativePath: row[5]))
+                                   sopInstanceUID: row[3], transferSyntaxUID: row[4], fileURL: fileURL(relativePath: row[5]),
+                                   fileSize: row[6])
                 }
             }
         } catch {

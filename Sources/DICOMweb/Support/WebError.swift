@@ -8,5 +8,6 @@ enum WebError {
     static func notAcceptable(_ message: String) -> HTTPError { HTTPError(.notAcceptable, message: message) }
     static func unsupportedMediaType(_ message: String) -> HTTPError { HTTPError(.unsupportedMediaType, message: message) }
     static func internalError(_ message: String) -> HTTPError { HTTPError(.internalServerError, message: message) }
+    static func gone(_ message: String) -> HTTPError { HTTPError(.gone, message: message) }
     static func unavailable(_ message: String) -> HTTPError { HTTPError(.serviceUnavailable, message: message) }
 }

@@ -30,7 +30,19 @@ extension DICOMwebService {
             let what = instance.map { "instance \($0)" } ?? series.map { "series \($0)" } ?? "study \(study)"
             throw WebError.notFound("no \(what)" + (instance != nil || series != nil ? " in study \(study)" : ""))
         }
-        return found
+        // A lost file (missing, or not at its archived size) is never served: what is left is, and
+        // with nothing left the answer says why.
+        let intact = found.filter(\.fileIsIntact)
+        if intact.count < found.count {
+            let lost = found.filter { !$0.fileIsIntact }
+            logger.error("files lost from the archive: run `loupe check`", metadata: [
+                "lost": "\(lost.count)", "first": "\(lost[0].fileURL.path)"])
+            if intact.isEmpty {
+                throw WebError.gone("the file of instance \(lost[0].sopInstanceUID) is lost from the archive (missing or damaged); "
+                    + "`loupe check` reports such files")
+            }
+        }
+        return intact
     }
 
     func retrieve(_ request: Request, study: String, series: String? = nil, instance: String? = nil) async throws -> Response {

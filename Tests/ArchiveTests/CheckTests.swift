@@ -1,0 +1,55 @@
+@testable import Archive
+import DICOM
+import Foundation
+import LoupeTestSupport
+import Testing
+
+/// `loupe check`: lost files (missing, truncated, damaged, another instance) and orphans found;
+/// the repair indexes orphans, drops the rows of lost files and quarantines damaged ones.
+@Suite struct CheckTests {
+    @Test func findsLostFilesAndOrphansAndRepairsThem() throws {
+        let store = try TemporaryArchive()
+        let instances = (0..<5).map { _ in Instance() }
+        for instance in instances { try store.store(instance.bytes) }
+        // Alone, and with the placement log emptied: the next open does not clean these directories.
+        try store.reopen()
+        func path(_ i: Int) throws -> URL { try #require(try store.archive.instance(sopInstanceUID: instances[i].sopUID)).fileURL }
+        let missing = try path(0), truncated = try path(1), otherInstance = try path(2), intact = try path(4)
+        try FileManager.default.removeItem(at: missing)
+        let handle = try FileHandle(forWritingTo: truncated)
+        try handle.truncate(atOffset: 100)
+        try handle.close()
+        // Same size, another instance's bytes (the two instances differ only in their UIDs).
+        var swapped = instances[2]
+        swapped.sopUID = instances[3].sopUID
+        try Data(swapped.bytes).write(to: otherInstance)
+        // An instance whose row is gone, and a file that is no DICOM at all.
+        let orphan = Instance()
+        let orphanURL = intact.deletingLastPathComponent().appendingPathComponent("orphan.dcm")
+        try Data(orphan.bytes).write(to: orphanURL)
+        let junkURL = intact.deletingLastPathComponent().appendingPathComponent("junk.bin")
+        try Data("not DICOM".utf8).write(to: junkURL)
+
+        let found = try store.archive.check()
+        #expect(found.instances == 5)
+        #expect(Dictionary(uniqueKeysWithValues: found.lost.map { ($0.sopInstanceUID, $0.problem) }) == [
+            instances[0].sopUID: "missing",
+            instances[1].sopUID: "100 bytes, archived with \(instances[1].bytes.count)",
+            instances[2].sopUID: "holds instance \(instances[3].sopUID)",
+        ])
+        let folder = intact.deletingLastPathComponent().lastPathComponent
+        #expect(found.orphans.map { ($0 as NSString).lastPathComponent }.sorted() == ["junk.bin", "orphan.dcm"])
+        #expect(found.orphans.allSatisfy { $0.contains(folder) })
+
+        let repaired = try store.archive.repair(found, dropLost: true)
+        #expect(repaired.reindexed == 1 && repaired.droppedRows == 3 && repaired.unreadableOrphans.count == 1)
+        #expect(try store.archive.instance(sopInstanceUID: orphan.sopUID) != nil)
+        #expect(try store.archive.instance(sopInstanceUID: instances[0].sopUID) == nil)
+        #expect(try store.archive.instance(sopInstanceUID: instances[4].sopUID) != nil)
+        let quarantine = store.directory.appendingPathComponent("quarantine")
+        #expect(FileManager.default.fileExists(atPath: quarantine.appendingPathComponent(found.lost.first { $0.sopInstanceUID == instances[1].sopUID }!.path).path))
+        let again = try store.archive.check()
+        #expect(again.lost.isEmpty && again.orphans.map { ($0 as NSString).lastPathComponent } == ["junk.bin"])
+        #expect(again.instances == 3)
+    }
+}
