@@ -5,7 +5,6 @@ derivation queue, the disk); /readyz answers once the node serves fully."""
 import json
 import subprocess
 import time
-import urllib.parse
 
 import pytest
 

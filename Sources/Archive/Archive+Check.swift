@@ -32,12 +32,15 @@ public struct ArchiveRepair: Sendable, Equatable {
     public var unreadableOrphans: [String] = []
     /// Rows of lost files removed; a damaged file is moved to `DATA/quarantine/`.
     public var droppedRows = 0
+    /// Orphans that are intact copies of instances whose indexed file is lost, kept where they are
+    /// while those rows stay (repair with `dropLost` indexes them in their place).
+    public var keptCopies: [String] = []
 }
 
 extension Archive {
-    /// Whether this process opened the archive alone (no node or other command had it open); only
-    /// then can files placed by a running ingest not be mistaken for orphans.
-    public var isAlone: Bool { lock.isExclusive }
+    /// Whether no other process had the archive open when this one opened it (files a running
+    /// ingest is placing look like orphans otherwise).
+    public var wasAloneAtOpen: Bool { lock.isExclusive }
 
     /// Checks every row's file (there, at its archived size, readable, the instance the row names)
     /// and looks for files no row names. Reads headers only.
@@ -78,45 +81,54 @@ extension Archive {
         }
     }
 
-    /// Indexes the orphans of a check (removing each from where it was once archived, or when it is
-    /// a copy of an instance already archived), and, with `dropLost`, removes the rows of lost files
-    /// (moving a damaged one to `DATA/quarantine/`). Only for a process that has the archive alone.
+    /// Removes, with `dropLost`, the rows of lost files (moving a damaged file to `DATA/quarantine/`),
+    /// then indexes the orphans of a check, removing each from where it was once it is archived (or
+    /// found to be a copy of an archived instance): an orphan that is the intact copy of a lost
+    /// instance thus takes its place. Only on an archive opened `alone`.
     public func repair(_ check: ArchiveCheck, dropLost: Bool) throws -> ArchiveRepair {
-        precondition(isAlone, "repair needs the archive alone")
+        precondition(heldAlone, "repair needs the archive opened alone")
         var repair = ArchiveRepair()
-        for path in check.orphans {
-            let url = blobs.url(forRelativePath: path)
-            do {
-                _ = try importFile(at: url, source: IngestSource(origin: "check"))
-                blobs.remove(relativePath: path)
-                repair.reindexed += 1
-            } catch {
-                repair.unreadableOrphans.append(path)
+        if dropLost {
+            let quarantine = configuration.dataDirectory.appendingPathComponent("quarantine", isDirectory: true)
+            for lost in check.lost where try dropRow(of: lost) {
+                repair.droppedRows += 1
+                let url = blobs.url(forRelativePath: lost.path)
+                if FileManager.default.fileExists(atPath: url.path) {
+                    let target = quarantine.appendingPathComponent(lost.path)
+                    try? FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try? FileManager.default.moveItem(at: url, to: target)
+                }
             }
         }
-        guard dropLost else { return repair }
-        let quarantine = configuration.dataDirectory.appendingPathComponent("quarantine", isDirectory: true)
-        for lost in check.lost {
-            let removed = try indexWrites.write { db -> Bool in
-                guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM instance WHERE SOPInstanceUID = ? AND file_path = ?",
-                                                  arguments: [lost.sopInstanceUID, lost.path]) else { return false }
-                let derived = try String.fetchAll(db, sql: "SELECT path FROM derived_file WHERE instance_pk = ?", arguments: [id])
-                for path in derived {
-                    try db.execute(sql: "INSERT OR IGNORE INTO removed_file (path, kind) VALUES (?, 'derived')", arguments: [path])
-                }
-                try IndexWriter.removeInstance(id: id, db: db)
-                return true
+        let lostInstances = dropLost ? [] : Set(check.lost.map(\.sopInstanceUID))
+        for path in check.orphans {
+            let url = blobs.url(forRelativePath: path)
+            guard let result = try? importFile(at: url, source: IngestSource(origin: "check")) else {
+                repair.unreadableOrphans.append(path)
+                continue
             }
-            guard removed else { continue }
-            repair.droppedRows += 1
-            let url = blobs.url(forRelativePath: lost.path)
-            if FileManager.default.fileExists(atPath: url.path) {
-                let target = quarantine.appendingPathComponent(lost.path)
-                try? FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try? FileManager.default.moveItem(at: url, to: target)
+            if result.outcome == .duplicate && lostInstances.contains(result.sopInstanceUID) {
+                repair.keptCopies.append(path)  // the indexed file is the lost one: this copy stays
+                continue
             }
+            blobs.remove(relativePath: path)
+            repair.reindexed += 1
         }
         try removeObsoleteFiles()
         return repair
+    }
+
+    /// Removes the row of a lost file (its derived files recorded for removal). False when the row
+    /// no longer names that file.
+    private func dropRow(of lost: ArchiveCheck.LostFile) throws -> Bool {
+        try indexWrites.write { db -> Bool in
+            guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM instance WHERE SOPInstanceUID = ? AND file_path = ?",
+                                              arguments: [lost.sopInstanceUID, lost.path]) else { return false }
+            for path in try String.fetchAll(db, sql: "SELECT path FROM derived_file WHERE instance_pk = ?", arguments: [id]) {
+                try db.execute(sql: "INSERT OR IGNORE INTO removed_file (path, kind) VALUES (?, 'derived')", arguments: [path])
+            }
+            try IndexWriter.removeInstance(id: id, db: db)
+            return true
+        }
     }
 }

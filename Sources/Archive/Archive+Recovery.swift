@@ -49,6 +49,8 @@ extension Archive {
                     WHERE t.StudyInstanceUID = ?
                     """, arguments: [study]))
             }
+            var removedHere = false
+            defer { if removedHere { try? PlacementLog.flushDirectory(blobs.url(forRelativePath: folder).path) } }
             for name in files where !named.contains(folder + "/" + name) {
                 let path = folder + "/" + name
                 // Ingest places a file in its row's study; a row elsewhere naming it still keeps it.
@@ -58,9 +60,12 @@ extension Archive {
                 if !namedElsewhere {
                     blobs.remove(relativePath: path)
                     unindexed += 1
+                    removedHere = true
                 }
             }
         }
+        // Only once the removals are on disk (their directories flushed, as the loop ends each) does
+        // the log forget where to look.
         try blobs.placements.empty()
         return (names.count, unindexed)
     }

@@ -3,6 +3,11 @@ import Foundation
 import GRDB
 import Logging
 
+/// Another process has the archive open (`Archive(configuration:alone:)`).
+public struct ArchiveInUse: Error, CustomStringConvertible {
+    public var description: String { "another process (a running node?) has the archive open" }
+}
+
 /// The archive: a SQLite index (GRDB, WAL) over files kept as received.
 ///
 /// Thread-safe; its methods block, so callers on DCMTK threads use them directly and async
@@ -14,6 +19,8 @@ public final class Archive: Sendable {
     let blobs: BlobStore
     let logger: Logger
     let lock: ArchiveLock
+    /// Opened with `alone`: no other process can have the archive open while this one does.
+    let heldAlone: Bool
     /// A connection of its own, only for `changeCounter()`: SQLite's data_version counts the commits
     /// of connections other than the one asking.
     let changeWatch: DatabaseQueue
@@ -22,12 +29,16 @@ public final class Archive: Sendable {
 
     /// Opens (creating if needed) the archive under `configuration.dataDirectory` and migrates the
     /// index to the current schema. When no other process has it open, it also removes staged
-    /// files left by a crash and makes derivations that were running due again.
-    public init(configuration: ArchiveConfiguration, logger: Logger = Logger(label: "loupe.archive")) throws {
+    /// files left by a crash and makes derivations that were running due again. `alone`: keep the
+    /// archive to this process (`loupe check --repair`): throws `ArchiveInUse` when another has it
+    /// open, and one that opens it meanwhile waits until this process ends.
+    public init(configuration: ArchiveConfiguration, logger: Logger = Logger(label: "loupe.archive"), alone: Bool = false) throws {
         self.configuration = configuration
         self.logger = logger
         try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
         lock = try ArchiveLock(url: configuration.lockPath)
+        if alone && !lock.isExclusive { throw ArchiveInUse() }
+        heldAlone = alone
         blobs = try BlobStore(root: configuration.filesDirectory, staging: configuration.stagingDirectory,
                               placementLog: configuration.placementLogPath)
 
@@ -66,7 +77,7 @@ public final class Archive: Sendable {
                        "another process has the archive open: its staged files and running jobs are left to it",
                        metadata: ["running_jobs": "\(running)"])
         }
-        try lock.share()
+        if !alone { try lock.share() }
     }
 
     /// Ends this process's use of the archive, once its ingests are over. Alone on it, the process
@@ -74,7 +85,13 @@ public final class Archive: Sendable {
     /// has no directories to look into: a node that ran for months starts as fast as a new one.
     public func close() {
         guard lock.takeIfAlone() else { return }
-        try? blobs.placements.empty()
+        if blobs.placements.holdsOnlyOwnLines {
+            try? blobs.placements.empty()
+        } else {
+            // Lines of a process that ended without closing (killed beside this one): what the next
+            // open would do, now.
+            _ = try? reclaimUnindexedFiles()
+        }
     }
 
     /// After a crash: staged files removed, and with them any file placed in the archive whose

@@ -17,6 +17,10 @@ public struct ArchiveConfiguration: Sendable {
     public var metadataBulkDataThreshold: Int
     /// The derivations every instance gets (jobs enqueued at ingest), and their retries.
     public var derivation: DerivationPolicy
+    /// Space kept free on the data directory's file system: an instance that arrives with less left
+    /// is refused (C-STORE 0xA700, STOW 507), so that the index keeps room for what reading needs
+    /// (sessions, the audit trail) and nothing is half-written. 0: store until the disk is full.
+    public var minimumFreeBytes: Int64 = 256 << 20
 
     public init(dataDirectory: URL, duplicatePolicy: DuplicatePolicy = .keep, metadataBulkDataThreshold: Int = 1024,
                 derivation: DerivationPolicy = DerivationPolicy()) {

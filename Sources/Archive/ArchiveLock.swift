@@ -38,8 +38,14 @@ final class ArchiveLock: Sendable {
         if isExclusive { try Self.lock(descriptor, LOCK_SH) }
     }
 
-    /// Takes the lock exclusively if no other process holds it now (at the end of this one's use).
-    func takeIfAlone() -> Bool { flock(descriptor, LOCK_EX | LOCK_NB) == 0 }
+    /// Takes the lock exclusively if no other process holds it now. Linux converts a flock by
+    /// releasing it first, so on failure the shared lock is taken again: this process never goes
+    /// unseen by another one's open while it still has the archive.
+    func takeIfAlone() -> Bool {
+        if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return true }
+        try? Self.lock(descriptor, LOCK_SH)
+        return false
+    }
 
     private static func lock(_ descriptor: Int32, _ operation: Int32) throws {
         while flock(descriptor, operation) != 0 {

@@ -54,12 +54,14 @@ extension Archive {
     /// next open (`reclaimUnindexedFiles`).
     public func ingest(staged: URL, source: IngestSource, expected: ExpectedIdentity? = nil) throws(IngestError) -> IngestResult {
         defer { unlink(staged.path) }
-        let stagedFile = try StagedFile(staged)
+        try ensureFreeSpace()
+        let stagedFile = try openStaged(staged)
         let file = stagedFile.file
+        let attributes: InstanceAttributes
+        do { attributes = try InstanceAttributes(file.dataSet, meta: file.meta) } catch { throw diskFull() ?? error }
         if file.meta.string(.mediaStorageSOPClassUID) == Self.mediaStorageDirectoryStorage {
             throw IngestError(.mediaDirectory, "a DICOMDIR indexes the files of a medium; it is not an instance")
         }
-        let attributes = try InstanceAttributes(file.dataSet, meta: file.meta)
         if let expected {
             if let uid = expected.sopInstanceUID, uid != attributes.sopInstanceUID {
                 throw IngestError(.mismatch, "data set SOP Instance UID \(attributes.sopInstanceUID) differs from the request's \(uid)")
@@ -122,6 +124,9 @@ extension Archive {
             }
         } catch {
             blobs.remove(relativePath: relativePath)
+            if let error = error as? DatabaseError, error.resultCode == .SQLITE_FULL {
+                throw IngestError(.storage, "the disk is full: the index cannot grow (\(error.message ?? "SQLITE_FULL"))")
+            }
             throw IngestError(.index, "index update failed: \(error)")
         }
         switch written {
@@ -142,6 +147,33 @@ extension Archive {
             derivationSignal.signal(all: false)
             return result(.replaced, attributes, file)
         }
+    }
+
+    /// Refuses a store while the data directory's file system has less than the configured space left.
+    func ensureFreeSpace() throws(IngestError) {
+        let minimum = configuration.minimumFreeBytes
+        guard minimum > 0, let free = freeBytes() else { return }
+        if free < minimum {
+            throw IngestError(.storage, "out of storage: \(free >> 20) MB free on the archive's disk, "
+                + "\(minimum >> 20) MB are kept free (archive.min_free_mb)")
+        }
+    }
+
+    /// A staged file that does not read whole on a disk with (almost) nothing left was cut short by
+    /// the full disk, not sent so: that is the refusal (0xA700, 507), not "cannot understand".
+    private func diskFull() -> IngestError? {
+        guard let free = freeBytes(), free < 1 << 20 else { return nil }
+        return IngestError(.storage, "out of storage: the archive's disk is full (\(free >> 10) kB left); the data set could not be written")
+    }
+
+    private func openStaged(_ url: URL) throws(IngestError) -> StagedFile {
+        do { return try StagedFile(url) } catch { throw diskFull() ?? error }
+    }
+
+    private func freeBytes() -> Int64? {
+        var info = statvfs()
+        guard statvfs(configuration.dataDirectory.path, &info) == 0 else { return nil }
+        return Int64(info.f_bavail) * Int64(info.f_frsize)
     }
 
     /// Media Storage Directory Storage (DICOMDIR), PS3.4 Annex F.

@@ -122,4 +122,10 @@ enum UIDSyntax {
         }
         return previous != UInt8(ascii: ".")
     }
+
+    /// What a retrieve may name: digits and dots, at most 64 characters, the rule of earlier
+    /// versions, so instances they archived with empty components stay retrievable.
+    static func isPlausible(_ uid: String) -> Bool {
+        !uid.isEmpty && uid.utf8.count <= 64 && uid.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || $0 == 46 }
+    }
 }

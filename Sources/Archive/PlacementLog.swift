@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,6 +14,8 @@ import Glibc
 final class PlacementLog: Sendable {
     private let url: URL
     private let descriptor: Int32
+    /// Lines this process appended since the log was last emptied.
+    private let appended = Atomic<Int>(0)
 
     init(url: URL) throws {
         self.url = url
@@ -28,22 +31,33 @@ final class PlacementLog: Sendable {
     /// Appends a directory (relative to `files/`) and flushes it; a file placed there after return
     /// is found at the next recovery even if power fails before its row commits.
     func record(_ directory: String) throws(IngestError) {
-        let line = Array((directory + "\n").utf8)
         // One write with O_APPEND: lines of concurrent writers (threads, processes) never interleave.
+        // The leading newline ends a line a full disk cut short, so the two never merge.
+        let line = Array(("\n" + directory + "\n").utf8)
         let written = line.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
         guard written == line.count, fdatasync(descriptor) == 0 else {
             throw IngestError(.storage, "cannot record a placement in \(url.path): \(String(cString: strerror(errno)))")
         }
+        appended.add(1, ordering: .relaxed)
     }
+
+    /// Whether every line in the log is one this process appended.
+    var holdsOnlyOwnLines: Bool { lines().count == appended.load(ordering: .relaxed) }
 
     /// The directories recorded since the log was last emptied, each once (a line a crash tore is
     /// left out: its directory had nothing placed yet).
     func directories() -> [String] {
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [] }
+        var seen = Set<String>()
+        return lines().filter { seen.insert($0).inserted }
+    }
+
+    /// Every complete line, in order (bytes that are not UTF-8 make a line no directory has).
+    private func lines() -> [String] {
+        guard let data = try? Data(contentsOf: url) else { return [] }
+        let text = String(decoding: data, as: UTF8.self)
         var lines = text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
         if !text.hasSuffix("\n"), !lines.isEmpty { lines.removeLast() }
-        var seen = Set<String>()
-        return lines.filter { seen.insert($0).inserted }
+        return lines
     }
 
     /// Empties the log once its directories are clean. Only by a process that has the archive alone.
@@ -51,6 +65,7 @@ final class PlacementLog: Sendable {
         guard ftruncate(descriptor, 0) == 0, fsync(descriptor) == 0 else {
             throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
         }
+        appended.store(0, ordering: .relaxed)
     }
 
     static func flushDirectory(_ path: String) throws(IngestError) {

@@ -1,10 +1,22 @@
 import Foundation
 import Metrics
+import Synchronization
 
 /// What the DIMSE service counts, through swift-metrics (`loupe serve` exports it at `/metrics`).
 /// Labels are bounded: service names, status codes, a few rejection reasons; never AE titles or UIDs.
 enum DIMSEMetrics {
-    static let associationsOpen = Meter(label: "loupe_dimse_associations_open")
+    private static let associationsOpen = Meter(label: "loupe_dimse_associations_open")
+    /// The associations counted open, by id: one accepted by the policy may still end in a
+    /// rejection (no acceptable presentation context), and must leave the count all the same.
+    private static let open = Mutex(Set<UInt64>())
+
+    static func accepted(_ id: UInt64) {
+        if open.withLock({ $0.insert(id).inserted }) { associationsOpen.increment() }
+    }
+
+    static func ended(_ id: UInt64) {
+        if open.withLock({ $0.remove(id) != nil }) { associationsOpen.decrement() }
+    }
 
     static func rejected(_ reason: String) {
         let kind = ["too many associations", "called AE title", "calling AE title", "calling host", "certificate"]

@@ -171,7 +171,7 @@ final class ServiceProvider: Sendable {
         switch decision {
         case .accept:
             logger.debug("association requested", metadata: metadata(a))
-            DIMSEMetrics.associationsOpen.increment()
+            DIMSEMetrics.accepted(Self.metricsKey(a))
             return LOUPE_ASSOCIATION_ACCEPT
         case .calledAETitleNotRecognized: reason = "called AE title \(String(cString: a.called_ae)) not recognized"
         case .callingAETitleNotRecognized: reason = "calling AE title not allowed"
@@ -292,14 +292,17 @@ final class ServiceProvider: Sendable {
         }
     }
 
+    /// An association's identity across the listeners (each counts its own ids from 1).
+    private static func metricsKey(_ a: loupe_association) -> UInt64 { a.id << 1 | (a.tls != 0 ? 1 : 0) }
+
     func ended(_ a: loupe_association, _ reason: String) {
+        DIMSEMetrics.ended(Self.metricsKey(a))
         if reason.hasPrefix("rejected") {
             DIMSEMetrics.rejected(reason)
             // Before an association existed (a failed TLS handshake, too many associations): warn and audit.
             logger.warning("connection \(reason)", metadata: metadata(a))
             if a.id == 0 { audit?.record(entry(a, .accessDenied, outcome: .failure, detail: reason)) }
         } else {
-            DIMSEMetrics.associationsOpen.decrement()
             logger.debug("association ended", metadata: metadata(a).merging(["reason": "\(reason)"]) { $1 })
         }
     }

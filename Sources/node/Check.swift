@@ -25,15 +25,17 @@ struct Check: ParsableCommand {
     func run() throws {
         let config = try options.resolve()
         LogSetup.bootstrap(level: "warning", format: config.logFormat)
-        let archive = try Archive(configuration: config.archive, logger: Logger(label: "loupe.archive"))
-        if repair && !archive.isAlone {
+        let archive: Archive
+        do {
+            archive = try Archive(configuration: config.archive, logger: Logger(label: "loupe.archive"), alone: repair)
+        } catch is ArchiveInUse {
             throw ValidationError("another process (a running node?) has the archive open: stop it before --repair")
         }
         let found = try archive.check()
         print("\(found.instances) instances checked: \(found.lost.count) lost files, \(found.orphans.count) files no row names")
         for lost in found.lost { print("lost: \(lost.path) (\(lost.sopInstanceUID)): \(lost.problem)") }
         for orphan in found.orphans { print("orphan: \(orphan)") }
-        if !archive.isAlone && !found.orphans.isEmpty {
+        if !archive.wasAloneAtOpen && !found.orphans.isEmpty {
             print("(a process has the archive open: files it is placing right now show as orphans)")
         }
         guard repair, !found.isClean else {
@@ -47,7 +49,8 @@ struct Check: ParsableCommand {
         }
         let done = try archive.repair(found, dropLost: drop)
         print("repaired: \(done.reindexed) orphans indexed, \(done.droppedRows) rows of lost files dropped"
-              + (done.unreadableOrphans.isEmpty ? "" : "; left alone, not archivable: \(done.unreadableOrphans.joined(separator: ", "))"))
-        if !done.unreadableOrphans.isEmpty || (!found.lost.isEmpty && !drop) { throw ExitCode(1) }
+              + (done.unreadableOrphans.isEmpty ? "" : "; left alone, not archivable: \(done.unreadableOrphans.joined(separator: ", "))")
+              + (done.keptCopies.isEmpty ? "" : "; kept, intact copies of lost instances: \(done.keptCopies.joined(separator: ", "))"))
+        if !done.unreadableOrphans.isEmpty || !done.keptCopies.isEmpty || (!found.lost.isEmpty && !drop) { throw ExitCode(1) }
     }
 }

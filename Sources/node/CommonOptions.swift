@@ -64,9 +64,13 @@ struct CommonOptions: ParsableArguments {
         guard derivation.maxAttempts >= 1, derivation.firstRetryDelay >= 0 else {
             throw ValidationError("derivation max_attempts must be at least 1 and retry_delay not negative")
         }
-        let archive = ArchiveConfiguration(dataDirectory: dataDirectory,
+        var archive = ArchiveConfiguration(dataDirectory: dataDirectory,
                                            duplicatePolicy: duplicates ?? file.archive?.duplicates ?? .keep,
                                            derivation: derivation)
+        if let free = file.archive?.min_free_mb {
+            guard free >= 0 else { throw ValidationError("archive min_free_mb must not be negative") }
+            archive.minimumFreeBytes = free << 20
+        }
         let workers = derivationWorkers ?? file.derivation?.workers ?? ProcessInfo.processInfo.activeProcessorCount
         guard workers >= 0 else { throw ValidationError("derivation workers must not be negative") }
         var peers: [DICOMPeer] = []

@@ -42,6 +42,7 @@ import Yams
 ///   base_url: https://pacs.example.org/dicom-web   # public URL, when behind a proxy
 /// archive:
 ///   duplicates: keep       # or replace
+///   min_free_mb: 256       # refuse stores (0xA700, 507) with less free on the data directory's disk; 0: never
 /// derivation:
 ///   workers: 2             # threads deriving PNGs etc. after ingest; default: one per core; 0: paused
 ///   max_attempts: 5        # a failing derivation is retried this often, then recorded as failed
@@ -189,6 +190,7 @@ struct ConfigurationFile: Decodable {
 
     struct ArchiveSection: Decodable {
         var duplicates: DuplicatePolicy?
+        var min_free_mb: Int64?
     }
 
     struct DerivationSection: Decodable {

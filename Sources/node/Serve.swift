@@ -27,6 +27,8 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let config = try options.resolve()
         LogSetup.bootstrap(level: config.logLevel, format: config.logFormat)
+        // Before anything counts: a metric made earlier would stay bound to swift-metrics' no-op backend.
+        let metrics = Self.bootstrapMetrics()
         let logger = Logger(label: "loupe")
         let exposures = Exposure.unsafe(config)
         if !exposures.isEmpty {
@@ -47,7 +49,6 @@ struct Serve: AsyncParsableCommand {
             logger.warning("no embedding model: embedding and anomaly jobs fail and similarity search is off", metadata: ["reason": "\(error)"])
         }
         let similarity = SimilarityProvider()
-        let metrics = Self.bootstrapMetrics()
         let web = DICOMwebService(archive: archive, access: access, configuration: config.web, similarity: similarity,
                                   peers: Self.peerDirectory(config), metrics: metrics, logger: Logger(label: "loupe.web"))
         let router = web.router()

@@ -12,7 +12,7 @@ import Testing
         let instances = (0..<5).map { _ in Instance() }
         for instance in instances { try store.store(instance.bytes) }
         // Alone, and with the placement log emptied: the next open does not clean these directories.
-        try store.reopen()
+        try store.reopen(alone: true)
         func path(_ i: Int) throws -> URL { try #require(try store.archive.instance(sopInstanceUID: instances[i].sopUID)).fileURL }
         let missing = try path(0), truncated = try path(1), otherInstance = try path(2), intact = try path(4)
         try FileManager.default.removeItem(at: missing)
@@ -51,5 +51,35 @@ import Testing
         let again = try store.archive.check()
         #expect(again.lost.isEmpty && again.orphans.map { ($0 as NSString).lastPathComponent } == ["junk.bin"])
         #expect(again.instances == 3)
+    }
+
+    /// An orphan that is an intact copy of an instance whose indexed file is lost: kept while the row
+    /// stays, and indexed in its place once the lost row is dropped.
+    @Test func anIntactCopyOfALostInstanceTakesItsPlace() throws {
+        let store = try TemporaryArchive()
+        let instance = Instance()
+        try store.store(instance.bytes)
+        try store.reopen(alone: true)
+        let indexed = try #require(try store.archive.instance(sopInstanceUID: instance.sopUID)).fileURL
+        let copy = indexed.deletingLastPathComponent().appendingPathComponent("copy.dcm")
+        try FileManager.default.copyItem(at: indexed, to: copy)
+        try FileManager.default.removeItem(at: indexed)
+        let found = try store.archive.check()
+        #expect(found.lost.count == 1 && found.orphans.count == 1)
+        let kept = try store.archive.repair(found, dropLost: false)
+        #expect(kept.keptCopies.count == 1 && kept.reindexed == 0 && FileManager.default.fileExists(atPath: copy.path))
+        let restored = try store.archive.repair(store.archive.check(), dropLost: true)
+        #expect(restored.droppedRows == 1 && restored.reindexed == 1 && !FileManager.default.fileExists(atPath: copy.path))
+        let now = try #require(try store.archive.instance(sopInstanceUID: instance.sopUID))
+        #expect(now.fileIsIntact)
+        #expect(try Array(Data(contentsOf: now.fileURL)) == instance.bytes)
+        #expect(try store.archive.check().isClean)
+    }
+
+    @Test func aRepairNeedsTheArchiveAlone() throws {
+        let store = try TemporaryArchive()
+        #expect(throws: ArchiveInUse.self) {
+            _ = try Archive(configuration: ArchiveConfiguration(dataDirectory: store.directory), alone: true)
+        }
     }
 }

@@ -72,6 +72,22 @@ import Testing
         #expect(store.archive.blobs.placements.directories().isEmpty)
     }
 
+    /// Closing alone on a log with lines of a process that ended without closing (killed beside this
+    /// one) does what the next open would: cleans their directories before forgetting them.
+    @Test func closingAloneCleansUpAfterAProcessKilledBesideIt() throws {
+        let store = try TemporaryArchive()
+        let placedByTheOther = Instance()
+        var other: Archive? = try Archive(configuration: ArchiveConfiguration(dataDirectory: store.directory))
+        let staged = other!.stagingURL(prefix: "dimse")
+        try Data(placedByTheOther.bytes).write(to: staged)
+        let placed = try other!.blobs.place(staged: staged, studyInstanceUID: placedByTheOther.studyUID, sopInstanceUID: placedByTheOther.sopUID)
+        other = nil  // killed: no close, no row
+        try store.store(Instance().bytes)
+        store.archive.close()
+        #expect(!FileManager.default.fileExists(atPath: store.archive.fileURL(relativePath: placed).path))
+        #expect(store.storedFiles().count == 1 && store.archive.blobs.placements.directories().isEmpty)
+    }
+
     @Test func anArchivedFileHasOneNameOnceIngestReturns() throws {
         let store = try TemporaryArchive()
         let instance = Instance()

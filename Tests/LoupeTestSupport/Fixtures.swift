@@ -18,10 +18,10 @@ public final class TemporaryArchive: @unchecked Sendable {
     }
 
     /// Closes and reopens the archive on the same directory (a restart).
-    public func reopen(policy: DuplicatePolicy = .keep, derivation: DerivationPolicy = DerivationPolicy()) throws {
+    public func reopen(policy: DuplicatePolicy = .keep, derivation: DerivationPolicy = DerivationPolicy(), alone: Bool = false) throws {
         current = nil  // as a process exit would: an archive open elsewhere is not recovered
         current = try Archive(configuration: ArchiveConfiguration(dataDirectory: directory, duplicatePolicy: policy,
-                                                                  derivation: derivation))
+                                                                  derivation: derivation), alone: alone)
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }

@@ -185,7 +185,7 @@ extension MatchConstraint {
     var isUIDValueOrList: Bool {
         switch self {
         case .universal: return true
-        case .single(let uid): return UIDSyntax.isAcceptable(uid)
+        case .single(let uid): return UIDSyntax.isPlausible(uid)
         case .anyOf(let options): return options.allSatisfy(\.isUIDValueOrList)
         case .wildcard, .range: return false
         }

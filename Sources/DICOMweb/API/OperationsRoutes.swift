@@ -1,3 +1,4 @@
+import Access
 import Archive
 import Foundation
 import Hummingbird
@@ -43,9 +44,10 @@ extension DICOMwebService {
             registry.makeGauge(name: "loupe_derivation_lag_seconds", labels: [("processor", processor.name)],
                                help: "Age of the oldest derivation job still to do").set(processor.lagSeconds)
         }
-        for (topic, count) in status.events {
+        // Every known topic, so a topic whose events all expired reads 0 rather than its last count.
+        for topic in Set(Permission.eventTopics).union(status.events.keys) {
             registry.makeGauge(name: "loupe_events", labels: [("topic", topic)],
-                               help: "Events (findings, alerts) kept in the event log").set(Double(count))
+                               help: "Events (findings, alerts) kept in the event log").set(Double(status.events[topic] ?? 0))
         }
         registry.makeGauge(name: "loupe_similarity_index_vectors", help: "Embeddings in the similarity index (0 while it loads)")
             .set(Double(vectors ?? 0))

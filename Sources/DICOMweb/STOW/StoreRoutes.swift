@@ -64,7 +64,10 @@ extension DICOMwebService {
         if studies.count == 1, let only = studies.first { response.set(Self.retrieveURL, .UR, urls.study(only)) }
         if !referenced.isEmpty { response.set(DataElement(tag: Self.referencedSOPSequence, items: referenced)) }
         if !failed.isEmpty { response.set(DataElement(tag: Self.failedSOPSequence, items: failed)) }
-        let status: HTTPResponse.Status = failed.isEmpty ? .ok : (referenced.isEmpty ? .conflict : .accepted)
+        // Nothing stored for want of space is 507, so a client tells a full archive from refused instances.
+        let outOfStorage = outcomes.allSatisfy { $0.failureReason == DIMSEStatus.outOfResources.rawValue }
+        let status: HTTPResponse.Status = failed.isEmpty ? .ok
+            : !referenced.isEmpty ? .accepted : outOfStorage ? HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage") : .conflict
         return Response(status: status, headers: [.contentType: "application/dicom+json"],
                         body: .init(byteBuffer: ByteBuffer(string: DICOMJSONEncoder().encode(response))))
     }

@@ -32,9 +32,11 @@ extension DICOMwebService {
         }
         // A lost file (missing, or not at its archived size) is never served: what is left is, and
         // with nothing left the answer says why.
-        let intact = found.filter(\.fileIsIntact)
-        if intact.count < found.count {
-            let lost = found.filter { !$0.fileIsIntact }
+        var intact: [StoredInstance] = [], lost: [StoredInstance] = []
+        for item in found {
+            if item.fileIsIntact { intact.append(item) } else { lost.append(item) }
+        }
+        if !lost.isEmpty {
             logger.error("files lost from the archive: run `loupe check`", metadata: [
                 "lost": "\(lost.count)", "first": "\(lost[0].fileURL.path)"])
             if intact.isEmpty {
