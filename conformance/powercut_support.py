@@ -231,7 +231,7 @@ class DataDirectory:
         return None
 
     def returned(self, call: Call, fixed) -> bool:
-        """Applies a call at its return. True when it was a flush that completed."""
+        """Applies a call at its return. True when it was a flush that completed (a crash point)."""
         name, args, result = call.name, call.args, call.result
         if result is None or result < 0:
             return False
@@ -240,7 +240,7 @@ class DataDirectory:
                 if since > node.durable_since:
                     node.durable, node.durable_since = snapshot, since
                     node.version += 1
-            return bool(fixed)
+            return True  # a crash point even when it flushed nothing of the data directory
         if name in ("open", "openat", "creat"):
             directory, path, flags = (AT_FDCWD, args[0], args[1]) if name != "openat" else (int_argument(args[0]), args[1], args[2])
             if name == "creat":
@@ -405,7 +405,10 @@ class DataDirectory:
                 if control & 0x02:
                     command = _command(bytes(description.command))
                     description.command.clear()
-                    if command.get((0, 0x0100)) == struct.pack("<H", 0x8001) and command.get((0, 0x0900)) == b"\0\0":
+                    status = struct.unpack("<H", command.get((0, 0x0900), b"\xff\xff"))[0]
+                    # Success, or a warning (coercion, elements discarded): both tell the sender it is stored.
+                    if command.get((0, 0x0100)) == struct.pack("<H", 0x8001) and \
+                            (status == 0 or status & 0xF000 == 0xB000 or status in (0x0107, 0x0116)):
                         on_sent(command[(0, 0x1000)].rstrip(b"\0 ").decode())
 
 
@@ -592,9 +595,10 @@ class Replay:
 
 
 def replay(recording: Recording, workdir: Path, ignored: tuple[str, ...] = (), write_out_at: set[int] = frozenset()) -> Replay:
-    """Replays the record and checks every crash point. `ignored`: calls taken as never made (to show
-    that the check finds what their absence breaks). `write_out_at`: the flushes (by number) after
-    which the disk as each cut would leave it is written out for a real node."""
+    """Replays the record and checks every crash point: each flush, each C-STORE success, and the end.
+    `ignored`: calls taken as never made (to show that the check finds what their absence breaks).
+    `write_out_at`: the crash points (by number) at which the disk as a cut would leave it is written
+    out for a real node."""
     calls = [c for c in read_record(recording.record) if c.name not in ignored]
     directory = DataDirectory(recording.data_dir, Path.cwd(), contents=recording.base)
     events = sorted([(c.entry, 0, i) for i, c in enumerate(calls)] + [(c.exit, 1, i) for i, c in enumerate(calls)])
@@ -605,21 +609,26 @@ def replay(recording: Recording, workdir: Path, ignored: tuple[str, ...] = (), w
     fixed: dict[int, object] = {}
     cuts: list[tuple[Path, str, list[str]]] = []
     flushes = 0
+
+    def crash_point(where: str):
+        if checker.points in write_out_at:
+            cut = CUTS[len(cuts) % len(CUTS)]
+            target = workdir / f"cut-{len(cuts) + 1}"
+            write_out(directory, cut, target)
+            cuts.append((target, f"{cut} cut at {where}", list(acknowledged)))
+        checker.check(acknowledged, where)
+
     for position, phase, index in events:
         call = calls[index]
         if phase == 0:
             before = len(acknowledged)
             fixed[index] = directory.entered(call, acknowledged.append)
             if len(acknowledged) > before:
-                checker.check(acknowledged, f"record line {position} (C-STORE-RSP of {acknowledged[-1]})")
+                crash_point(f"record line {position} (C-STORE-RSP of {acknowledged[-1]})")
         elif directory.returned(call, fixed.pop(index, None)):
-            checker.check(acknowledged, f"record line {position} ({call.name} returned)")
-            if flushes in write_out_at:
-                cut = CUTS[len(cuts) % len(CUTS)]
-                target = workdir / f"cut-{len(cuts) + 1}"
-                write_out(directory, cut, target)
-                cuts.append((target, f"{cut} cut at record line {position}", list(acknowledged)))
             flushes += 1
+            crash_point(f"record line {position} ({call.name} returned)")
+    crash_point("the end of the record")
     assert set(acknowledged) == recording.acknowledged, \
         f"the record shows {len(acknowledged)} successes, the client saw {len(recording.acknowledged)}"
     return Replay(checker.points, flushes, acknowledged, checker.failures, cuts)
@@ -649,8 +658,9 @@ def run_power_cuts(binary: str, workdir: Path, rng: random.Random, associations:
     the check finds the loss that leaving out the file flushes, or the directory flushes, would
     cause. Returns counts and failures."""
     recording = record_ingest(binary, workdir, rng, associations, per_association, log=log)
-    flushes = sum(1 for c in read_record(recording.record) if c.name in FLUSHES and c.result == 0)
-    result = replay(recording, workdir, write_out_at=set(rng.sample(range(flushes), min(real_starts, flushes))))
+    # Crash points: each completed flush, each acknowledgement, and the end.
+    points = sum(1 for c in read_record(recording.record) if c.name in FLUSHES and c.result == 0) + len(recording.acknowledged) + 1
+    result = replay(recording, workdir, write_out_at=set(rng.sample(range(points), min(real_starts, points))))
     log(f"  {result.points} crash points ({result.flushes} flushes, {len(result.acknowledged)} acknowledgements) "
         f"x {len(CUTS)} cuts checked in the model: {len(result.failures)} failures")
     failures = list(result.failures)
