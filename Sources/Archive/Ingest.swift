@@ -57,11 +57,11 @@ extension Archive {
         try ensureFreeSpace()
         let stagedFile = try openStaged(staged)
         let file = stagedFile.file
-        let attributes: InstanceAttributes
-        do { attributes = try InstanceAttributes(file.dataSet, meta: file.meta) } catch { throw diskFull() ?? error }
         if file.meta.string(.mediaStorageSOPClassUID) == Self.mediaStorageDirectoryStorage {
             throw IngestError(.mediaDirectory, "a DICOMDIR indexes the files of a medium; it is not an instance")
         }
+        let attributes: InstanceAttributes
+        do { attributes = try InstanceAttributes(file.dataSet, meta: file.meta) } catch { throw diskFull() ?? error }
         if let expected {
             if let uid = expected.sopInstanceUID, uid != attributes.sopInstanceUID {
                 throw IngestError(.mismatch, "data set SOP Instance UID \(attributes.sopInstanceUID) differs from the request's \(uid)")

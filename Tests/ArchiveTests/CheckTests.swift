@@ -9,7 +9,8 @@ import Testing
 @Suite struct CheckTests {
     @Test func findsLostFilesAndOrphansAndRepairsThem() throws {
         let store = try TemporaryArchive()
-        let instances = (0..<5).map { _ in Instance() }
+        // SOP Instance UIDs of one length: swapping two leaves a file's size as it was.
+        let instances = (0..<5).map { Instance(sopUID: "1.2.826.0.1.3680043.8.498.7.\(1000 + $0)") }
         for instance in instances { try store.store(instance.bytes) }
         // Alone, and with the placement log emptied: the next open does not clean these directories.
         try store.reopen(alone: true)
