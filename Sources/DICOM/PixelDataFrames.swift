@@ -38,13 +38,17 @@ public struct PixelDataFrames: Sendable {
         if !pixels.isEncapsulated {
             let rows = ds.integer(.rows) ?? 0, columns = ds.integer(.columns) ?? 0
             let samples = ds.integer(.samplesPerPixel) ?? 1, bits = ds.integer(.bitsAllocated) ?? 0
-            guard rows > 0, columns > 0, bits > 0 else {
-                throw DICOMError.malformed(offset: pixels.valueRange.lowerBound, "Rows, Columns or Bits Allocated missing")
+            // Bounded before any arithmetic: the values are a stranger's (US and IS values), and their
+            // product must neither overflow nor allocate (Number of Frames counts no bytes).
+            guard (1...65535).contains(rows), (1...65535).contains(columns), (1...64).contains(bits), (1...4).contains(samples) else {
+                throw DICOMError.malformed(offset: pixels.valueRange.lowerBound,
+                                           "Rows, Columns, Samples per Pixel or Bits Allocated missing or out of range")
             }
             let subsampled = ds.string(.photometricInterpretation)?.hasPrefix("YBR_FULL_422") == true
             let frameBits = rows * columns * (subsampled ? 2 : samples) * bits
             let start = pixels.valueRange.lowerBound
-            guard frameBits * frames <= pixels.valueRange.count * 8 else {
+            let (allBits, overflow) = frameBits.multipliedReportingOverflow(by: frames)
+            guard !overflow, allBits <= pixels.valueRange.count * 8 else {
                 throw DICOMError.malformed(offset: start, "Pixel Data is shorter than \(frames) frames of \(rows)×\(columns)")
             }
             if frameBits % 8 == 0 {

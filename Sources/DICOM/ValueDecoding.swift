@@ -34,7 +34,8 @@ enum ValueDecoding {
                 (0..<(raw.count / 8)).map { Int(truncatingIfNeeded: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) }
             }
         case .IS, .DS:
-            return strings(bytes, vr: vr, characterSet: .default).compactMap { Int($0) ?? Double($0).map { Int($0) } }
+            // "1e300", "inf", "nan" are no integer: nil, never a trap converting them.
+            return strings(bytes, vr: vr, characterSet: .default).compactMap { Int($0) ?? Double($0).flatMap { Int(exactly: $0.rounded(.towardZero)) } }
         default: return nil
         }
     }

@@ -83,6 +83,14 @@ import Testing
         #expect(store.storedFiles().isEmpty)
     }
 
+    /// A Number of Frames beyond any integer is stored as unknown; reading it ended the process before.
+    @Test func aNumberOfFramesBeyondIntIsStoredAsUnknown() throws {
+        let store = try TemporaryArchive()
+        var ds = Instance().dataSet
+        ds.set(.numberOfFrames, .IS, "1e300")
+        #expect(try store.store(DICOMWriter.encodeFile(ds)).outcome == .stored)
+    }
+
     /// What devices send although the standard forbids it, harmless to store and serve.
     @Test(arguments: ["1.2.03.4", String(repeating: "1", count: 64)])
     func acceptsUIDsWithLeadingZerosAndWithoutDots(_ uid: String) throws {

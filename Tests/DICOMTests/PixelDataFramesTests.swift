@@ -38,4 +38,38 @@ import Testing
         let deflated = try Data(contentsOf: PydicomReference.testFile("image_dfl.dcm"))
         #expect(throws: DICOMError.self) { try PixelDataFrames(file: DICOMReader.read(deflated, options: .headerOnly), contents: deflated) }
     }
+
+    /// Rows, Columns, Samples per Pixel, Bits Allocated and Number of Frames are a stranger's values:
+    /// frames are refused with an error, never by an arithmetic overflow that ends the process.
+    @Test func hostileDimensionsAreRefusedWithoutOverflow() throws {
+        let cases: [(rows: UInt16, columns: UInt16, samples: UInt16, bits: UInt16, frames: String)] = [
+            (65535, 65535, 65535, 65535, "1"), (512, 512, 1, 16, "4611686018427387904"), (512, 512, 1, 16, "1e300"),
+            (512, 512, 0, 16, "1"), (65535, 65535, 4, 64, "2147483647"),
+        ]
+        for c in cases {
+            var ds = DataSet()
+            ds.set(.sopClassUID, .UI, "1.2.840.10008.5.1.4.1.1.7")
+            ds.set(.sopInstanceUID, .UI, "1.2.3.4")
+            ds.set(DataElement(tag: .rows, uint16: [c.rows]))
+            ds.set(DataElement(tag: .columns, uint16: [c.columns]))
+            ds.set(DataElement(tag: .samplesPerPixel, uint16: [c.samples]))
+            ds.set(DataElement(tag: .bitsAllocated, uint16: [c.bits]))
+            ds.set(.numberOfFrames, .IS, c.frames)
+            ds.set(.photometricInterpretation, .CS, "MONOCHROME2")
+            ds.set(DataElement(tag: .pixelData, vr: .OW, value: .bytes([1, 0, 2, 0, 3, 0, 4, 0])))
+            let data = Data(try DICOMWriter.encodeFile(ds))
+            #expect(throws: DICOMError.self, "\(c)") {
+                try PixelDataFrames(file: DICOMReader.read(data, options: .headerOnly), contents: data)
+            }
+        }
+    }
+
+    /// IS values beyond an integer ("1e300", "nan") are no integer, rather than a trap converting them.
+    @Test func integerStringsBeyondIntAreNone() {
+        var ds = DataSet()
+        for (value, expected) in [("1e300", nil), ("nan", nil), ("-inf", nil), ("-3.0", -3), ("42", 42)] as [(String, Int?)] {
+            ds.set(.numberOfFrames, .IS, value)
+            #expect(ds.integer(.numberOfFrames) == expected, "\(value)")
+        }
+    }
 }
