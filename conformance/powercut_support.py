@@ -63,9 +63,10 @@ class Call:
     result: int | None
 
 
-_COMPLETE = re.compile(r"^(\d+) (\w+)\((.*)\) += (.*)$")
-_UNFINISHED = re.compile(r"^(\d+) (\w+)\((.*) <unfinished \.\.\.>$")
-_RESUMED = re.compile(r"^(\d+) <\.\.\. (\w+) resumed>(.*)\) += (.*)$")
+# strace pads the pid column when pids differ in width ("2472  mmap(...)").
+_COMPLETE = re.compile(r"^(\d+) +([\w?]+)\((.*)\) += (.*)$")
+_UNFINISHED = re.compile(r"^(\d+) +([\w?]+)\((.*) <unfinished \.\.\.>$")
+_RESUMED = re.compile(r"^(\d+) +<\.\.\. (\w+) resumed>(.*)\) += (.*)$")
 _STRING = re.compile(r'"((?:\\x[0-9a-f]{2})*)"')
 
 
