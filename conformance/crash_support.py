@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.dataset import FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench" / "ingest"))
 import dimse  # noqa: E402  bench/ingest/dimse.py: a client that reports each C-STORE's status
@@ -88,10 +88,10 @@ def index_and_files(data_dir: Path) -> tuple[set[str], set[str]]:
     return named, present
 
 
-def crash_round(node, rng: random.Random, associations: int = 4, per_association: int = 60, large_every: int = 6,
-                kill_within: tuple[float, float] = (0.3, 2.0)) -> dict:
-    """Stores, kills the node at a random moment, restarts it; returns what was sent and acknowledged.
-    The node must be running; it is running again on return."""
+def make_senders(node, rng: random.Random, associations: int, per_association: int,
+                 large_every: int) -> tuple[str, str, dict[str, bytes], list[Sender]]:
+    """New 64x64 CT instances, every `large_every`-th one 512x512, in one new study, shared out to
+    `associations` senders (not started): (study, series, what is sent by SOP Instance UID, senders)."""
     study, series = generate_uid(), generate_uid()
     sent: dict[str, bytes] = {}
     senders = []
@@ -103,6 +103,14 @@ def crash_round(node, rng: random.Random, associations: int = 4, per_association
             sent[uid] = data
             items.append((uid, data))
         senders.append(Sender(int(node.port), node.ae, items))
+    return study, series, sent, senders
+
+
+def crash_round(node, rng: random.Random, associations: int = 4, per_association: int = 60, large_every: int = 6,
+                kill_within: tuple[float, float] = (0.3, 2.0)) -> dict:
+    """Stores, kills the node at a random moment, restarts it; returns what was sent and acknowledged.
+    The node must be running; it is running again on return."""
+    study, series, sent, senders = make_senders(node, rng, associations, per_association, large_every)
     for sender in senders:
         sender.start()
     time.sleep(rng.uniform(*kill_within))

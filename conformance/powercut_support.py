@@ -35,9 +35,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydicom.uid import generate_uid
 
-from crash_support import Sender, check_files, check_round, data_set_bytes, instance
+from crash_support import check_files, check_round, data_set_bytes, make_senders
 from loupe_support import LoupeNode
 
 STRACE = "/usr/bin/strace"
@@ -216,7 +215,7 @@ class DataDirectory:
     # -- replay
     def entered(self, call: Call, on_sent) -> object:
         """What a call fixes when it starts: a flush takes what it will write; a socket write is sent."""
-        if call.name in ("close",):
+        if call.name == "close":
             self.descriptors.pop(int_argument(call.args[0]), None)
         elif call.name in ("fsync", "fdatasync"):
             description = self.descriptors.get(int_argument(call.args[0]))
@@ -288,13 +287,13 @@ class DataDirectory:
                 old, new = (int_argument(args[0]), args[1]), (int_argument(args[2]), args[3])
                 if name == "renameat2" and "RENAME_EXCHANGE" in args[4]:
                     raise UnmodelledCall("renameat2 RENAME_EXCHANGE")
-            self._rename(self._absolute(old[0], string_argument(old[1]).decode()),
-                         self._absolute(new[0], string_argument(new[1]).decode()))
+            self._bind(self._absolute(old[0], string_argument(old[1]).decode()),
+                       self._absolute(new[0], string_argument(new[1]).decode()), rename=True)
         elif name in ("link", "linkat"):
             old, new = ((AT_FDCWD, args[0]), (AT_FDCWD, args[1])) if name == "link" else \
                 ((int_argument(args[0]), args[1]), (int_argument(args[2]), args[3]))
-            self._link(self._absolute(old[0], string_argument(old[1]).decode()),
-                       self._absolute(new[0], string_argument(new[1]).decode()))
+            self._bind(self._absolute(old[0], string_argument(old[1]).decode()),
+                       self._absolute(new[0], string_argument(new[1]).decode()), rename=False)
         elif name in ("unlink", "unlinkat", "rmdir"):
             directory, path = (AT_FDCWD, args[0]) if name != "unlinkat" else (int_argument(args[0]), args[1])
             components = self._inside(self._absolute(directory, string_argument(path).decode()))
@@ -350,22 +349,15 @@ class DataDirectory:
         else:
             node.data.extend(bytes(size - len(node.data)))
 
-    def _rename(self, old: str, new: str):
+    def _bind(self, old: str, new: str, rename: bool):
+        """A second name for a node (link), or its name moved (rename)."""
         old_c, new_c = self._inside(old), self._inside(new)
         if old_c is None and new_c is None:
             return
         if old_c is None or new_c is None:
-            raise UnmodelledCall(f"rename across the data directory's edge: {old} -> {new}")
-        node = self._parent(old_c).entries.pop(old_c[-1])
+            raise UnmodelledCall(f"{'rename' if rename else 'link'} across the data directory's edge: {old} -> {new}")
+        node = self._parent(old_c).entries.pop(old_c[-1]) if rename else self.lookup(old_c)
         self._parent(new_c).entries[new_c[-1]] = node
-
-    def _link(self, old: str, new: str):
-        old_c, new_c = self._inside(old), self._inside(new)
-        if old_c is None and new_c is None:
-            return
-        if old_c is None or new_c is None:
-            raise UnmodelledCall(f"link across the data directory's edge: {old} -> {new}")
-        self._parent(new_c).entries[new_c[-1]] = self.lookup(old_c)
 
     def _all_nodes(self):
         seen, stack = set(), [self.top]
@@ -469,7 +461,8 @@ class Checker:
 
     def __init__(self, directory: DataDirectory, sent: dict[str, bytes], scratch: Path):
         self.directory, self.sent, self.scratch = directory, sent, scratch
-        self.rows: dict[tuple, dict[str, str] | str] = {}
+        # Per cut, the index rows as last read and which database and WAL contents they came from.
+        self.rows: dict[str, tuple[tuple, dict[str, str] | str]] = {}
         self.verified: set[tuple] = set()
         self.points = 0
         self.failures: list[str] = []
@@ -478,17 +471,16 @@ class Checker:
         database = on_disk(self.directory, cut, ["index.sqlite"])
         wal = on_disk(self.directory, cut, ["index.sqlite-wal"])
         key = tuple((node.number, node.version) if node else None for node in (database, wal))
-        if key not in self.rows:
-            self.rows.clear()
+        if cut not in self.rows or self.rows[cut][0] != key:
             target = self.scratch / "index"
             shutil.rmtree(target, ignore_errors=True)
             write_out(self.directory, cut, target, only={"index.sqlite", "index.sqlite-wal"})
             try:
                 with sqlite3.connect(target / "index.sqlite") as db:
-                    self.rows[key] = dict(db.execute("SELECT SOPInstanceUID, file_path FROM instance"))
+                    self.rows[cut] = (key, dict(db.execute("SELECT SOPInstanceUID, file_path FROM instance")))
             except sqlite3.Error as error:
-                self.rows[key] = f"the index does not open: {error}"
-        return self.rows[key]
+                self.rows[cut] = (key, f"the index does not open: {error}")
+        return self.rows[cut][1]
 
     def check(self, acknowledged: list[str], where: str):
         self.points += 1
@@ -541,6 +533,7 @@ class Recording:
     """What a traced ingest left: the record, the data directory as the traced process found it (a
     copy), and what was sent and acknowledged."""
     record: Path
+    calls: list[Call]
     data_dir: Path
     base: Path
     study: str
@@ -561,17 +554,7 @@ def record_ingest(binary: str, workdir: Path, rng: random.Random, associations: 
     shutil.copytree(node.data_dir, base, symlinks=True)
     node.record = workdir / "record.strace"
     node.start(timeout=120)
-    study, series = generate_uid(), generate_uid()
-    sent: dict[str, bytes] = {}
-    senders = []
-    for a in range(associations):
-        items = []
-        for i in range(per_association):
-            size = 512 if i % large_every == large_every - 1 else 64
-            uid, data = instance(rng, size, study, series, a * per_association + i + 1)
-            sent[uid] = data
-            items.append((uid, data))
-        senders.append(Sender(int(node.port), node.ae, items))
+    study, series, sent, senders = make_senders(node, rng, associations, per_association, large_every)
     started = time.monotonic()
     for sender in senders:
         sender.start()
@@ -583,7 +566,7 @@ def record_ingest(binary: str, workdir: Path, rng: random.Random, associations: 
     acknowledged = {uid for sender in senders for uid in sender.acknowledged}
     log(f"  {len(acknowledged)} of {len(sent)} stores acknowledged in {stored:.1f} s under strace; "
         f"record {node.record.stat().st_size >> 20} MB")
-    return Recording(node.record, node.data_dir, base, study, series, sent, acknowledged, node.token)
+    return Recording(node.record, read_record(node.record), node.data_dir, base, study, series, sent, acknowledged, node.token)
 
 
 @dataclass
@@ -600,7 +583,7 @@ def replay(recording: Recording, workdir: Path, ignored: tuple[str, ...] = (), w
     `ignored`: calls taken as never made (to show that the check finds what their absence breaks).
     `write_out_at`: the crash points (by number) at which the disk as a cut would leave it is written
     out for a real node."""
-    calls = [c for c in read_record(recording.record) if c.name not in ignored]
+    calls = [c for c in recording.calls if c.name not in ignored]
     directory = DataDirectory(recording.data_dir, Path.cwd(), contents=recording.base)
     events = sorted([(c.entry, 0, i) for i, c in enumerate(calls)] + [(c.exit, 1, i) for i, c in enumerate(calls)])
     scratch = workdir / "scratch"
@@ -660,7 +643,7 @@ def run_power_cuts(binary: str, workdir: Path, rng: random.Random, associations:
     cause. Returns counts and failures."""
     recording = record_ingest(binary, workdir, rng, associations, per_association, log=log)
     # Crash points: each completed flush, each acknowledgement, and the end.
-    points = sum(1 for c in read_record(recording.record) if c.name in FLUSHES and c.result == 0) + len(recording.acknowledged) + 1
+    points = sum(1 for c in recording.calls if c.name in FLUSHES and c.result == 0) + len(recording.acknowledged) + 1
     result = replay(recording, workdir, write_out_at=set(rng.sample(range(points), min(real_starts, points))))
     log(f"  {result.points} crash points ({result.flushes} flushes, {len(result.acknowledged)} acknowledgements) "
         f"x {len(CUTS)} cuts checked in the model: {len(result.failures)} failures")

@@ -94,6 +94,13 @@ public final class Archive: Sendable {
         }
     }
 
+    /// The data directory's file system: bytes left to unprivileged writers, and its size.
+    public func diskSpace() -> (free: Int64, size: Int64)? {
+        var info = statvfs()
+        guard statvfs(configuration.dataDirectory.path, &info) == 0 else { return nil }
+        return (Int64(info.f_bavail) * Int64(info.f_frsize), Int64(info.f_blocks) * Int64(info.f_frsize))
+    }
+
     /// After a crash: staged files removed, and with them any file placed in the archive whose
     /// row was never committed, and files a committed replacement left.
     private func recoverFiles() throws {

@@ -152,7 +152,7 @@ extension Archive {
     /// Refuses a store while the data directory's file system has less than the configured space left.
     func ensureFreeSpace() throws(IngestError) {
         let minimum = configuration.minimumFreeBytes
-        guard minimum > 0, let free = freeBytes() else { return }
+        guard minimum > 0, let free = diskSpace()?.free else { return }
         if free < minimum {
             throw IngestError(.storage, "out of storage: \(free >> 20) MB free on the archive's disk, "
                 + "\(minimum >> 20) MB are kept free (archive.min_free_mb)")
@@ -162,18 +162,12 @@ extension Archive {
     /// A staged file that does not read whole on a disk with (almost) nothing left was cut short by
     /// the full disk, not sent so: that is the refusal (0xA700, 507), not "cannot understand".
     private func diskFull() -> IngestError? {
-        guard let free = freeBytes(), free < 1 << 20 else { return nil }
+        guard let free = diskSpace()?.free, free < 1 << 20 else { return nil }
         return IngestError(.storage, "out of storage: the archive's disk is full (\(free >> 10) kB left); the data set could not be written")
     }
 
     private func openStaged(_ url: URL) throws(IngestError) -> StagedFile {
         do { return try StagedFile(url) } catch { throw diskFull() ?? error }
-    }
-
-    private func freeBytes() -> Int64? {
-        var info = statvfs()
-        guard statvfs(configuration.dataDirectory.path, &info) == 0 else { return nil }
-        return Int64(info.f_bavail) * Int64(info.f_frsize)
     }
 
     /// Media Storage Directory Storage (DICOMDIR), PS3.4 Annex F.

@@ -4,17 +4,9 @@ import DICOM
 import Foundation
 import Hummingbird
 
-/// Loupe's own JSON: `/api/stats`, `/api/patients/{id}`, `/api/patients/{id}/counts`, and `/healthz`.
+/// Loupe's own JSON: `/api/stats`, `/api/patients/{id}`, `/api/patients/{id}/counts`.
 extension DICOMwebService {
     func addAPIRoutes(to router: Router<Context>) {
-        router.get("healthz") { _, _ in
-            let archive = self.archive
-            // Healthy means the index answers (a read of its migration table: no counting, unlike /api/stats).
-            _ = try await blocking { () throws -> [String] in
-                do { return try archive.appliedMigrations() } catch { throw WebError.internalError("the index does not answer: \(error)") }
-            }
-            return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
-        }
         router.get("api/stats") { _, _ in
             let archive = self.archive
             let stats = try await blocking { () throws -> ArchiveStatistics in
