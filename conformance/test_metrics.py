@@ -1,5 +1,5 @@
 """Operability: Debian's Prometheus scrapes a node's /metrics with a `monitor` token and reads what the
-node did (C-ECHO, C-STORE, C-FIND, a refused association, DICOMweb requests by route and status, the
+node did (C-ECHO, C-STORE, C-FIND, C-GET, a refused association, DICOMweb requests by route and status, the
 derivation queue, the disk); /readyz answers once the node serves fully."""
 
 import json
@@ -63,12 +63,17 @@ def value(prometheus: str, expression: str, timeout: float = 30, until=lambda v:
     raise AssertionError(f"{expression}: {last if last is not None else 'no series'} after {timeout} s")
 
 
-def test_prometheus_scrapes_what_the_node_did(node, prometheus, generated):
+def test_prometheus_scrapes_what_the_node_did(node, prometheus, generated, work):
     files = generated.files()[:6]
     assert node.echo().returncode == 0
     sent = node.send(files)
     assert sent.returncode == 0, str(sent)
     assert node.find("STUDY", {"PatientID": "*"}).ok
+    study = generated.instances[0]["StudyInstanceUID"]
+    out = work / "metrics-get"
+    out.mkdir()
+    got = node.get("STUDY", {"StudyInstanceUID": study}, out)
+    assert got.returncode == 0 and any(out.iterdir()), str(got)
     assert node.echo(aec="NOT-THIS-NODE").returncode != 0, "an association to another called AE title was accepted"
     http = http_session()
     assert http.get(f"{node.base_url}/studies").status_code == 200
@@ -90,6 +95,9 @@ def test_prometheus_scrapes_what_the_node_did(node, prometheus, generated):
     assert value(prometheus, 'loupe_dimse_requests_total{service="C-ECHO",status="0x0000"}') >= 1
     assert value(prometheus, 'loupe_dimse_requests_total{service="C-FIND",status="0x0000"}') == 1
     assert value(prometheus, 'sum(loupe_dimse_request_duration_seconds_count{service="C-STORE"})') == len(files)
+    # C-GET as the shim reports it: once, at its final response.
+    assert value(prometheus, 'loupe_dimse_requests_total{service="C-GET",status="0x0000"}') == 1
+    assert value(prometheus, 'sum(loupe_dimse_request_duration_seconds_count{service="C-GET"})') == 1
     assert value(prometheus, 'loupe_dimse_associations_rejected_total{reason="called AE title"}') == 1
     assert value(prometheus, "loupe_dimse_associations_open", until=lambda v: v == 0) == 0
     # DICOMweb by route pattern (never by UID) and status.
