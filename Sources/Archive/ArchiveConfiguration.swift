@@ -1,3 +1,4 @@
+import DICOM
 import Foundation
 
 /// What the archive does when an instance arrives whose SOP Instance UID it already holds.
@@ -21,6 +22,8 @@ public struct ArchiveConfiguration: Sendable {
     /// is refused (C-STORE 0xA700, STOW 507), so that the index keeps room for what reading needs
     /// (sessions, the audit trail) and nothing is half-written. 0: store until the disk is full.
     public var minimumFreeBytes: Int64 = 256 << 20
+    /// Largest data set a deflated instance may inflate to at ingest; a larger one is refused.
+    public var maximumInflatedBytes = ReadOptions.headerOnly.maximumInflatedBytes
 
     public init(dataDirectory: URL, duplicatePolicy: DuplicatePolicy = .keep, metadataBulkDataThreshold: Int = 1024,
                 derivation: DerivationPolicy = DerivationPolicy()) {

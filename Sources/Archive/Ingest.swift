@@ -167,7 +167,9 @@ extension Archive {
     }
 
     private func openStaged(_ url: URL) throws(IngestError) -> StagedFile {
-        do { return try StagedFile(url) } catch { throw diskFull() ?? error }
+        var options = ReadOptions.headerOnly
+        options.maximumInflatedBytes = configuration.maximumInflatedBytes
+        do { return try StagedFile(url, options: options) } catch { throw diskFull() ?? error }
     }
 
     /// Media Storage Directory Storage (DICOMDIR), PS3.4 Annex F.
@@ -208,7 +210,7 @@ extension Archive {
             var out = Data(prefix)
             out.append(data[(data.startIndex + file.dataSetOffset)...])
             try out.write(to: wrapped)
-            try StagedFile(wrapped).synchronize()
+            try openStaged(wrapped).synchronize()
             return (wrapped, prefix.count, out.count)
         } catch let error as IngestError {
             throw error

@@ -12,7 +12,7 @@ struct StagedFile: ~Copyable {
     let file: DICOMFile
     private let descriptor: Int32
 
-    init(_ url: URL) throws(IngestError) {
+    init(_ url: URL, options: ReadOptions) throws(IngestError) {
         self.url = url
         let fd = open(url.path, O_RDONLY)
         guard fd >= 0 else { throw IngestError(.storage, "cannot open \(url.path): \(String(cString: strerror(errno)))") }
@@ -32,7 +32,7 @@ struct StagedFile: ~Copyable {
         }
         defer { munmap(map, size) }
         do {
-            file = try DICOMReader.read(buffer: UnsafeRawBufferPointer(start: map, count: size), options: .headerOnly)
+            file = try DICOMReader.read(buffer: UnsafeRawBufferPointer(start: map, count: size), options: options)
         } catch {
             close(fd)
             throw IngestError(.notDICOM, "\(error)")

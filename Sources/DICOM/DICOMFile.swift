@@ -39,10 +39,13 @@ public struct ReadOptions: Sendable {
     public var stopAt: Tag?
     /// When stopping early, still walk the remaining element headers to make sure the file is complete.
     public var verifyRemainder: Bool
+    /// Largest data set a deflated transfer syntax may inflate to.
+    public var maximumInflatedBytes: Int
 
-    public init(stopAt: Tag? = nil, verifyRemainder: Bool = false) {
+    public init(stopAt: Tag? = nil, verifyRemainder: Bool = false, maximumInflatedBytes: Int = 1 << 30) {
         self.stopAt = stopAt
         self.verifyRemainder = verifyRemainder
+        self.maximumInflatedBytes = maximumInflatedBytes
     }
 
     public static let full = ReadOptions()

@@ -30,7 +30,7 @@ public enum DICOMReader {
     public static func readDataSet(_ bytes: [UInt8], transferSyntax: TransferSyntax = .explicitVRLittleEndian) throws -> DataSet {
         try bytes.withUnsafeBytes { buffer in
             if transferSyntax.isDeflated {
-                let inflated = try Deflate.decompress(UnsafeRawBufferPointer(buffer))
+                let inflated = try Deflate.decompress(UnsafeRawBufferPointer(buffer), maximumOutput: ReadOptions.full.maximumInflatedBytes)
                 return try inflated.withUnsafeBytes { inner in
                     var p = Parser(buffer: inner, explicit: true, bigEndian: false)
                     return try p.dataSet(end: inner.count, inherited: .default, depth: 0, options: .full).dataSet
@@ -79,7 +79,8 @@ public enum DICOMReader {
         }
 
         if syntax.isDeflated {
-            let inflated = try Deflate.decompress(UnsafeRawBufferPointer(rebasing: buffer[offset...]))
+            let inflated = try Deflate.decompress(UnsafeRawBufferPointer(rebasing: buffer[offset...]),
+                                                  maximumOutput: options.maximumInflatedBytes)
             let result = try inflated.withUnsafeBytes { inner in
                 var p = Parser(buffer: inner, explicit: true, bigEndian: false)
                 return try p.dataSet(end: inner.count, inherited: .default, depth: 0, options: options)

@@ -3,19 +3,20 @@ import CZlib
 /// Raw DEFLATE (RFC 1951): what Deflated Explicit VR Little Endian uses after the meta information,
 /// and how the archive keeps its DICOM JSON documents small.
 public enum Deflate {
-    /// Decompresses a raw DEFLATE stream.
-    public static func decompress(_ input: [UInt8]) throws -> [UInt8] {
-        try input.withUnsafeBytes { try decompress($0) }
+    /// Decompresses a raw DEFLATE stream; throws once the output would exceed `maximumOutput`
+    /// bytes (a stream of a megabyte can inflate to a gigabyte).
+    public static func decompress(_ input: [UInt8], maximumOutput: Int = .max) throws -> [UInt8] {
+        try input.withUnsafeBytes { try decompress($0, maximumOutput: maximumOutput) }
     }
 
-    static func decompress(_ input: UnsafeRawBufferPointer) throws -> [UInt8] {
+    static func decompress(_ input: UnsafeRawBufferPointer, maximumOutput: Int) throws -> [UInt8] {
         var stream = z_stream()
         guard inflateInit2_(&stream, -MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw DICOMError.unsupported("zlib could not be initialised")
         }
         defer { inflateEnd(&stream) }
         var output = [UInt8]()
-        output.reserveCapacity(max(input.count * 4, 4096))
+        output.reserveCapacity(min(max(input.count * 4, 4096), maximumOutput))
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         guard let base = input.baseAddress else { return [] }
         stream.next_in = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: Bytef.self))
@@ -27,6 +28,9 @@ public enum Deflate {
                 return inflate(&stream, Z_NO_FLUSH)
             }
             let produced = chunk.count - Int(stream.avail_out)
+            guard produced <= maximumOutput - output.count else {
+                throw DICOMError.unsupported("the deflated data set inflates to more than \(maximumOutput >> 20) MB, the most Loupe takes")
+            }
             output.append(contentsOf: chunk[0..<produced])
             if status == Z_STREAM_END { break }
             if status == Z_BUF_ERROR && stream.avail_in == 0 {

@@ -22,9 +22,18 @@ public struct DICOMwebConfiguration: Sendable {
     public var caseInsensitivePersonNames: Bool
     /// Largest STOW-RS request body accepted.
     public var maxUploadBytes: Int
+    /// Most parts a multipart request may have.
+    public var maxParts: Int
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    public var maxConnections: Int
+    /// Seconds a connection may go without a whole request head or body part (or, between
+    /// requests, without any request) before it is closed: a client sending its headers a byte at a
+    /// time (slowloris) holds its connection no longer.
+    public var idleTimeoutSeconds: Int
 
     public init(host: String = "127.0.0.1", port: Int = 8080, tls: HTTPTLSConfiguration? = nil, corsOrigins: [String] = [],
-                baseURL: String? = nil, caseInsensitivePersonNames: Bool = true, maxUploadBytes: Int = 2 << 30) {
+                baseURL: String? = nil, caseInsensitivePersonNames: Bool = true, maxUploadBytes: Int = 2 << 30,
+                maxParts: Int = 10_000, maxConnections: Int = 1_000, idleTimeoutSeconds: Int = 30) {
         self.host = host
         self.port = port
         self.tls = tls
@@ -32,6 +41,9 @@ public struct DICOMwebConfiguration: Sendable {
         self.baseURL = baseURL
         self.caseInsensitivePersonNames = caseInsensitivePersonNames
         self.maxUploadBytes = maxUploadBytes
+        self.maxParts = maxParts
+        self.maxConnections = maxConnections
+        self.idleTimeoutSeconds = idleTimeoutSeconds
     }
 
     /// Path of the DICOMweb root.

@@ -81,16 +81,18 @@ public struct DICOMwebService: Sendable {
     /// The application, listening where the configuration says (HTTPS when it has TLS), on `router`
     /// (default: this service's routes). Throws when the certificate or key cannot be read.
     public func application(router: Router<Context>? = nil) throws -> some ApplicationProtocol {
-        var server = HTTPServerBuilder.http1()
+        let http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))
+        var server = HTTPServerBuilder.http1(configuration: http1)
         if let tls = configuration.tls {
             var settings = TLSConfiguration.makeServerConfiguration(
                 certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificateFile).map { .certificate($0) },
                 privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.privateKeyFile, format: .pem)))
             settings.minimumTLSVersion = .tlsv12
-            server = try .tls(.http1(), tlsConfiguration: settings)
+            server = try .tls(.http1(configuration: http1), tlsConfiguration: settings)
         }
         return Application(router: router ?? self.router(), server: server,
-                           configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Loupe"),
+                           configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Loupe",
+                                                availableConnectionsDelegate: .maximum(configuration.maxConnections, logger: logger)),
                            logger: logger)
     }
 
@@ -118,5 +120,5 @@ public struct DICOMwebService: Sendable {
 
 extension QueryError {
     /// The HTTP error a failed archive query answers with.
-    var httpError: HTTPError { HTTPError(HTTPResponse.Status(code: httpStatus), message: message) }
+    package var httpError: HTTPError { HTTPError(HTTPResponse.Status(code: httpStatus), message: message) }
 }

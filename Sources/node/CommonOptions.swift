@@ -71,6 +71,10 @@ struct CommonOptions: ParsableArguments {
             guard free >= 0 else { throw ValidationError("archive min_free_mb must not be negative") }
             archive.minimumFreeBytes = free << 20
         }
+        if let inflated = file.archive?.max_inflated_mb {
+            guard inflated > 0 else { throw ValidationError("archive max_inflated_mb must be positive") }
+            archive.maximumInflatedBytes = inflated << 20
+        }
         let workers = derivationWorkers ?? file.derivation?.workers ?? ProcessInfo.processInfo.activeProcessorCount
         guard workers >= 0 else { throw ValidationError("derivation workers must not be negative") }
         var peers: [DICOMPeer] = []
@@ -118,10 +122,17 @@ struct CommonOptions: ParsableArguments {
             HTTPTLSConfiguration(certificateFile: try Self.readable(t.certificate, "http tls certificate"),
                                  privateKeyFile: try Self.readable(t.private_key, "http tls private_key"))
         }
-        let web = DICOMwebConfiguration(
+        var web = DICOMwebConfiguration(
             host: httpHost ?? file.http?.host ?? "127.0.0.1", port: Int(httpPort ?? file.http?.port ?? 8080), tls: httpTLS,
             corsOrigins: corsOrigin.isEmpty ? (file.http?.cors_origins ?? []) : corsOrigin,
             baseURL: baseURL ?? file.http?.base_url, caseInsensitivePersonNames: dimse.caseInsensitivePersonNames)
+        web.maxUploadBytes = (file.http?.max_upload_mb).map { $0 << 20 } ?? web.maxUploadBytes
+        web.maxParts = file.http?.max_parts ?? web.maxParts
+        web.maxConnections = file.http?.max_connections ?? web.maxConnections
+        web.idleTimeoutSeconds = file.http?.idle_timeout ?? web.idleTimeoutSeconds
+        guard web.maxUploadBytes > 0, web.maxParts > 0, web.maxConnections > 0, web.idleTimeoutSeconds > 0 else {
+            throw ValidationError("http max_upload_mb, max_parts, max_connections and idle_timeout must be positive")
+        }
         var vectorIndex = VectorIndex.Configuration(dimension: EfficientNetLite0.featureCount)
         vectorIndex.hnswThreshold = file.similarity?.hnsw_threshold ?? vectorIndex.hnswThreshold
         vectorIndex.efSearch = file.similarity?.ef_search ?? vectorIndex.efSearch

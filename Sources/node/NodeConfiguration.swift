@@ -40,9 +40,14 @@ import Yams
 ///   tls: { certificate: /etc/loupe/https.pem, private_key: /etc/loupe/https.key }   # HTTPS, TLS 1.2+
 ///   cors_origins: ["*"]     # browsers' origins allowed (OHIF served elsewhere)
 ///   base_url: https://pacs.example.org/dicom-web   # public URL, when behind a proxy
+///   max_upload_mb: 2048    # largest request body (STOW-RS, photos); larger: 413
+///   max_parts: 10000       # most parts in a multipart request; more: 413
+///   max_connections: 1000  # connections served at once; more wait until one closes
+///   idle_timeout: 30       # seconds without a whole request head or body part (slowloris) or between requests
 /// archive:
 ///   duplicates: keep       # or replace
 ///   min_free_mb: 256       # refuse stores (0xA700, 507) with less free on the data directory's disk; 0: never
+///   max_inflated_mb: 1024  # largest data set a deflated instance may inflate to; larger ones are refused
 /// derivation:
 ///   workers: 2             # threads deriving PNGs etc. after ingest; default: one per core; 0: paused
 ///   max_attempts: 5        # a failing derivation is retried this often, then recorded as failed
@@ -186,11 +191,16 @@ struct ConfigurationFile: Decodable {
         var tls: HTTPTLSSection?
         var cors_origins: [String]?
         var base_url: String?
+        var max_upload_mb: Int?
+        var max_parts: Int?
+        var max_connections: Int?
+        var idle_timeout: Int?
     }
 
     struct ArchiveSection: Decodable {
         var duplicates: DuplicatePolicy?
         var min_free_mb: Int64?
+        var max_inflated_mb: Int?
     }
 
     struct DerivationSection: Decodable {

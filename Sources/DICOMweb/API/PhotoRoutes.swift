@@ -19,7 +19,8 @@ extension DICOMwebService {
                 throw WebError.unsupportedMediaType("send the photo as multipart/form-data with parts 'image' (JPEG or PNG) and 'metadata' (JSON)")
             }
             let body = try await request.body.collect(upTo: PhotoCapture.maximumBytes + (1 << 20))
-            let parts = try Multipart.requestParts(body, boundary: try Multipart.requiredBoundary(range))
+            // A form of an image and its metadata: a few parts at most.
+            let parts = try Multipart.requestParts(body, boundary: try Multipart.requiredBoundary(range), maximumParts: 16)
             guard let image = parts.first(where: { $0.formName == "image" }) else { throw WebError.badRequest("the form has no 'image' part") }
             guard let metadata = parts.first(where: { $0.formName == "metadata" }) else {
                 throw WebError.badRequest("the form has no 'metadata' part (JSON: PatientID, PatientName, kind, ...)")

@@ -94,7 +94,8 @@ extension DICOMwebService {
             throw WebError.unsupportedMediaType("send the image with its Content-Type: application/dicom, image/png or image/jpeg")
         }
         guard range.mediaType.hasPrefix("multipart/") else { return (range.mediaType, Array(buffer: body)) }
-        let parts = try Multipart.requestParts(body, boundary: try Multipart.requiredBoundary(range))
+        // A form with one image: a few parts at most.
+        let parts = try Multipart.requestParts(body, boundary: try Multipart.requiredBoundary(range), maximumParts: 16)
         guard let part = parts.first(where: { $0.body.readableBytes > 0 }) else { throw WebError.badRequest("the form holds no image") }
         let type = part.contentType.flatMap { MediaRange.parse($0).first?.mediaType } ?? "application/octet-stream"
         return (type, Array(buffer: part.body))

@@ -33,7 +33,7 @@ extension DICOMwebService {
         }
         let boundary = try Multipart.requiredBoundary(range)
         let body = try await request.body.collect(upTo: configuration.maxUploadBytes)
-        let parts = try Multipart.requestParts(body, boundary: boundary)
+        let parts = try Multipart.requestParts(body, boundary: boundary, maximumParts: configuration.maxParts)
         guard !parts.isEmpty else { throw WebError.badRequest("the request has no parts") }
 
         let archive = self.archive

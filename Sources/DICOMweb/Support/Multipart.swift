@@ -1,11 +1,12 @@
 import Foundation
+import Hummingbird
 import NIOCore
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// multipart/related bodies (RFC 2387), as WADO-RS writes them and STOW-RS reads them.
-enum Multipart {
+package enum Multipart {
     /// A fresh boundary (never present in DICOM data by chance: 32 random hex digits).
     static func makeBoundary() -> String {
         "loupe-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
@@ -37,20 +38,22 @@ enum Multipart {
         return buffer
     }
 
-    struct Part {
+    package struct Part {
         /// Header names lower-cased.
-        let headers: [String: String]
-        let body: ByteBuffer
+        package let headers: [String: String]
+        package let body: ByteBuffer
         var contentType: String? { headers["content-type"] }
     }
 
-    enum ParseError: Error, CustomStringConvertible {
+    package enum ParseError: Error, CustomStringConvertible {
         case noBoundary
         case malformed(String)
-        var description: String {
+        case tooManyParts
+        package var description: String {
             switch self {
             case .noBoundary: "the Content-Type has no boundary parameter"
             case .malformed(let why): "malformed multipart body: \(why)"
+            case .tooManyParts: "too many parts"
             }
         }
     }
@@ -64,22 +67,30 @@ enum Multipart {
     }
 
     /// The parts of a request body; a 400 when it is malformed.
-    static func requestParts(_ body: ByteBuffer, boundary: String) throws -> [Part] {
-        do { return try parse(body, boundary: boundary) } catch { throw WebError.badRequest("\(error)") }
+    static func requestParts(_ body: ByteBuffer, boundary: String, maximumParts: Int) throws -> [Part] {
+        do {
+            return try parse(body, boundary: boundary, maximumParts: maximumParts)
+        } catch .tooManyParts {
+            throw HTTPError(.contentTooLarge, message: "the request has more than the \(maximumParts) parts Loupe takes at once")
+        } catch {
+            throw WebError.badRequest("\(error)")
+        }
     }
 
     /// The boundary parameter of a multipart Content-Type.
-    static func boundary(of contentType: String) -> String? {
+    package static func boundary(of contentType: String) -> String? {
         MediaRange.parse(contentType).first?.parameters["boundary"]
     }
 
     /// Splits a body into parts. Lenient about a missing final CRLF and about preamble text.
-    static func parse(_ body: ByteBuffer, boundary: String) throws(ParseError) -> [Part] {
+    package static func parse(_ body: ByteBuffer, boundary: String, maximumParts: Int = 10_000) throws(ParseError) -> [Part] {
         let delimiter = Array("--\(boundary)".utf8)
         let result: Result<[Part], ParseError> = body.withUnsafeReadableBytes { raw in
             var positions: [Int] = []
             var from = 0
             while let found = find(delimiter, in: raw, from: from) {
+                // Counted while searching: a body of nothing but delimiters must not fill memory with positions.
+                guard positions.count <= maximumParts else { return .failure(.tooManyParts) }
                 positions.append(found)
                 from = found + delimiter.count
             }

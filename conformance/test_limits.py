@@ -1,0 +1,107 @@
+"""Limits that hold against hostile requests: a deflated data set that inflates beyond
+archive.max_inflated_mb (a deflate bomb, over STOW-RS and C-STORE), more multipart parts than
+http.max_parts, a body over http.max_upload_mb, and a request head over 80 kB. Each gets a clear
+refusal; the node keeps serving what it stored."""
+
+import random
+from io import BytesIO
+
+import pydicom
+import pytest
+from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+from conftest import write_yaml
+from dicomweb_support import encode_multipart
+from instance_support import c_store, instance, part10, stow
+from loupe_corpus import CT_IMAGE_STORAGE
+from loupe_support import HOST, http_session
+
+import socket
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench" / "ingest"))
+import dimse  # noqa: E402
+
+STOW_TYPE = 'multipart/related; type="application/dicom"; boundary=limits'
+
+
+@pytest.fixture(scope="module")
+def node(loupe_factory, tmp_path_factory):
+    work = tmp_path_factory.mktemp("limits")
+    config = write_yaml(work / "limits.yaml",
+                        "archive:\n  max_inflated_mb: 8\nhttp:\n  max_parts: 5\n  max_upload_mb: 2\n")
+    node = loupe_factory("loupe-limits", config=config)
+    ds, _ = instance("1.2.826.0.1.3680043.10.2.1", random.Random(1))
+    assert stow(node, ds).status_code == 200
+    node.kept = ds
+    return node
+
+
+def still_serves(node):
+    ds = node.kept
+    url = f"{node.base_url}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
+    response = http_session().get(url, headers={"Accept": 'multipart/related; type="application/dicom"'}, timeout=30)
+    assert response.status_code == 200 and ds.SOPInstanceUID.encode() in response.content
+
+
+def deflate_bomb(inflated_mb: int) -> tuple[pydicom.Dataset, bytes, bytes]:
+    """A CT whose private OB value is `inflated_mb` of zeros, deflated: (data set, its Part-10 file,
+    its deflated data set as a C-STORE carries it)."""
+    ds, _ = instance("1.2.826.0.1.3680043.10.2.2", random.Random(2))
+    ds.add_new(0x00091010, "LO", "LOUPE LIMITS")
+    ds.add_new(0x00091100, "OB", bytes(inflated_mb << 20))
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+    out = BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    file = out.getvalue()
+    meta_end = 132 + 12 + int.from_bytes(file[140:144], "little")
+    return ds, file, file[meta_end:]
+
+
+def test_deflate_bomb_is_refused_over_stow_and_c_store(node):
+    ds, file, data_set = deflate_bomb(64)
+    assert len(file) < 1 << 20, "the bomb is not small"
+    response = http_session().post(f"{node.base_url}/studies", data=encode_multipart([file], "limits"), timeout=60,
+                                   headers={"Content-Type": STOW_TYPE, "Accept": "application/dicom+json"})
+    assert response.status_code == 409, response.text[:300]
+    assert [i["00081197"]["Value"] for i in response.json()["00081198"]["Value"]] == [[0xC000]]
+    with dimse.Association(HOST, int(node.port), node.ae, "BOMBSCU", abstract_syntaxes=(CT_IMAGE_STORAGE,),
+                           transfer_syntaxes=(DeflatedExplicitVRLittleEndian,)) as association:
+        assert association.store(CT_IMAGE_STORAGE, ds.SOPInstanceUID, data_set) == 0xC000
+    assert "inflates to more than 8 MB" in node.log_text()
+    assert http_session().get(f"{node.base_url}/studies?StudyInstanceUID={ds.StudyInstanceUID}", timeout=30).json() == []
+    still_serves(node)
+
+
+def test_more_parts_than_max_parts_is_413(node):
+    files = [part10(instance("1.2.826.0.1.3680043.10.2.3", random.Random(10 + n))[0]) for n in range(6)]
+    response = http_session().post(f"{node.base_url}/studies", data=encode_multipart(files, "limits"), timeout=60,
+                                   headers={"Content-Type": STOW_TYPE, "Accept": "application/dicom+json"})
+    assert response.status_code == 413, response.text[:300]
+    assert "more than the 5 parts" in response.text
+    response = http_session().post(f"{node.base_url}/studies", data=encode_multipart(files[:5], "limits"), timeout=60,
+                                   headers={"Content-Type": STOW_TYPE, "Accept": "application/dicom+json"})
+    assert response.status_code == 200, response.text[:300]
+
+
+def test_body_over_max_upload_is_413(node):
+    response = http_session().post(f"{node.base_url}/studies", data=encode_multipart([bytes(3 << 20)], "limits"),
+                                   timeout=60, headers={"Content-Type": STOW_TYPE, "Accept": "application/dicom+json"})
+    assert response.status_code == 413, response.text[:300]
+    still_serves(node)
+
+
+def test_request_head_over_80_kb_is_refused_without_5xx(node):
+    with socket.create_connection((HOST, node.http_port), timeout=10) as sock:
+        sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: {HOST}\r\nX-Big: {'a' * (100 << 10)}\r\n\r\n".encode())
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+    status = answer.split(b" ", 2)[1] if answer.startswith(b"HTTP/1.1 ") else b"closed"
+    assert status in (b"400", b"431", b"closed"), answer[:200]
+    still_serves(node)
