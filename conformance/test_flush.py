@@ -17,7 +17,7 @@ import requests
 
 from conftest import write_yaml
 from dicomweb_support import EventStream, analysis, wait_for_derivations
-from loupe_support import free_port, run, wait_for_port
+from loupe_support import free_port, http_session, run, wait_for_port
 from photo_support import encode, post_photo, skin_photo
 
 
@@ -176,6 +176,8 @@ def test_alerts_raised_while_the_broker_is_away_arrive_when_it_is_back(loupe_fac
         flushed = r.json()["SOPInstanceUID"]
     wait_for_derivations(base)
     time.sleep(1)
+    # /metrics tells the broker is away and nothing was published yet.
+    assert mqtt_metrics(base) == (0, 0)
     server = broker()
     try:
         got = subscribe(1, 60)
@@ -185,9 +187,17 @@ def test_alerts_raised_while_the_broker_is_away_arrive_when_it_is_back(loupe_fac
         # Once: the node did not queue a copy for every retry while the broker was away.
         again = subscribe(1, 3)
         assert again.returncode != 0 and again.stdout == "", again.stdout
+        assert mqtt_metrics(base) == (1, 1)
     finally:
         server.terminate()
         server.wait(10)
+
+
+def mqtt_metrics(base: str) -> tuple[float, float]:
+    """(loupe_mqtt_connected, loupe_mqtt_alerts_published_total) as /metrics reports them."""
+    text = http_session().get(f"{base}/metrics", timeout=30).text
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("loupe_mqtt_"))
+    return float(values.get("loupe_mqtt_connected", "nan")), float(values.get("loupe_mqtt_alerts_published_total", "nan"))
 
 
 def test_bad_flush_configuration_is_refused(loupe_bin, tmp_path):

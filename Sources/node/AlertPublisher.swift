@@ -19,6 +19,7 @@ struct AlertPublisher: Service {
     let logger: Logger
 
     func run() async throws {
+        Self.published.increment(by: 0)  // exported as 0 from the start, not only after the first alert
         var ledger = AlertLedger(cursor: readCursor())
         var saved = ledger.acknowledged
         var waiting = false
