@@ -7,7 +7,7 @@ DATA ?= ./loupe-data
 # EfficientNet-Lite0 weights, converted once from the pip package's checkpoint (not committed).
 MODEL := models/efficientnet-lite0.weights
 
-.PHONY: run test deps test-deps train-deps model build build-debug unit model-test conformance bench train-classifier clean
+.PHONY: run test deps test-deps train-deps model build build-debug unit model-test conformance bench fuzz train-classifier clean
 
 deps:
 	scripts/install-deps.sh runtime
@@ -43,6 +43,13 @@ test: unit model-test conformance
 
 bench: build
 	python3 bench/ingest/run.py
+
+# libFuzzer with AddressSanitizer over each parser of strangers' bytes (fuzz/FuzzTargets), FUZZ_SECONDS
+# per target (or a million inputs); findings land in bench/.work/fuzz/findings. bench/fuzz/README.md.
+FUZZ_SECONDS ?= 120
+fuzz: test-deps
+	$(SWIFT) build --product loupe-fuzz --sanitize fuzzer --sanitize address -Xswiftc -DLOUPE_LIBFUZZER --scratch-path .build-fuzz
+	python3 bench/fuzz/run.py --driver .build-fuzz/debug/loupe-fuzz --seconds $(FUZZ_SECONDS)
 
 # Trains the anomaly classifier from generated and packaged images (no downloads beyond packages) and
 # rewrites its committed parameters, Sources/Classifier/Resources/anomaly-classifier.json; prints its

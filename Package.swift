@@ -25,6 +25,7 @@ let package = Package(
     products: [
         .executable(name: "loupe", targets: ["node"]),
         .executable(name: "IndexBench", targets: ["IndexBench"]),
+        .executable(name: "loupe-fuzz", targets: ["loupe-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -140,6 +141,15 @@ let package = Package(
         ),
         // bench/similarity: Loupe's vector index timed against FAISS from Python and hnswlib.
         .executableTarget(name: "IndexBench", dependencies: ["Featurizer"], path: "bench/similarity/IndexBench"),
+        // fuzz: Loupe's parsers of strangers' bytes as fuzz targets, and the libFuzzer driver (make fuzz).
+        .target(
+            name: "FuzzTargets",
+            dependencies: ["DICOM", "Archive", "Access", "Imaging", "DICOMweb", "LoupeTestSupport",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "JWTKit", package: "jwt-kit")],
+            path: "fuzz/FuzzTargets"
+        ),
+        .executableTarget(name: "loupe-fuzz", dependencies: ["FuzzTargets"], path: "fuzz/Driver"),
         .testTarget(name: "DICOMTests", dependencies: ["DICOM"], exclude: ["Support"]),
         .target(name: "LoupeTestSupport", dependencies: ["Archive", "DICOM"], path: "Tests/LoupeTestSupport"),
         .testTarget(
@@ -154,6 +164,7 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
+        .testTarget(name: "FuzzTargetTests", dependencies: ["FuzzTargets"], path: "fuzz/Tests", exclude: ["regressions"]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "DICOM", "LoupeTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DIMSETests", dependencies: ["DIMSE", "Archive", "DICOM", "LoupeTestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "LoupeTestSupport"]),

@@ -1,7 +1,7 @@
 import DICOM
 
 /// The attributes of one instance that the index keeps as columns, read from its data set.
-struct InstanceAttributes: Sendable {
+package struct InstanceAttributes: Sendable {
     // Patient
     var patientID: String
     var issuerOfPatientID: String
@@ -43,7 +43,7 @@ struct InstanceAttributes: Sendable {
     var numberOfFrames: Int?
 
     /// Reads the attributes; throws when a UID the hierarchy needs is missing or invalid.
-    init(_ ds: DataSet, meta: DataSet) throws(IngestError) {
+    package init(_ ds: DataSet, meta: DataSet) throws(IngestError) {
         func uid(_ tag: Tag, _ name: String, fallback: Tag? = nil) throws(IngestError) -> String {
             guard let value = ds.string(tag) ?? fallback.flatMap({ meta.string($0) }) else {
                 throw IngestError(.missingAttribute, "\(name) \(tag) is missing or empty")

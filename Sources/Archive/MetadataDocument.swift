@@ -13,7 +13,7 @@ public enum MetadataDocument {
         return (try? Deflate.compress(json, fast: true)) ?? []
     }
 
-    static func encode(_ file: DICOMFile, bulkDataThreshold: Int) -> String {
+    package static func encode(_ file: DICOMFile, bulkDataThreshold: Int) -> String {
         let encoder = DICOMJSONEncoder(bulkDataThreshold: bulkDataThreshold) { path in
             bulkDataScheme + path.map { component in
                 switch component {

@@ -19,7 +19,7 @@ public struct OIDCClaims: Sendable, Equatable {
 /// `none` or HMAC) and a `kid` of the key set, with that key's algorithm: jwt-kit neither compares
 /// the header's `alg` with the key's nor refuses an unknown `kid` (it falls back to the first key).
 /// An unknown `kid` fetches the key set again (key rotation), at most every `refetchInterval`.
-actor OIDCVerifier {
+package actor OIDCVerifier {
     let configuration: OIDCConfiguration
     private var keys: KeySet?
     private var lastFetch: Date?
@@ -28,7 +28,7 @@ actor OIDCVerifier {
 
     static let algorithms: Set<String> = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
 
-    struct KeySet {
+    package struct KeySet {
         let collection: JWTKeyCollection
         /// kid → algorithm
         let algorithms: [String: String]
@@ -37,7 +37,13 @@ actor OIDCVerifier {
 
     init(configuration: OIDCConfiguration) { self.configuration = configuration }
 
-    func verify(_ token: String, now: Date) async throws(AccessError) -> OIDCClaims {
+    /// A verifier that starts with `keys` instead of fetching them (the fuzz target's).
+    package init(configuration: OIDCConfiguration, keys: KeySet) {
+        self.configuration = configuration
+        self.keys = keys
+    }
+
+    package func verify(_ token: String, now: Date) async throws(AccessError) -> OIDCClaims {
         let cacheKey = Secret.hash(token)
         if let claims = verified[cacheKey] {
             if claims.expires.addingTimeInterval(configuration.leeway) > now { return claims }
@@ -121,7 +127,7 @@ actor OIDCVerifier {
     /// The signing keys of a JWKS document: keys for encryption, without a `kid`, or of other
     /// types and algorithms are left out (jwt-kit refuses a whole set for one it does not know);
     /// a missing `alg` is filled in from the key type and curve.
-    static func keySet(json: Data, fetched: Date) async throws -> KeySet {
+    package static func keySet(json: Data, fetched: Date) async throws -> KeySet {
         guard let document = try JSONSerialization.jsonObject(with: json) as? [String: Any],
               let entries = document["keys"] as? [[String: Any]] else {
             throw AccessError(.unavailable, "the provider's key set is not a JWKS document")

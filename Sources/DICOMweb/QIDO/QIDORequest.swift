@@ -4,13 +4,13 @@ import Foundation
 
 /// A QIDO-RS search (PS3.18 10.6) read from its URL: matching keys by keyword or tag,
 /// `includefield`, `fuzzymatching`, `limit`, `offset`, and the study/series scope of the path.
-struct QIDORequest: Sendable {
-    var query: ArchiveQuery
-    let level: QueryLevel
+package struct QIDORequest: Sendable {
+    package var query: ArchiveQuery
+    package let level: QueryLevel
     /// `includefield=all`: at instance level, every attribute of the stored documents too.
-    private(set) var includesAll = false
+    package private(set) var includesAll = false
     /// Whether limit/offset were given (the total is then counted separately).
-    var isPaged: Bool { query.limit != nil || query.offset > 0 }
+    package var isPaged: Bool { query.limit != nil || query.offset > 0 }
 
     /// Attributes returned when not asked for (PS3.18 Tables 10.6.3-3 to -5), plus what viewers need.
     static func defaultKeys(_ level: QueryLevel) -> [Tag] {
@@ -48,7 +48,7 @@ struct QIDORequest: Sendable {
     /// VRs whose query values may list alternatives with commas (`a,b` = `a\b`); text VRs keep commas.
     private static let commaLists: Set<VR> = [.UI, .CS, .DA, .TM, .DT, .AE, .IS, .DS, .AS, .US, .UL, .SS, .SL]
 
-    init(level: QueryLevel, parameters: RequestQuery, study: String? = nil, series: String? = nil,
+    package init(level: QueryLevel, parameters: RequestQuery, study: String? = nil, series: String? = nil,
          caseInsensitiveNames: Bool) throws {
         self.level = level
         var keys: [Tag: QueryKey] = [:]

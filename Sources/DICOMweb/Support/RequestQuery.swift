@@ -2,11 +2,11 @@ import Foundation
 
 /// The query string as name/value pairs in order, decoded leniently: `+` is a space (HTML forms,
 /// Python's requests) and percent-escapes are decoded in names and values.
-struct RequestQuery: Sendable {
+package struct RequestQuery: Sendable {
     let pairs: [(name: String, value: String)]
 
     /// - Parameter query: the raw query string (`request.uri.query`).
-    init(_ query: String?) {
+    package init(_ query: String?) {
         guard let query, !query.isEmpty else {
             pairs = []
             return
