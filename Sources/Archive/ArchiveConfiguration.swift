@@ -22,8 +22,16 @@ public struct ArchiveConfiguration: Sendable {
     /// is refused (C-STORE 0xA700, STOW 507), so that the index keeps room for what reading needs
     /// (sessions, the audit trail) and nothing is half-written. 0: store until the disk is full.
     public var minimumFreeBytes: Int64 = 256 << 20
-    /// Largest data set a deflated instance may inflate to at ingest; a larger one is refused.
+    /// Largest data set a deflated instance may inflate to at ingest; a larger one is refused. At most
+    /// the readers' default (`ReadOptions`), so that whatever ingest accepts every later reader reads.
     public var maximumInflatedBytes = ReadOptions.headerOnly.maximumInflatedBytes
+
+    /// How an arriving instance's header is read: up to its pixel data, deflated ones within the limit.
+    public var arrivalReadOptions: ReadOptions {
+        var options = ReadOptions.headerOnly
+        options.maximumInflatedBytes = maximumInflatedBytes
+        return options
+    }
 
     public init(dataDirectory: URL, duplicatePolicy: DuplicatePolicy = .keep, metadataBulkDataThreshold: Int = 1024,
                 derivation: DerivationPolicy = DerivationPolicy()) {

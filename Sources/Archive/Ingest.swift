@@ -167,9 +167,7 @@ extension Archive {
     }
 
     private func openStaged(_ url: URL) throws(IngestError) -> StagedFile {
-        var options = ReadOptions.headerOnly
-        options.maximumInflatedBytes = configuration.maximumInflatedBytes
-        do { return try StagedFile(url, options: options) } catch { throw diskFull() ?? error }
+        do { return try StagedFile(url, options: configuration.arrivalReadOptions) } catch { throw diskFull() ?? error }
     }
 
     /// Media Storage Directory Storage (DICOMDIR), PS3.4 Annex F.

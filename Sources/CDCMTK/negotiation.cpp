@@ -26,10 +26,11 @@ static const char *chooseForStorage(const T_ASC_PresentationContext &pc) {
 }
 
 /// Commands and identifiers: explicit VR little endian preferred, then implicit, then big endian.
+/// Never deflated: DCMTK would inflate an identifier in memory without bound (a deflate bomb), and
+/// identifiers are small enough not to need it.
 static const char *chooseForServices(const T_ASC_PresentationContext &pc) {
     static const char *preference[] = {UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax,
-                                       UID_BigEndianExplicitTransferSyntax,
-                                       UID_DeflatedExplicitVRLittleEndianTransferSyntax};
+                                       UID_BigEndianExplicitTransferSyntax};
     for (const char *wanted : preference) {
         for (int i = 0; i < pc.transferSyntaxCount; i++) {
             if (strcmp(pc.proposedTransferSyntaxes[i], wanted) == 0) return pc.proposedTransferSyntaxes[i];

@@ -29,7 +29,8 @@ public enum Deflate {
             }
             let produced = chunk.count - Int(stream.avail_out)
             guard produced <= maximumOutput - output.count else {
-                throw DICOMError.unsupported("the deflated data set inflates to more than \(maximumOutput >> 20) MB, the most Loupe takes")
+                let most = maximumOutput >= 1 << 20 ? "\(maximumOutput >> 20) MB" : "\(maximumOutput) bytes"
+                throw DICOMError.unsupported("the deflated data set inflates to more than \(most), the most Loupe takes")
             }
             output.append(contentsOf: chunk[0..<produced])
             if status == Z_STREAM_END { break }

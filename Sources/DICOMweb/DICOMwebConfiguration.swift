@@ -20,7 +20,7 @@ public struct DICOMwebConfiguration: Sendable {
     public var baseURL: String?
     /// PN matching ignores case and accents even without `fuzzymatching=true`.
     public var caseInsensitivePersonNames: Bool
-    /// Largest STOW-RS request body accepted.
+    /// Largest STOW-RS or similarity upload body accepted (photos have their own, smaller bound).
     public var maxUploadBytes: Int
     /// Most parts a multipart request may have.
     public var maxParts: Int

@@ -2,6 +2,7 @@ import Access
 import ArgumentParser
 import Archive
 import Classifier
+import DICOM
 import DICOMweb
 import DIMSE
 import Featurizer
@@ -68,11 +69,12 @@ struct CommonOptions: ParsableArguments {
                                            duplicatePolicy: duplicates ?? file.archive?.duplicates ?? .keep,
                                            derivation: derivation)
         if let free = file.archive?.min_free_mb {
-            guard free >= 0 else { throw ValidationError("archive min_free_mb must not be negative") }
+            guard (0...(1 << 30)).contains(free) else { throw ValidationError("archive min_free_mb must be 0 to 1073741824") }
             archive.minimumFreeBytes = free << 20
         }
         if let inflated = file.archive?.max_inflated_mb {
-            guard inflated > 0 else { throw ValidationError("archive max_inflated_mb must be positive") }
+            let most = ReadOptions.headerOnly.maximumInflatedBytes >> 20
+            guard (1...most).contains(inflated) else { throw ValidationError("archive max_inflated_mb must be 1 to \(most)") }
             archive.maximumInflatedBytes = inflated << 20
         }
         let workers = derivationWorkers ?? file.derivation?.workers ?? ProcessInfo.processInfo.activeProcessorCount
@@ -126,13 +128,15 @@ struct CommonOptions: ParsableArguments {
             host: httpHost ?? file.http?.host ?? "127.0.0.1", port: Int(httpPort ?? file.http?.port ?? 8080), tls: httpTLS,
             corsOrigins: corsOrigin.isEmpty ? (file.http?.cors_origins ?? []) : corsOrigin,
             baseURL: baseURL ?? file.http?.base_url, caseInsensitivePersonNames: dimse.caseInsensitivePersonNames)
-        web.maxUploadBytes = (file.http?.max_upload_mb).map { $0 << 20 } ?? web.maxUploadBytes
-        web.maxParts = file.http?.max_parts ?? web.maxParts
-        web.maxConnections = file.http?.max_connections ?? web.maxConnections
-        web.idleTimeoutSeconds = file.http?.idle_timeout ?? web.idleTimeoutSeconds
-        guard web.maxUploadBytes > 0, web.maxParts > 0, web.maxConnections > 0, web.idleTimeoutSeconds > 0 else {
-            throw ValidationError("http max_upload_mb, max_parts, max_connections and idle_timeout must be positive")
+        func bounded(_ value: Int?, _ key: String, _ range: ClosedRange<Int>) throws -> Int? {
+            guard let value else { return nil }
+            guard range.contains(value) else { throw ValidationError("http \(key) must be \(range.lowerBound) to \(range.upperBound)") }
+            return value
         }
+        web.maxUploadBytes = try bounded(file.http?.max_upload_mb, "max_upload_mb", 1...(1 << 20)).map { $0 << 20 } ?? web.maxUploadBytes
+        web.maxParts = try bounded(file.http?.max_parts, "max_parts", 1...1_000_000) ?? web.maxParts
+        web.maxConnections = try bounded(file.http?.max_connections, "max_connections", 1...1_000_000) ?? web.maxConnections
+        web.idleTimeoutSeconds = try bounded(file.http?.idle_timeout, "idle_timeout", 1...86_400) ?? web.idleTimeoutSeconds
         var vectorIndex = VectorIndex.Configuration(dimension: EfficientNetLite0.featureCount)
         vectorIndex.hnswThreshold = file.similarity?.hnsw_threshold ?? vectorIndex.hnswThreshold
         vectorIndex.efSearch = file.similarity?.ef_search ?? vectorIndex.efSearch

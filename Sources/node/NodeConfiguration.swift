@@ -40,7 +40,7 @@ import Yams
 ///   tls: { certificate: /etc/loupe/https.pem, private_key: /etc/loupe/https.key }   # HTTPS, TLS 1.2+
 ///   cors_origins: ["*"]     # browsers' origins allowed (OHIF served elsewhere)
 ///   base_url: https://pacs.example.org/dicom-web   # public URL, when behind a proxy
-///   max_upload_mb: 2048    # largest request body (STOW-RS, photos); larger: 413
+///   max_upload_mb: 2048    # largest STOW-RS or similarity upload body; larger: 413
 ///   max_parts: 10000       # most parts in a multipart request; more: 413
 ///   max_connections: 1000  # connections served at once; more wait until one closes
 ///   idle_timeout: 30       # seconds without a whole request head or body part (slowloris) or between requests

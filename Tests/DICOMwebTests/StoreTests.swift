@@ -75,14 +75,15 @@ import Testing
 @Suite struct MultipartTests {
     @Test func roundTripAndLenientParsing() throws {
         let body = Multipart.body(boundary: "xyz", parts: [("application/dicom", [1, 2, 3]), ("text/plain", Array("--xy not a delimiter\r\n".utf8))])
-        let parts = try Multipart.parse(body, boundary: "xyz")
+        let parts = try Multipart.parse(body, boundary: "xyz", maximumParts: 2)
         #expect(parts.count == 2)
+        #expect(throws: Multipart.ParseError.self) { try Multipart.parse(body, boundary: "xyz", maximumParts: 1) }
         #expect(Array(parts[0].body.readableBytesView) == [1, 2, 3])
         #expect(parts[1].contentType == "text/plain")
         #expect(String(buffer: parts[1].body) == "--xy not a delimiter\r\n")
         // A preamble and no final CRLF are tolerated.
         let loose = ByteBuffer(string: "preamble\r\n--q\r\nContent-Type: a/b\r\n\r\nhello\r\n--q--")
-        #expect(try Multipart.parse(loose, boundary: "q").map { String(buffer: $0.body) } == ["hello"])
+        #expect(try Multipart.parse(loose, boundary: "q", maximumParts: 1).map { String(buffer: $0.body) } == ["hello"])
     }
 
     @Test func acceptHeaders() {

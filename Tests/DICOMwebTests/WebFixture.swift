@@ -99,7 +99,7 @@ extension TestResponse {
     func parts() throws -> [Multipart.Part] {
         let type = try #require(headers[.contentType])
         let boundary = try #require(Multipart.boundary(of: type))
-        return try Multipart.parse(body, boundary: boundary)
+        return try Multipart.parse(body, boundary: boundary, maximumParts: .max)
     }
 }
 

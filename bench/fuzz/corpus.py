@@ -12,6 +12,9 @@ from pathlib import Path
 import pydicom
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "conformance"))
+from loupe_support import meta_end  # noqa: E402
+
 # Inputs longer than this are cut by the fuzzer anyway (run.py passes it as -max_len).
 MAX_LEN = 64 * 1024
 
@@ -62,9 +65,8 @@ def make(driver: str, root: Path) -> None:
         (root / "part10" / name).write_bytes(data)
         # The data set alone, for the JSON encoder (explicit VR little endian files only).
         meta = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=True).file_meta
-        if meta.get("TransferSyntaxUID") == "1.2.840.10008.1.2.1" and data[132:136] == b"\x02\x00\x00\x00":
-            meta_end = 132 + 12 + int.from_bytes(data[140:144], "little")  # after (0002,0000) and the group it counts
-            (root / "dicom-json" / name).write_bytes(data[meta_end:])
+        if meta.get("TransferSyntaxUID") == "1.2.840.10008.1.2.1":
+            (root / "dicom-json" / name).write_bytes(data[meta_end(data):])
     for name, data in pictures():
         (root / "photo" / name).write_bytes(data)
         if name.endswith(".jpg"):

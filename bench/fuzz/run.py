@@ -3,13 +3,14 @@ it has executed --runs inputs or --seconds have passed, and records executions, 
 findings. A crash, a leak or an input slower than --timeout leaves its input in the work directory
 (and fails the run); a finding that is fixed becomes a file under fuzz/Tests/regressions/<target>/.
 
-    python3 bench/fuzz/run.py --driver .build-fuzz/debug/loupe-fuzz [--runs 1000000] [--seconds 600]
+    python3 bench/fuzz/run.py --driver .build-fuzz/debug/loupe-fuzz [--runs 1000000] [--seconds 120]
 """
 
 import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -26,7 +27,9 @@ def fuzz(driver: str, target: str, work: Path, seeds: Path, args) -> dict:
     learned = work / "corpus" / target  # what the fuzzer finds, kept between runs
     artifacts = work / "findings" / target
     learned.mkdir(parents=True, exist_ok=True)
-    artifacts.mkdir(parents=True, exist_ok=True)
+    # Findings are this run's: one kept from an earlier run is in fuzz/Tests/regressions once fixed.
+    shutil.rmtree(artifacts, ignore_errors=True)
+    artifacts.mkdir(parents=True)
     regressions = REPO / "fuzz" / "Tests" / "regressions" / target
     dirs = [learned, seeds / target] + ([regressions] if regressions.is_dir() else [])
     command = [driver, f"-runs={args.runs}", f"-max_total_time={args.seconds}", f"-timeout={args.timeout}",
@@ -53,7 +56,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--driver", default=str(REPO / ".build-fuzz/debug/loupe-fuzz"))
     parser.add_argument("--runs", type=int, default=1_000_000)
-    parser.add_argument("--seconds", type=int, default=1200, help="per target, at most")
+    parser.add_argument("--seconds", type=int, default=120, help="per target, at most")
     parser.add_argument("--timeout", type=int, default=1, help="seconds one input may take")
     parser.add_argument("--work", default=str(REPO / "bench/.work/fuzz"))
     parser.add_argument("--targets", nargs="*", default=TARGETS)

@@ -252,14 +252,25 @@ class Association:
                 raise DIMSEError(f"C-FIND status {status:#06x} {comment}")
             return matches
 
+    def _store_command(self, sop_class, sop_instance):
+        """(presentation context ID, encoded C-STORE-RQ command announcing a data set)."""
+        pc_id, _ = self._context(sop_class)
+        self.message_id += 1
+        return pc_id, encode_command([((0, 0x0002), _uid(sop_class)), ((0, 0x0100), _us(C_STORE_RQ)),
+                                      ((0, 0x0110), _us(self.message_id)), ((0, 0x0700), _us(0)),
+                                      ((0, 0x0800), _us(0x0001)), ((0, 0x1000), _uid(sop_instance))])
+
+    def send_store_command(self, sop_class, sop_instance):
+        """Sends only the C-STORE-RQ command and returns its presentation context ID: the data set
+        is for the caller to send, as it likes (a test that sends it slowly)."""
+        pc_id, cmd = self._store_command(sop_class, sop_instance)
+        self._send_pdvs(pc_id, cmd, None)
+        return pc_id
+
     def store(self, sop_class, sop_instance, dataset):
         """Sends one C-STORE of a data set already encoded in the context's transfer syntax; returns
         the response status (0 is success)."""
-        pc_id, _ = self._context(sop_class)
-        self.message_id += 1
-        cmd = encode_command([((0, 0x0002), _uid(sop_class)), ((0, 0x0100), _us(C_STORE_RQ)),
-                              ((0, 0x0110), _us(self.message_id)), ((0, 0x0700), _us(0)),
-                              ((0, 0x0800), _us(0x0001)), ((0, 0x1000), _uid(sop_instance))])
+        pc_id, cmd = self._store_command(sop_class, sop_instance)
         self._send_pdvs(pc_id, cmd, dataset)
         fields, _ = self._recv_message()
         if _u16(fields[(0, 0x0100)]) != C_STORE_RSP:

@@ -13,6 +13,7 @@ conformance/test_live_fuzz.py runs it for 20 seconds in `make test`.
 """
 
 import argparse
+import io
 import os
 import random
 import socket
@@ -31,9 +32,9 @@ sys.path.insert(0, str(REPO / "bench" / "ingest"))
 
 import dimse  # noqa: E402
 from dicomweb_support import encode_multipart, multipart_response  # noqa: E402
-from instance_support import instance, part10  # noqa: E402
+from instance_support import instance, part10, stow  # noqa: E402
 from loupe_corpus import CT_IMAGE_STORAGE  # noqa: E402
-from loupe_support import HOST, LoupeNode, http_session  # noqa: E402
+from loupe_support import HOST, LoupeNode, http_session, meta_end  # noqa: E402
 
 STUDY = "1.2.826.0.1.3680043.8.498.7007.1"
 STOW_TYPE = 'multipart/related; type="application/dicom"; boundary={}'
@@ -69,10 +70,11 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
 
 
 class Fuzzer:
-    def __init__(self, node: LoupeNode, rng: random.Random):
+    def __init__(self, node: LoupeNode, rng: random.Random, kept: list[bytes]):
         self.node, self.rng = node, rng
         self.http = http_session()
-        self.samples = samples()
+        # The instances stored before are mutated too: a broken copy must never touch the stored one.
+        self.samples = samples() + kept
         self.answers: Counter = Counter()
         self.failures: list[str] = []
 
@@ -97,12 +99,21 @@ class Fuzzer:
                           headers={"Content-Type": STOW_TYPE.format("fz"), "Accept": "application/dicom+json"})
 
     def c_store(self):
+        """A mutated data set under the SOP Instance UID it names (where it still names one), so that
+        it gets past the check that the command and the data set agree."""
         data = mutate(self.rng.choice(self.samples), self.rng)
-        meta_end = 132 + 12 + int.from_bytes(data[140:144], "little") if data[128:132] == b"DICM" else 0
+        try:
+            data = data[meta_end(data):]
+        except (ValueError, IndexError):
+            pass
+        try:
+            uid = str(pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=True).SOPInstanceUID)
+        except Exception:  # noqa: BLE001 - whatever pydicom makes of a broken data set
+            uid = pydicom.uid.generate_uid()
         try:
             with dimse.Association(HOST, int(self.node.port), self.node.ae, "FUZZSCU", abstract_syntaxes=(CT_IMAGE_STORAGE,),
                                    transfer_syntaxes=(dimse.EXPLICIT_LE,), timeout=30) as association:
-                status = association.store(CT_IMAGE_STORAGE, pydicom.uid.generate_uid(), data[min(meta_end, len(data)):])
+                status = association.store(CT_IMAGE_STORAGE, uid, data)
             self.answers[f"C-STORE 0x{status:04X}"] += 1
         except (OSError, dimse.DIMSEError) as error:
             self.answers[f"C-STORE {type(error).__name__}"] += 1
@@ -147,11 +158,8 @@ class Fuzzer:
         ])
         content_type = rng.choice([STOW_TYPE.format(boundary), "multipart/related", "multipart/related; boundary=",
                                    "application/dicom", 'multipart/related; type="application/dicom+xml"; boundary=fz'])
-        try:
-            self.http_request("multipart", "POST", "/dicom-web/studies", data=body,
-                              headers={"Content-Type": content_type.encode("utf-8").decode("latin-1")})
-        except UnicodeError:
-            pass
+        self.http_request("multipart", "POST", "/dicom-web/studies", data=body,
+                          headers={"Content-Type": content_type.encode("utf-8").decode("latin-1")})
 
     QIDO_KEYS = ["PatientName", "PatientID", "StudyDate", "StudyTime", "ModalitiesInStudy", "AccessionNumber",
                  "StudyInstanceUID", "00100010", "0020000D", "SeriesNumber", "includefield", "limit", "offset",
@@ -197,17 +205,14 @@ class Fuzzer:
         self.rng.choice([self.stow, self.c_store, self.pdu, self.multipart, self.qido, self.qido, self.traversal, self.upload])()
 
 
-def stored_before(node: LoupeNode, count: int = 10) -> dict[str, bytes]:
-    """Stores `count` instances and returns what WADO-RS serves for each."""
+def stored_before(node: LoupeNode, count: int = 10) -> dict[tuple[str, str], tuple[bytes, bytes]]:
+    """Stores `count` instances; (series, SOP instance) → (the file sent, what WADO-RS serves)."""
     rng, kept = random.Random(42), {}
-    http = http_session()
     for _ in range(count):
         ds, _ = instance(STUDY, rng)
-        body = encode_multipart([part10(ds)], "fz")
-        response = http.post(f"{node.base_url}/studies", data=body, timeout=30,
-                             headers={"Content-Type": STOW_TYPE.format("fz"), "Accept": "application/dicom+json"})
+        response = stow(node, ds)
         assert response.status_code == 200, response.text[:300]
-        kept[ds.SOPInstanceUID] = retrieve(node, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+        kept[(ds.SeriesInstanceUID, ds.SOPInstanceUID)] = (part10(ds), retrieve(node, ds.SeriesInstanceUID, ds.SOPInstanceUID))
     return kept
 
 
@@ -221,12 +226,8 @@ def retrieve(node: LoupeNode, series: str, sop: str) -> bytes:
 def run(node: LoupeNode, seconds: float, seed: int) -> dict:
     """Fuzzes `node` (started, with its data directory) for `seconds`; stops it and returns a report.
     Raises AssertionError on any failure."""
-    series = {}
     kept = stored_before(node)
-    for sop in kept:
-        found = http_session().get(f"{node.base_url}/instances", params={"SOPInstanceUID": sop}, timeout=30).json()
-        series[sop] = found[0]["0020000E"]["Value"][0]
-    fuzzer = Fuzzer(node, random.Random(seed))
+    fuzzer = Fuzzer(node, random.Random(seed), [sent for sent, _ in kept.values()])
     deadline, steps = time.monotonic() + seconds, 0
     while time.monotonic() < deadline:
         fuzzer.step()
@@ -235,7 +236,7 @@ def run(node: LoupeNode, seconds: float, seed: int) -> dict:
             assert node.running, f"the node died after {steps} steps:\n{node.log_tail()}"
     assert node.running, f"the node died:\n{node.log_tail()}"
     assert http_session().get(f"{node.http_url}/healthz", timeout=30).status_code == 200
-    changed = [sop for sop, data in kept.items() if retrieve(node, series[sop], sop) != data]
+    changed = [sop for (series, sop), (_, served) in kept.items() if retrieve(node, series, sop) != served]
     assert not changed, f"instances stored before changed: {changed}"
     node.stop()
     check = node.cli("check", timeout=600)

@@ -1,8 +1,8 @@
 import DICOMweb
 import NIOCore
 
-/// A STOW-RS request: the first line is its Content-Type, the rest its body. Every part found must
-/// lie inside the body, and its headers must have come from the bytes before it.
+/// A STOW-RS request: the first line is its Content-Type, the rest its body. The parts found must fit
+/// in the body, together.
 enum MultipartTarget {
     static func run(_ bytes: [UInt8]) -> FuzzOutcome {
         let newline = bytes.firstIndex(of: 10) ?? bytes.endIndex
@@ -10,7 +10,11 @@ enum MultipartTarget {
         let body = ByteBuffer(bytes: bytes[min(newline + 1, bytes.endIndex)...])
         guard let boundary = Multipart.boundary(of: contentType) else { return .refused("no boundary") }
         let parts: [Multipart.Part]
-        do { parts = try Multipart.parse(body, boundary: boundary) } catch { return FuzzOutcome(error) }
+        do {
+            parts = try Multipart.parse(body, boundary: boundary, maximumParts: DICOMwebConfiguration().maxParts)
+        } catch {
+            return FuzzOutcome(error)
+        }
         var total = 0
         for part in parts {
             total += part.body.readableBytes

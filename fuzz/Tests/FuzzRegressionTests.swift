@@ -4,9 +4,13 @@ import Testing
 
 /// The fuzz targets on their seeds and on every input kept under `regressions/<target>/`: inputs a
 /// fuzzer (or a review) found that once crashed, hung or misbehaved. A file's extension says what
-/// the target must make of it (`.accepted` or `.refused`); its name says what it pins.
+/// the target must make of it (`.accepted` or `.refused`); its name says what it pins. A refusal's
+/// message must hold what `expectedRefusals` names for the file, where it names something.
 @Suite struct FuzzRegressionTests {
     static let regressions = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("regressions")
+
+    static let expectedRefusals = ["twenty-thousand-delimiters.refused": "too many parts",
+                                   "10240x4352-in-612-bytes.refused": "cut short"]
 
     struct Case: CustomTestStringConvertible, Sendable {
         let target: FuzzTarget
@@ -25,7 +29,11 @@ import Testing
         let outcome = await Self.run(regression.target, Array(try Data(contentsOf: regression.file)))
         switch regression.file.pathExtension {
         case "accepted": #expect(outcome == .accepted)
-        case "refused": #expect(outcome != .accepted, "\(outcome)")
+        case "refused":
+            #expect(outcome != .accepted, "\(outcome)")
+            if let expected = Self.expectedRefusals[regression.file.lastPathComponent], case .refused(let message) = outcome {
+                #expect(message.contains(expected), "\(message)")
+            }
         default: Issue.record("\(regression.file.lastPathComponent) says neither .accepted nor .refused")
         }
     }

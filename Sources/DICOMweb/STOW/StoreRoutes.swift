@@ -90,7 +90,7 @@ extension DICOMwebService {
             return outcome
         }
         let bytes = Data(part.body.readableBytesView)
-        let header = try? DICOMReader.read(bytes, options: ReadOptions(stopAt: .pixelData))
+        let header = try? DICOMReader.read(bytes, options: archive.configuration.arrivalReadOptions)
         if identity.patients != nil {
             // The instance's patient, and the patient of the study it would join and of the instance
             // it would replace, must all be the requester's.

@@ -83,7 +83,7 @@ package enum Multipart {
     }
 
     /// Splits a body into parts. Lenient about a missing final CRLF and about preamble text.
-    package static func parse(_ body: ByteBuffer, boundary: String, maximumParts: Int = 10_000) throws(ParseError) -> [Part] {
+    package static func parse(_ body: ByteBuffer, boundary: String, maximumParts: Int) throws(ParseError) -> [Part] {
         let delimiter = Array("--\(boundary)".utf8)
         let result: Result<[Part], ParseError> = body.withUnsafeReadableBytes { raw in
             var positions: [Int] = []
@@ -119,7 +119,9 @@ package enum Multipart {
                 // The CRLF before a delimiter belongs to the delimiter.
                 if bodyEnd - 2 >= bodyStart, raw[bodyEnd - 2] == 13, raw[bodyEnd - 1] == 10 { bodyEnd -= 2 }
                 guard bodyEnd >= bodyStart else { return .failure(.malformed("a part shorter than its headers")) }
-                let slice = body.getSlice(at: body.readerIndex + bodyStart, length: bodyEnd - bodyStart) ?? ByteBuffer()
+                guard let slice = body.getSlice(at: body.readerIndex + bodyStart, length: bodyEnd - bodyStart) else {
+                    return .failure(.malformed("a part beyond the end of the body"))
+                }
                 parts.append(Part(headers: headers, body: slice))
             }
             return .success(parts)
