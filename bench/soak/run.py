@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Load and soak: associations storing while HTTP clients read (QIDO-RS, metadata, frames, rendered,
+similar, an SSE event stream), for a set time on a preloaded archive. Reports errors, p50/p99 per
+route, and the node's RSS, open file descriptors, threads and derivation lag sampled every 5 s.
+
+Passes with zero errors (a 503 counts: nothing here should shed load), RSS flat after warm-up
+(the last sample within 15 % of the one at the end of warm-up), no growth of descriptors or threads
+beyond the connections in use, and derivation lag bounded (below --max-lag).
+
+    python3 bench/soak/run.py                       # the issue's run: 16 × 64, 30 minutes, 100k instances
+    python3 bench/soak/run.py --minutes 2 --preload 2000 --stores 4 --clients 8   # a short one
+"""
+
+import argparse
+import os
+import random
+import re
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(REPO / "conformance"))
+sys.path.insert(0, str(REPO / "bench" / "ingest"))
+
+import dimse  # noqa: E402
+from instance_support import instance  # noqa: E402
+from loupe_corpus import CT_IMAGE_STORAGE  # noqa: E402
+from loupe_support import HOST, LoupeNode, http_session  # noqa: E402
+
+
+class Recorder:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.latencies = defaultdict(list)
+        self.errors = defaultdict(list)
+
+    def clear(self):
+        with self.lock:
+            self.latencies.clear()
+            self.errors.clear()
+
+    def record(self, route: str, seconds: float, error: str | None = None):
+        with self.lock:
+            if error:
+                self.errors[route].append(error)
+            else:
+                self.latencies[route].append(seconds)
+
+
+def store_loop(node, stop: threading.Event, recorder: Recorder, known: list, seed: int):
+    rng = random.Random(seed)
+    study = f"1.2.826.0.1.3680043.8.498.8080.{seed}"
+    while not stop.is_set():
+        try:
+            with dimse.Association(HOST, int(node.port), node.ae, "SOAKSCU", abstract_syntaxes=(CT_IMAGE_STORAGE,),
+                                   transfer_syntaxes=(dimse.EXPLICIT_LE,)) as association:
+                for _ in range(200):
+                    if stop.is_set():
+                        break
+                    ds, data = instance(study, rng)
+                    started = time.monotonic()
+                    status = association.store(CT_IMAGE_STORAGE, ds.SOPInstanceUID, data)
+                    recorder.record("C-STORE", time.monotonic() - started, None if status == 0 else f"0x{status:04X}")
+                    if status == 0:
+                        known.append((ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID))
+        except (OSError, dimse.DIMSEError) as error:
+            recorder.record("C-STORE", 0, f"{type(error).__name__}: {error}")
+
+
+def read_loop(node, stop: threading.Event, recorder: Recorder, known: list, seed: int):
+    rng, http = random.Random(seed), http_session()
+    base = node.base_url
+    while not stop.is_set():
+        study, series, sop = rng.choice(known)
+        instance_url = f"{base}/studies/{study}/series/{series}/instances/{sop}"
+        route, url, headers = rng.choice([
+            ("QIDO studies", f"{base}/studies?PatientID=UIDS-1&limit=20", {"Accept": "application/dicom+json"}),
+            ("QIDO instances", f"{base}/studies/{study}/instances?limit=50", {"Accept": "application/dicom+json"}),
+            ("metadata", f"{instance_url}/metadata", {"Accept": "application/dicom+json"}),
+            ("frames", f"{instance_url}/frames/1", {"Accept": 'multipart/related; type="application/octet-stream"'}),
+            ("rendered", f"{instance_url}/rendered", {"Accept": "image/png"}),
+            ("similar", f"{node.http_url}/api/similar?instance={sop}&k=10", {}),
+        ])
+        started = time.monotonic()
+        try:
+            response = http.get(url, headers=headers, timeout=60)
+            # Rendered and similar need the instance's derivations; until they ran, 404/409 is the answer.
+            fine = response.status_code == 200 or (route in ("rendered", "similar") and response.status_code in (404, 409))
+            recorder.record(route, time.monotonic() - started, None if fine else f"{response.status_code} {response.text[:120]}")
+        except Exception as error:  # noqa: BLE001 - every failure is recorded
+            recorder.record(route, 0, f"{type(error).__name__}: {error}")
+
+
+def events_loop(node, stop: threading.Event, recorder: Recorder):
+    """One SSE subscriber that stays connected the whole run (a flush-watch screen); the node sends a
+    heartbeat every 5 s, so a read waiting 15 s means the stream stalled."""
+    http = http_session()
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            with http.get(f"{node.http_url}/api/events", stream=True, timeout=(10, 15)) as response:
+                if response.status_code != 200:
+                    recorder.record("events", 0, f"{response.status_code}")
+                    time.sleep(1)
+                    continue
+                for _ in response.iter_lines():
+                    if stop.is_set():
+                        break
+            recorder.record("events", time.monotonic() - started)
+        except requests.RequestException as error:
+            recorder.record("events", 0, f"{type(error).__name__}: {error}")
+            time.sleep(1)
+
+
+def sample(node, lags: list) -> dict:
+    pid = node.proc.pid
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) >> 10
+    threads = int(re.search(r"Threads:\s+(\d+)", status).group(1))
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    metrics = http_session().get(f"{node.http_url}/metrics", timeout=30).text
+    lag = max([float(v) for v in re.findall(r'^loupe_derivation_lag_seconds\{[^}]*\} (\S+)', metrics, re.M)] or [0.0])
+    lags.append(lag)
+    return {"t": time.monotonic(), "rss_mb": rss, "threads": threads, "fds": fds, "lag_s": lag}
+
+
+def percentile(values, q):
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) >= 2 else (values[0] if values else float("nan"))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--warmup", type=float, default=0.2, help="fraction of the run before RSS is compared")
+    parser.add_argument("--preload", type=int, default=100_000)
+    parser.add_argument("--stores", type=int, default=16)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--max-lag", type=float, default=600)
+    parser.add_argument("--loupe-bin", default=os.environ.get("LOUPE_BIN", str(REPO / ".build" / "release" / "loupe")))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="loupe-soak-") as work:
+        config = Path(work) / "loupe.yaml"
+        config.write_text(f"dimse:\n  max_associations: {args.stores + 4}\nhttp:\n  max_connections: {args.clients * 2 + 16}\n")
+        node = LoupeNode(args.loupe_bin, Path(work) / "node", config=config).start()
+        try:
+            report = soak(node, args)
+        finally:
+            node.stop()
+    print(report)
+
+
+def soak(node, args) -> str:
+    recorder, known, stop = Recorder(), [], threading.Event()
+    preload_started = time.monotonic()
+    threads = [threading.Thread(target=store_loop, args=(node, stop, recorder, known, 1000 + n)) for n in range(args.stores)]
+    for thread in threads:
+        thread.start()
+    while len(known) < args.preload:
+        assert node.running, node.log_tail()
+        assert not recorder.errors, f"stores failed while preloading: {dict(recorder.errors)}"
+        time.sleep(1)
+    preload_seconds = time.monotonic() - preload_started
+    recorder.clear()
+    readers = [threading.Thread(target=read_loop, args=(node, stop, recorder, known, n)) for n in range(args.clients)]
+    readers.append(threading.Thread(target=events_loop, args=(node, stop, recorder)))
+    for thread in readers:
+        thread.start()
+    samples, lags = [], []
+    deadline = time.monotonic() + args.minutes * 60
+    while time.monotonic() < deadline:
+        samples.append(sample(node, lags))
+        time.sleep(5)
+    samples.append(sample(node, lags))
+    stop.set()
+    for thread in threads + readers:
+        thread.join(120)
+    assert node.running, node.log_tail()
+
+    warm = samples[max(0, int(len(samples) * args.warmup) - 1)]
+    last = samples[-1]
+    lines = [f"preloaded {args.preload} instances in {preload_seconds:.0f} s; then {args.minutes:g} min with {args.stores} "
+             f"storing associations and {args.clients} HTTP clients; {len(known)} instances at the end", "",
+             "| route | requests | errors | p50 ms | p99 ms |", "| --- | --- | --- | --- | --- |"]
+    for route in sorted(set(recorder.latencies) | set(recorder.errors)):
+        values = recorder.latencies[route]
+        lines.append(f"| {route} | {len(values)} | {len(recorder.errors[route])} | {percentile(values, 50) * 1000:.1f} | "
+                     f"{percentile(values, 99) * 1000:.1f} |")
+    lines += ["", f"RSS after warm-up {warm['rss_mb']} MB, at the end {last['rss_mb']} MB (max {max(s['rss_mb'] for s in samples)} MB); "
+              f"threads {warm['threads']} → {last['threads']} (max {max(s['threads'] for s in samples)}); "
+              f"descriptors {warm['fds']} → {last['fds']} (max {max(s['fds'] for s in samples)}); "
+              f"derivation lag max {max(lags):.1f} s, at the end {lags[-1]:.1f} s"]
+    report = "\n".join(lines)
+    errors = {route: found[:3] for route, found in recorder.errors.items() if found}
+    assert not errors, f"{report}\n\nerrors: {errors}"
+    assert last["rss_mb"] <= warm["rss_mb"] * 1.15, f"{report}\n\nRSS grew after warm-up"
+    assert last["threads"] <= warm["threads"] + 8 and last["fds"] <= warm["fds"] + args.clients + args.stores, \
+        f"{report}\n\nthreads or descriptors grew"
+    assert max(lags) < args.max_lag, f"{report}\n\nderivation lag unbounded"
+    return report
+
+
+if __name__ == "__main__":
+    main()
