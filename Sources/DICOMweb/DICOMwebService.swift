@@ -120,5 +120,5 @@ public struct DICOMwebService: Sendable {
 
 extension QueryError {
     /// The HTTP error a failed archive query answers with.
-    package var httpError: HTTPError { HTTPError(HTTPResponse.Status(code: httpStatus), message: message) }
+    var httpError: HTTPError { HTTPError(HTTPResponse.Status(code: httpStatus), message: message) }
 }

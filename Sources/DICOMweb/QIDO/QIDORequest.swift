@@ -6,9 +6,9 @@ import Foundation
 /// `includefield`, `fuzzymatching`, `limit`, `offset`, and the study/series scope of the path.
 package struct QIDORequest: Sendable {
     package var query: ArchiveQuery
-    package let level: QueryLevel
+    let level: QueryLevel
     /// `includefield=all`: at instance level, every attribute of the stored documents too.
-    package private(set) var includesAll = false
+    private(set) var includesAll = false
     /// Whether limit/offset were given (the total is then counted separately).
     package var isPaged: Bool { query.limit != nil || query.offset > 0 }
 
