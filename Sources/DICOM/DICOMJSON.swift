@@ -107,19 +107,11 @@ public struct DICOMJSONEncoder: Sendable {
             values = (ValueDecoding.doubles(bytes, vr: vr) ?? []).map(Self.number)
         case .IS, .DS:
             if let ranges = Self.plainASCIIValues(bytes, vr: vr, characterSet: .default) {
-                values = ranges.map { range in
-                    guard !range.isEmpty else { return "null" }
-                    let text = String(decoding: bytes[range], as: UTF8.self)
-                    if Self.isJSONNumber(text) { return text }
-                    return Double(text).map(Self.number) ?? "null"
-                }
+                values = ranges.map { range in range.isEmpty ? "null" : Self.jsonNumber(String(decoding: bytes[range], as: UTF8.self)) }
                 break
             }
             values = ValueDecoding.strings(bytes, vr: vr, characterSet: .default).map { text in
-                guard !text.isEmpty else { return "null" }
-                if Self.isJSONNumber(text) { return text }
-                guard let d = Double(text) else { return "null" }
-                return Self.number(d)
+                text.isEmpty ? "null" : Self.jsonNumber(text)
             }
         default:
             if let ranges = Self.plainASCIIValues(bytes, vr: vr, characterSet: characterSet) {
@@ -201,6 +193,15 @@ public struct DICOMJSONEncoder: Sendable {
         guard d.isFinite else { return "null" }
         if d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) }
         return String(d)
+    }
+
+    /// A DS or IS value as a JSON number: as written when JSON's grammar takes it and a double holds
+    /// it, else re-formatted (null when it is no number or beyond a double). `1.3671e0880` is valid
+    /// JSON that parsers cannot read back (a fuzzer's find); `1e-400` underflows to 0.
+    static func jsonNumber(_ text: String) -> String {
+        guard let d = Double(text) else { return "null" }
+        let underflow = d == 0 && text.utf8.contains { $0 >= UInt8(ascii: "1") && $0 <= UInt8(ascii: "9") }
+        return isJSONNumber(text) && d.isFinite && !underflow ? text : number(d)
     }
 
     /// JSON's number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?

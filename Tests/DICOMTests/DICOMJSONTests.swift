@@ -40,6 +40,17 @@ import Testing
         #expect((json["00280010"] as? [String: Any])?["Value"] as? [Int] == [512])
     }
 
+    /// A fuzzer's find: `1.3671e0880` is JSON by grammar, but no parser reads it back as a number.
+    @Test func numbersBeyondADoubleAreNullAndUnderflowIsZero() throws {
+        var ds = DataSet()
+        ds.set(Tag(0x0028, 0x0030), .DS, "1.3671e0880\\1e-400\\+1.5\\2.5E+2")
+        let json = try parse(DICOMJSONEncoder().encode(ds))
+        let values = try #require((json["00280030"] as? [String: Any])?["Value"] as? [Any])
+        #expect(values.count == 4)
+        #expect(values[0] is NSNull)
+        #expect(values.dropFirst().compactMap { $0 as? Double } == [0, 1.5, 250])
+    }
+
     @Test func textIsEscaped() throws {
         var ds = DataSet()
         ds.set(.studyDescription, .LO, "quote \" backslash-free\ttab")
