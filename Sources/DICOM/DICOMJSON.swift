@@ -197,7 +197,8 @@ public struct DICOMJSONEncoder: Sendable {
 
     /// A DS or IS value as a JSON number: as written when JSON's grammar takes it and a double holds
     /// it, else re-formatted (null when it is no number or beyond a double). `1.3671e0880` is valid
-    /// JSON that parsers cannot read back (a fuzzer's find); `1e-400` underflows to 0.
+    /// JSON that JSONSerialization refuses and JavaScript reads as Infinity (a fuzzer's find);
+    /// `1e-400` underflows to 0.
     static func jsonNumber(_ text: String) -> String {
         guard let d = Double(text) else { return "null" }
         let underflow = d == 0 && text.utf8.contains { $0 >= UInt8(ascii: "1") && $0 <= UInt8(ascii: "9") }
