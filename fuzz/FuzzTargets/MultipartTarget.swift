@@ -15,11 +15,7 @@ enum MultipartTarget {
         } catch {
             return FuzzOutcome(error)
         }
-        var total = 0
-        for part in parts {
-            total += part.body.readableBytes
-            precondition(part.body.readableBytes <= body.readableBytes, "a part longer than the body")
-        }
+        let total = parts.reduce(0) { $0 + $1.body.readableBytes }
         precondition(total <= body.readableBytes, "parts longer together than the body")
         return .accepted
     }
