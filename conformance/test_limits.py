@@ -1,6 +1,6 @@
 """Limits that hold against hostile requests: a deflated data set that inflates beyond
 archive.max_inflated_mb (a deflate bomb, over STOW-RS and C-STORE), more multipart parts than
-http.max_parts, a body over http.max_upload_mb, and a request head over 80 kB. Each gets a clear
+http.max_parts, a body over http.max_upload_mb, a request head over 80 kB, and pixel dimensions that promise gigabytes. Each gets a clear
 refusal; the node keeps serving what it stored."""
 
 import random
@@ -14,7 +14,7 @@ import pytest
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from conftest import write_yaml
-from dicomweb_support import encode_multipart
+from dicomweb_support import analysis, encode_multipart, wait_for_derivations
 from instance_support import instance, part10, stow
 from loupe_corpus import CT_IMAGE_STORAGE
 from loupe_support import HOST, http_session, meta_end, run
@@ -29,7 +29,8 @@ STOW_TYPE = 'multipart/related; type="application/dicom"; boundary=limits'
 def node(loupe_factory, tmp_path_factory):
     work = tmp_path_factory.mktemp("limits")
     config = write_yaml(work / "limits.yaml",
-                        "archive:\n  max_inflated_mb: 8\nhttp:\n  max_parts: 5\n  max_upload_mb: 2\n")
+                        "archive:\n  max_inflated_mb: 8\nhttp:\n  max_parts: 5\n  max_upload_mb: 2\n"
+                        "derivation:\n  max_attempts: 1\n")  # an unreadable image fails at once
     node = loupe_factory("loupe-limits", config=config)
     ds, _ = instance("1.2.826.0.1.3680043.10.2.1", random.Random(1))
     assert stow(node, ds).status_code == 200
@@ -127,3 +128,47 @@ def test_query_identifiers_are_never_deflated(node):
         identifier = pydicom.Dataset()
         identifier.QueryRetrieveLevel, identifier.StudyInstanceUID = "STUDY", node.kept.StudyInstanceUID
         assert len(association.find(identifier)) == 1
+
+
+def hostile_dimensions() -> list[pydicom.Dataset]:
+    """Headers that promise gigabytes over a few bytes of pixel data: 65535² 16-bit, 2^31 − 1 frames,
+    65535² RGB, and all of these at once (more bytes than a 64-bit integer counts)."""
+    def image(seed, rows, columns, samples, bits, frames, pixels):
+        ds, _ = instance("1.2.826.0.1.3680043.10.2.4", random.Random(seed))
+        ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.BitsAllocated = rows, columns, samples, bits
+        ds.BitsStored, ds.HighBit = bits, bits - 1
+        if samples == 3:
+            ds.PhotometricInterpretation, ds.PlanarConfiguration = "RGB", 0
+        if frames > 1:
+            ds.NumberOfFrames = frames
+        ds.PixelData = bytes(pixels)
+        return ds
+    return [image(20, 65535, 65535, 1, 16, 1, 8), image(21, 16, 16, 1, 16, (1 << 31) - 1, 8),
+            image(22, 65535, 65535, 3, 8, 1, 12), image(23, 65535, 65535, 3, 16, (1 << 31) - 1, 12)]
+
+
+def test_hostile_pixel_dimensions_allocate_nothing_and_are_refused_clearly(node):
+    """Rows × Columns × Frames × Samples far beyond the bytes sent: stored as sent (the header is the
+    sender's), but rendering and frames answer 4xx with a message, derivations fail without
+    allocating the promised gigabytes, and the node keeps serving."""
+    images = hostile_dimensions()
+    for ds in images[:3]:
+        assert stow(node, ds).status_code == 200
+    ds = images[3]
+    with dimse.Association(HOST, int(node.port), node.ae, "DIMSSCU", abstract_syntaxes=(CT_IMAGE_STORAGE,),
+                           transfer_syntaxes=(dimse.EXPLICIT_LE,)) as association:
+        assert association.store(CT_IMAGE_STORAGE, ds.SOPInstanceUID, dimse.encode_dataset(ds, dimse.EXPLICIT_LE)) == 0
+    wait_for_derivations(node.http_url, timeout=120)
+    for ds in images:
+        url = f"{node.base_url}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
+        for path, accept in (("/frames/1", 'multipart/related; type="application/octet-stream"'),
+                             ("/rendered", "image/png"), ("/frames/1/rendered", "image/png")):
+            response = http_session().get(url + path, headers={"Accept": accept}, timeout=30)
+            assert 400 <= response.status_code < 500 and response.text.strip(), (path, response.status_code, response.text[:200])
+        assert http_session().get(url + "/metadata", timeout=30).status_code == 200
+        jobs = analysis(node.http_url, ds.SOPInstanceUID)["derivations"]
+        assert {j["processor"]: j["state"] for j in jobs}.get("png") == "failed", jobs
+    peak_kb = int(next(line.split()[1] for line in Path(f"/proc/{node.proc.pid}/status").read_text().splitlines()
+                       if line.startswith("VmHWM:")))
+    assert peak_kb < 1 << 20, f"peak RSS {peak_kb >> 10} MB: a promised image was allocated"
+    still_serves(node)
