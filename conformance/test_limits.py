@@ -1,7 +1,7 @@
 """Limits that hold against hostile requests: a deflated data set that inflates beyond
 archive.max_inflated_mb (a deflate bomb, over STOW-RS and C-STORE), more multipart parts than
-http.max_parts, a body over http.max_upload_mb, a request head over 80 kB, and pixel dimensions that promise gigabytes. Each gets a clear
-refusal; the node keeps serving what it stored."""
+http.max_parts, a body over http.max_upload_mb, a request head over 80 kB, and pixel dimensions that
+promise gigabytes. Each gets a clear refusal; the node keeps serving what it stored."""
 
 import random
 import socket
