@@ -1,6 +1,7 @@
-"""Slow clients: a DIMSE peer that sends its data set a byte at a time, and an HTTP client that
-sends its headers a byte at a time (slowloris), are cut off after their timeout, and while they
-hold their connections the node keeps serving others within its association and connection limits."""
+"""Slow clients: a DIMSE peer that sends its data set a byte at a time, an HTTP client that sends
+its headers a byte at a time (slowloris), and one that trickles its body are cut off after their
+timeout, and while they hold their connections the node keeps serving others within its association
+and connection limits."""
 
 import random
 import socket
@@ -107,3 +108,49 @@ def test_connection_limit_holds(loupe_factory, work):
     finally:
         for sock in idle:
             sock.close()
+
+
+def test_body_sent_slower_than_min_body_rate_is_408(loupe_factory, work):
+    """body_timeout 2 s, min_body_rate 100: a STOW-RS body trickled at 10 bytes a second (its head
+    complete, so the idle timeout never fires) is answered 408 with a message and closed after about
+    2 s; a body that keeps the rate is read to its end, however long it takes."""
+    config = write_yaml(work / "slow-body.yaml", "http:\n  idle_timeout: 30\n  body_timeout: 2\n  min_body_rate: 100\n")
+    node = loupe_factory("loupe-slow-body", config=config)
+    with socket.create_connection((HOST, node.http_port), timeout=10) as sock:
+        head = (f"POST /dicom-web/studies HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {node.token}\r\n"
+                "Content-Type: multipart/related; type=\"application/dicom\"; boundary=slow\r\n"
+                "Content-Length: 100000\r\n\r\n").encode()
+        sock.sendall(head)
+        started = time.monotonic()
+        answer = b""
+        sock.settimeout(1.0)
+        while time.monotonic() - started < 20:
+            try:
+                sock.sendall(b"x" * 10)
+            except OSError:
+                break
+            try:
+                chunk = sock.recv(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not chunk:
+                break
+            answer += chunk
+        closed = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:300]
+    assert b"slower than 100 bytes a second" in answer, answer[:300]
+    assert 1.5 < closed < 8, f"closed after {closed:.1f} s, not after the 2 s body timeout"
+
+    # 400 bytes a second over 5 s keeps ahead of 2 s + 1 s per 100 bytes: read to its end (a 400 for
+    # a body that is not multipart, not a 408).
+    with socket.create_connection((HOST, node.http_port), timeout=10) as sock:
+        body = b"y" * 2000
+        sock.sendall(head.replace(b"Content-Length: 100000", f"Content-Length: {len(body)}".encode()))
+        for offset in range(0, len(body), 200):
+            sock.sendall(body[offset:offset + 200])
+            time.sleep(0.5)
+        sock.settimeout(10)
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 4") and not answer.startswith(b"HTTP/1.1 408"), answer[:300]

@@ -30,6 +30,8 @@ public struct DICOMwebConfiguration: Sendable {
     /// requests, without any request) before it is closed: a client sending its headers a byte at a
     /// time (slowloris) holds its connection no longer.
     public var idleTimeoutSeconds: Int
+    /// The slowest request body waited for.
+    public var bodyRate = BodyRate()
 
     public init(host: String = "127.0.0.1", port: Int = 8080, tls: HTTPTLSConfiguration? = nil, corsOrigins: [String] = [],
                 baseURL: String? = nil, caseInsensitivePersonNames: Bool = true, maxUploadBytes: Int = 2 << 30,

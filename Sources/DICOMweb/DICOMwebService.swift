@@ -81,7 +81,9 @@ public struct DICOMwebService: Sendable {
     /// The application, listening where the configuration says (HTTPS when it has TLS), on `router`
     /// (default: this service's routes). Throws when the certificate or key cannot be read.
     public func application(router: Router<Context>? = nil) throws -> some ApplicationProtocol {
-        let http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))
+        let (bodyRate, logger) = (configuration.bodyRate, logger)
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [BodyRateHandler(rate: bodyRate, logger: logger)],
+                                               idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))
         var server = HTTPServerBuilder.http1(configuration: http1)
         if let tls = configuration.tls {
             var settings = TLSConfiguration.makeServerConfiguration(

@@ -137,6 +137,8 @@ struct CommonOptions: ParsableArguments {
         web.maxParts = try bounded(file.http?.max_parts, "max_parts", 1...1_000_000) ?? web.maxParts
         web.maxConnections = try bounded(file.http?.max_connections, "max_connections", 1...1_000_000) ?? web.maxConnections
         web.idleTimeoutSeconds = try bounded(file.http?.idle_timeout, "idle_timeout", 1...86_400) ?? web.idleTimeoutSeconds
+        web.bodyRate.graceSeconds = try bounded(file.http?.body_timeout, "body_timeout", 1...86_400) ?? web.bodyRate.graceSeconds
+        web.bodyRate.bytesPerSecond = try bounded(file.http?.min_body_rate, "min_body_rate", 0...(1 << 30)) ?? web.bodyRate.bytesPerSecond
         var vectorIndex = VectorIndex.Configuration(dimension: EfficientNetLite0.featureCount)
         vectorIndex.hnswThreshold = file.similarity?.hnsw_threshold ?? vectorIndex.hnswThreshold
         vectorIndex.efSearch = file.similarity?.ef_search ?? vectorIndex.efSearch

@@ -44,6 +44,8 @@ import Yams
 ///   max_parts: 10000       # most parts in a multipart request; more: 413
 ///   max_connections: 1000  # connections served at once; more wait until one closes
 ///   idle_timeout: 30       # seconds without a whole request head or body part (slowloris) or between requests
+///   body_timeout: 20       # seconds a request body may take, plus one for every min_body_rate bytes received
+///   min_body_rate: 500     # bytes a second; a slower body is answered 408 and closed (0: no minimum)
 /// archive:
 ///   duplicates: keep       # or replace
 ///   min_free_mb: 256       # refuse stores (0xA700, 507) with less free on the data directory's disk; 0: never
@@ -195,6 +197,8 @@ struct ConfigurationFile: Decodable {
         var max_parts: Int?
         var max_connections: Int?
         var idle_timeout: Int?
+        var body_timeout: Int?
+        var min_body_rate: Int?
     }
 
     struct ArchiveSection: Decodable {
