@@ -110,6 +110,7 @@ def test_request_head_over_80_kb_is_refused_without_5xx(node):
 
 @pytest.mark.parametrize("section, key, value", [
     ("http", "max_upload_mb", 1 << 44), ("http", "idle_timeout", 10 ** 10), ("http", "max_parts", 0),
+    ("http", "body_timeout", 0), ("http", "min_body_rate", -1),
     ("archive", "max_inflated_mb", 2048), ("archive", "min_free_mb", 1 << 44)])
 def test_limits_out_of_range_are_refused_at_start(loupe_bin, tmp_path, section, key, value):
     config = write_yaml(tmp_path / "bad.yaml", f"{section}:\n  {key}: {value}\n")
