@@ -76,7 +76,9 @@ final class BodyRateHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// When the body received so far must have grown by.
     private func deadline(_ body: (started: NIODeadline, received: Int)) -> NIODeadline {
-        body.started + .seconds(Int64(rate.graceSeconds)) + .nanoseconds(Int64(body.received) * 1_000_000_000 / Int64(rate.bytesPerSecond))
+        // In floating point: a terabyte body's bytes times 10^9 overflow Int64. Capped at 30 years.
+        let earned = min(Double(body.received) / Double(rate.bytesPerSecond), 1e9)
+        return body.started + .seconds(Int64(rate.graceSeconds)) + .nanoseconds(Int64(earned * 1e9))
     }
 
     private func schedule(_ context: ChannelHandlerContext) {
