@@ -17,8 +17,8 @@ public indirect enum MatchConstraint: Sendable, Equatable {
     public init(query value: String, vr: VR) {
         let trimmed = value.trimmingSpaces()
         if trimmed.isEmpty { self = .universal; return }
-        if vr.isSingleValuedText == false, trimmed.contains("\\") {
-            let parts = trimmed.split(separator: "\\", omittingEmptySubsequences: true).map { MatchConstraint(query: String($0), vr: vr) }
+        if vr.isSingleValuedText == false, trimmed.unicodeScalars.contains("\\") {
+            let parts = trimmed.splitAtBackslashes(omittingEmpty: true).map { MatchConstraint(query: String($0), vr: vr) }
             self = parts.count == 1 ? parts[0] : .anyOf(parts)
             return
         }
@@ -70,7 +70,7 @@ public indirect enum MatchConstraint: Sendable, Equatable {
     public func matches(_ value: String?, vr: VR, caseInsensitive: Bool = false) -> Bool {
         if case .universal = self { return true }
         guard let value, !value.isEmpty else { return false }
-        let values = vr.isSingleValuedText ? [value] : value.split(separator: "\\").map { $0.trimmingSpaces() }
+        let values = vr.isSingleValuedText ? [value] : value.splitAtBackslashes(omittingEmpty: true).map { $0.trimmingSpaces() }
         return values.contains { matchesOne($0, vr: vr, caseInsensitive: caseInsensitive) }
     }
 

@@ -272,6 +272,13 @@ enum Iconv {
 }
 
 extension StringProtocol {
+    /// The values of a multi-valued string, split at each backslash scalar (the byte 0x5C), also
+    /// where a combining mark after it makes the backslash part of a larger Character, which a split
+    /// by Character would keep whole.
+    func splitAtBackslashes(omittingEmpty: Bool) -> [String] {
+        unicodeScalars.split(separator: "\\", omittingEmptySubsequences: omittingEmpty).map { String(String.UnicodeScalarView($0)) }
+    }
+
     /// Removes leading and trailing spaces (not other whitespace).
     func trimmingSpaces() -> String {
         var s = Substring(self)

@@ -14,7 +14,7 @@ enum ValueDecoding {
         if vr.isSingleValuedText {
             return [text]
         }
-        return text.split(separator: "\\", omittingEmptySubsequences: false).map { $0.trimmingSpaces() }
+        return text.splitAtBackslashes(omittingEmpty: false).map { $0.trimmingSpaces() }
     }
 
     static func integers(_ bytes: [UInt8], vr: VR) -> [Int]? {
