@@ -271,14 +271,16 @@ enum Iconv {
     }
 }
 
-extension StringProtocol {
+extension String {
     /// The values of a multi-valued string, split at each backslash scalar (the byte 0x5C), also
     /// where a combining mark after it makes the backslash part of a larger Character, which a split
-    /// by Character would keep whole.
-    func splitAtBackslashes(omittingEmpty: Bool) -> [String] {
-        unicodeScalars.split(separator: "\\", omittingEmptySubsequences: omittingEmpty).map { String(String.UnicodeScalarView($0)) }
+    /// by Character would keep whole. Substrings: the reader trims each into its one copy.
+    func splitAtBackslashes(omittingEmpty: Bool) -> [Substring] {
+        unicodeScalars.split(separator: "\\", omittingEmptySubsequences: omittingEmpty).map(Substring.init)
     }
+}
 
+extension StringProtocol {
     /// Removes leading and trailing spaces (not other whitespace).
     func trimmingSpaces() -> String {
         var s = Substring(self)
