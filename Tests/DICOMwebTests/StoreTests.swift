@@ -68,6 +68,12 @@ import Testing
                                      body: ByteBuffer(string: "no delimiters here")) { response in
                 #expect(response.status == .badRequest)
             }
+            // RFC 2046 allows 70 characters; a longer boundary would make the delimiter search quadratic.
+            let (longFields, longBody) = Self.body([other.bytes], boundary: String(repeating: "b", count: Multipart.maximumBoundaryLength + 1))
+            try await client.execute(uri: "/dicom-web/studies", method: .post, headers: longFields, body: longBody) { response in
+                #expect(response.status == .badRequest)
+                #expect(String(buffer: response.body).contains("70 characters"))
+            }
         }
     }
 }
@@ -84,6 +90,21 @@ import Testing
         // A preamble and no final CRLF are tolerated.
         let loose = ByteBuffer(string: "preamble\r\n--q\r\nContent-Type: a/b\r\n\r\nhello\r\n--q--")
         #expect(try Multipart.parse(loose, boundary: "q", maximumParts: 1).map { String(buffer: $0.body) } == ["hello"])
+    }
+
+    @Test func boundaryLengthFollowsRFC2046() throws {
+        let longest = String(repeating: "b", count: Multipart.maximumBoundaryLength)
+        #expect(try Multipart.boundary(of: "multipart/related; boundary=\(longest)") == longest)
+        #expect(throws: Multipart.ParseError.boundaryTooLong) { try Multipart.boundary(of: "multipart/related; boundary=\(longest)b") }
+        #expect(throws: Multipart.ParseError.noBoundary) { try Multipart.boundary(of: "multipart/related; type=application/dicom") }
+    }
+
+    @Test func separatorsAreBytesEvenBeforeACombiningMark() {
+        // "," + U+0301 is one Character to Swift; to HTTP it is a separator and a stray byte sequence.
+        let header = "image/png,\u{301}image/jpeg;q=0.5"
+        let ranges = MediaRange.parse(header)
+        #expect(ranges.count == 2)
+        #expect(ranges.first?.mediaType == "image/png")
     }
 
     @Test func acceptHeaders() {

@@ -8,9 +8,9 @@ enum MultipartTarget {
         let newline = bytes.firstIndex(of: 10) ?? bytes.endIndex
         let contentType = String(decoding: bytes[..<newline], as: UTF8.self)
         let body = ByteBuffer(bytes: bytes[min(newline + 1, bytes.endIndex)...])
-        guard let boundary = Multipart.boundary(of: contentType) else { return .refused("no boundary") }
         let parts: [Multipart.Part]
         do {
+            let boundary = try Multipart.boundary(of: contentType)
             parts = try Multipart.parse(body, boundary: boundary, maximumParts: DICOMwebConfiguration().maxParts)
         } catch {
             return FuzzOutcome(error)

@@ -11,8 +11,8 @@ struct MediaRange: Sendable, Equatable {
     static func parse(_ header: String?) -> [MediaRange] {
         guard let header, !header.trimmingCharacters(in: .whitespaces).isEmpty else { return [] }
         var ranges: [MediaRange] = []
-        for item in split(header, on: ",") {
-            let parts = split(item, on: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+        for item in split(header, on: UInt8(ascii: ",")) {
+            let parts = split(item, on: UInt8(ascii: ";")).map { $0.trimmingCharacters(in: .whitespaces) }
             guard let type = parts.first?.lowercased(), !type.isEmpty else { continue }
             var parameters: [String: String] = [:]
             var quality = 1.0
@@ -29,21 +29,26 @@ struct MediaRange: Sendable, Equatable {
         return ranges.enumerated().sorted { ($0.element.quality, -$0.offset) > ($1.element.quality, -$1.offset) }.map(\.element)
     }
 
-    /// Splits on a separator outside double quotes.
-    private static func split(_ text: some StringProtocol, on separator: Character) -> [String] {
-        var pieces: [String] = []
-        var current = ""
+    /// Splits on a separator outside double quotes. Header syntax is ASCII, so the split walks bytes:
+    /// a separator is one even where Swift would join it with a following combining mark.
+    private static func split(_ text: some StringProtocol, on separator: UInt8) -> [Substring] {
+        let text = Substring(text)
+        var pieces: [Substring] = []
+        var start = text.startIndex
         var quoted = false
-        for ch in text {
-            if ch == "\"" { quoted.toggle() }
-            if ch == separator && !quoted {
-                pieces.append(current)
-                current = ""
-            } else {
-                current.append(ch)
+        var index = text.utf8.startIndex
+        while index != text.utf8.endIndex {
+            let byte = text.utf8[index]
+            let next = text.utf8.index(after: index)
+            if byte == UInt8(ascii: "\"") {
+                quoted.toggle()
+            } else if byte == separator && !quoted {
+                pieces.append(text[start..<index])
+                start = next
             }
+            index = next
         }
-        pieces.append(current)
+        pieces.append(text[start...])
         return pieces.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
     }
 

@@ -45,25 +45,31 @@ package enum Multipart {
         var contentType: String? { headers["content-type"] }
     }
 
-    package enum ParseError: Error, CustomStringConvertible {
+    package enum ParseError: Error, Equatable, CustomStringConvertible {
         case noBoundary
+        case boundaryTooLong
         case malformed(String)
         case tooManyParts
         package var description: String {
             switch self {
             case .noBoundary: "the Content-Type has no boundary parameter"
+            case .boundaryTooLong: "the boundary is longer than the \(maximumBoundaryLength) characters RFC 2046 allows"
             case .malformed(let why): "malformed multipart body: \(why)"
             case .tooManyParts: "too many parts"
             }
         }
     }
 
-    /// The boundary of a request's multipart Content-Type; a 400 when it has none.
+    /// RFC 2046's bound, which also keeps the search for delimiters linear in the body's size.
+    static let maximumBoundaryLength = 70
+
+    /// The boundary of a request's multipart Content-Type; a 400 when it has none or a longer one than RFC 2046 allows.
     static func requiredBoundary(_ range: MediaRange) throws -> String {
-        guard let boundary = range.parameters["boundary"], !boundary.isEmpty else {
-            throw WebError.badRequest("the Content-Type has no boundary")
+        do {
+            return try checkedBoundary(range.parameters["boundary"])
+        } catch {
+            throw WebError.badRequest("\(error)")
         }
-        return boundary
     }
 
     /// The parts of a request body; a 400 when it is malformed.
@@ -77,9 +83,15 @@ package enum Multipart {
         }
     }
 
-    /// The boundary parameter of a multipart Content-Type.
-    package static func boundary(of contentType: String) -> String? {
-        MediaRange.parse(contentType).first?.parameters["boundary"]
+    /// The boundary parameter of a multipart Content-Type, checked as `requiredBoundary` checks it.
+    package static func boundary(of contentType: String) throws(ParseError) -> String {
+        try checkedBoundary(MediaRange.parse(contentType).first?.parameters["boundary"])
+    }
+
+    private static func checkedBoundary(_ boundary: String?) throws(ParseError) -> String {
+        guard let boundary, !boundary.isEmpty else { throw .noBoundary }
+        guard boundary.utf8.count <= maximumBoundaryLength else { throw .boundaryTooLong }
+        return boundary
     }
 
     /// Splits a body into parts. Lenient about a missing final CRLF and about preamble text.
