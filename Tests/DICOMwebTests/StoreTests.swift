@@ -105,6 +105,9 @@ import Testing
         let ranges = MediaRange.parse(header)
         #expect(ranges.count == 2)
         #expect(ranges.first?.mediaType == "image/png")
+        // Only spaces and tabs are trimmed, and a multi-byte value at the end stays whole.
+        let accented = "\u{E9}"
+        #expect(MediaRange.parse("text/plain;\tcharset = \(accented) \t").first?.parameters["charset"] == accented)
     }
 
     @Test func acceptHeaders() {

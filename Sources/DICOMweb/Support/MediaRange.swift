@@ -9,17 +9,17 @@ struct MediaRange: Sendable, Equatable {
     /// Parses an Accept header leniently: commas inside quotes are not separators, parameters may
     /// be quoted or not, spaces anywhere (OHIF and dicomweb-client each write it their own way).
     static func parse(_ header: String?) -> [MediaRange] {
-        guard let header, !header.trimmingCharacters(in: .whitespaces).isEmpty else { return [] }
+        guard let header, !header[...].trimmingOWS.isEmpty else { return [] }
         var ranges: [MediaRange] = []
         for item in split(header, on: UInt8(ascii: ",")) {
-            let parts = split(item, on: UInt8(ascii: ";")).map { $0.trimmingCharacters(in: .whitespaces) }
+            let parts = split(item, on: UInt8(ascii: ";")).map(\.trimmingOWS)
             guard let type = parts.first?.lowercased(), !type.isEmpty else { continue }
             var parameters: [String: String] = [:]
             var quality = 1.0
             for parameter in parts.dropFirst() {
                 guard let eq = parameter.firstIndex(of: "=") else { continue }
-                let name = parameter[..<eq].trimmingCharacters(in: .whitespaces).lowercased()
-                var value = parameter[parameter.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+                let name = parameter[..<eq].trimmingOWS.lowercased()
+                var value = String(parameter[parameter.index(after: eq)...].trimmingOWS)
                 if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
                 if name == "q" { quality = Double(value) ?? 1 } else { parameters[name] = value }
             }
@@ -49,7 +49,7 @@ struct MediaRange: Sendable, Equatable {
             index = next
         }
         pieces.append(text[start...])
-        return pieces.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        return pieces.filter { !$0.trimmingOWS.isEmpty }
     }
 
     /// Whether this range accepts `type/subtype`.
@@ -62,6 +62,18 @@ struct MediaRange: Sendable, Equatable {
     /// For `multipart/related`: the part type asked for (`type` parameter).
     var partType: String? { parameters["type"]?.lowercased() }
     var transferSyntax: String? { parameters["transfer-syntax"] }
+}
+
+extension Substring {
+    /// Without HTTP's optional white space (spaces and tabs) at either end. Both are single bytes,
+    /// so the ends found in UTF-8 are scalar boundaries.
+    var trimmingOWS: Substring {
+        let isOWS = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        guard let first = utf8.firstIndex(where: { !isOWS($0) }), let last = utf8.lastIndex(where: { !isOWS($0) }) else {
+            return self[endIndex...]
+        }
+        return self[first..<utf8.index(after: last)]
+    }
 }
 
 /// An Accept header reduced to what a resource can produce.
@@ -96,5 +108,3 @@ struct Accept: Sendable {
         return nil
     }
 }
-
-import Foundation
