@@ -125,7 +125,7 @@ extension Archive {
             guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM instance WHERE SOPInstanceUID = ? AND file_path = ?",
                                               arguments: [lost.sopInstanceUID, lost.path]) else { return false }
             for path in try String.fetchAll(db, sql: "SELECT path FROM derived_file WHERE instance_pk = ?", arguments: [id]) {
-                try db.execute(sql: "INSERT OR IGNORE INTO removed_file (path, kind) VALUES (?, 'derived')", arguments: [path])
+                try db.execute(sql: "INSERT INTO removed_file (path, kind) VALUES (?, 'derived') ON CONFLICT DO NOTHING", arguments: [path])
             }
             try IndexWriter.removeInstance(id: id, db: db)
             return true

@@ -24,7 +24,17 @@ extension Archive {
             let url = kind == "file" ? blobs.url(forRelativePath: path) : derivedURL(relativePath: path)
             if unlink(url.path) == 0 { removed += 1 }   // a file, never a directory
         }
-        try database.write { db in try db.execute(sql: "DELETE FROM removed_file") }
+        // Only the records read, and those of paths in use again: another writer may be recording more.
+        try database.write { db in
+            for (path, kind) in obsolete {
+                try db.execute(sql: "DELETE FROM removed_file WHERE path = ? AND kind = ?", arguments: [path, kind])
+            }
+            try db.execute(sql: """
+                DELETE FROM removed_file
+                WHERE (kind = 'file' AND EXISTS (SELECT 1 FROM instance i WHERE i.file_path = removed_file.path))
+                   OR (kind = 'derived' AND EXISTS (SELECT 1 FROM derived_file d WHERE d.path = removed_file.path))
+                """)
+        }
         return removed
     }
 

@@ -54,15 +54,14 @@ enum IndexWriter {
         let patientPK = try patient(a, db: db)
         let studyPK = try study(a, patientPK: patientPK, db: db)
         let seriesPK = try series(a, studyPK: studyPK, patientPK: patientPK, db: db)
-        try run(db,  """
+        let instancePK = try insertedID(db, """
             INSERT INTO instance (series_pk, SOPInstanceUID, SOPClassUID, InstanceNumber, ContentDate, ContentTime,
                 Rows, Columns, BitsAllocated, NumberOfFrames, TransferSyntaxUID, file_path, file_size,
                 dataset_offset, source_ae)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
             """, arguments: [seriesPK, a.sopInstanceUID, a.sopClassUID, a.instanceNumber, a.contentDate, a.contentTime,
                              a.rows, a.columns, a.bitsAllocated, a.numberOfFrames, row.transferSyntaxUID,
                              row.filePath, row.fileSize, row.datasetOffset, row.sourceAE])
-        let instancePK = db.lastInsertedRowID
         try run(db, "INSERT INTO instance_metadata (instance_pk, document) VALUES (?, ?)",
                 arguments: [instancePK, Data(row.metadata)])
         try run(db,  "UPDATE series SET num_instances = num_instances + 1 WHERE id = ?", arguments: [seriesPK])
@@ -72,57 +71,67 @@ enum IndexWriter {
     }
 
     private static func patient(_ a: InstanceAttributes, db: Database) throws -> Int64 {
-        if let pk = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM patient WHERE PatientID = ? AND IssuerOfPatientID = ?"),
-                                       arguments: [a.patientID, a.issuerOfPatientID]) {
-            return pk
-        }
-        try run(db,  """
+        try findOrCreate(db, find: "SELECT id FROM patient WHERE PatientID = ? AND IssuerOfPatientID = ?",
+                         key: [a.patientID, a.issuerOfPatientID], insert: """
             INSERT INTO patient (PatientID, IssuerOfPatientID, PatientName, PatientName_folded, PatientBirthDate,
                 PatientBirthTime, PatientSex, OtherPatientIDs)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [a.patientID, a.issuerOfPatientID, a.patientName, a.patientName.map(PersonNameFolding.fold),
-                             a.patientBirthDate, a.patientBirthTime, a.patientSex, a.otherPatientIDs])
-        return db.lastInsertedRowID
+            """, values: [a.patientID, a.issuerOfPatientID, a.patientName, a.patientName.map(PersonNameFolding.fold),
+                          a.patientBirthDate, a.patientBirthTime, a.patientSex, a.otherPatientIDs])
     }
 
     private static func study(_ a: InstanceAttributes, patientPK: Int64, db: Database) throws -> Int64 {
-        if let pk = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM study WHERE StudyInstanceUID = ?"), arguments: [a.studyInstanceUID]) {
-            return pk
-        }
-        try run(db,  """
+        try findOrCreate(db, find: "SELECT id FROM study WHERE StudyInstanceUID = ?", key: [a.studyInstanceUID], insert: """
             INSERT INTO study (patient_pk, StudyInstanceUID, StudyDate, StudyTime, AccessionNumber, StudyID,
                 ReferringPhysicianName, ReferringPhysicianName_folded, StudyDescription, PatientAge)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [patientPK, a.studyInstanceUID, a.studyDate, a.studyTime, a.accessionNumber, a.studyID,
-                             a.referringPhysicianName, a.referringPhysicianName.map(PersonNameFolding.fold),
-                             a.studyDescription, a.patientAge])
-        let pk = db.lastInsertedRowID
-        // A new study carries the newest patient demographics: corrections win over old values.
-        try run(db,  """
-            UPDATE patient SET num_studies = num_studies + 1,
-                PatientName = coalesce(?, PatientName), PatientName_folded = coalesce(?, PatientName_folded),
-                PatientBirthDate = coalesce(?, PatientBirthDate), PatientSex = coalesce(?, PatientSex)
-            WHERE id = ?
-            """, arguments: [a.patientName, a.patientName.map(PersonNameFolding.fold), a.patientBirthDate, a.patientSex, patientPK])
-        return pk
+            """, values: [patientPK, a.studyInstanceUID, a.studyDate, a.studyTime, a.accessionNumber, a.studyID,
+                          a.referringPhysicianName, a.referringPhysicianName.map(PersonNameFolding.fold),
+                          a.studyDescription, a.patientAge]) { _ in
+            // A new study carries the newest patient demographics: corrections win over old values.
+            try run(db, """
+                UPDATE patient SET num_studies = num_studies + 1,
+                    PatientName = coalesce(?, PatientName), PatientName_folded = coalesce(?, PatientName_folded),
+                    PatientBirthDate = coalesce(?, PatientBirthDate), PatientSex = coalesce(?, PatientSex)
+                WHERE id = ?
+                """, arguments: [a.patientName, a.patientName.map(PersonNameFolding.fold), a.patientBirthDate, a.patientSex, patientPK])
+        }
     }
 
     private static func series(_ a: InstanceAttributes, studyPK: Int64, patientPK: Int64, db: Database) throws -> Int64 {
-        if let pk = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM series WHERE SeriesInstanceUID = ?"), arguments: [a.seriesInstanceUID]) {
-            return pk
-        }
-        try run(db,  """
+        try findOrCreate(db, find: "SELECT id FROM series WHERE SeriesInstanceUID = ?", key: [a.seriesInstanceUID], insert: """
             INSERT INTO series (study_pk, SeriesInstanceUID, Modality, SeriesNumber, SeriesDescription, BodyPartExamined,
                 SeriesDate, SeriesTime, PerformedProcedureStepStartDate, PerformedProcedureStepStartTime,
                 InstitutionName, StationName)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [studyPK, a.seriesInstanceUID, a.modality, a.seriesNumber, a.seriesDescription, a.bodyPartExamined,
-                             a.seriesDate, a.seriesTime, a.performedProcedureStepStartDate, a.performedProcedureStepStartTime,
-                             a.institutionName, a.stationName])
-        let pk = db.lastInsertedRowID
-        try run(db,  "UPDATE study SET num_series = num_series + 1 WHERE id = ?", arguments: [studyPK])
-        try run(db,  "UPDATE patient SET num_series = num_series + 1 WHERE id = ?", arguments: [patientPK])
-        try updateModalities(studyPK: studyPK, db: db)
+            """, values: [studyPK, a.seriesInstanceUID, a.modality, a.seriesNumber, a.seriesDescription, a.bodyPartExamined,
+                          a.seriesDate, a.seriesTime, a.performedProcedureStepStartDate, a.performedProcedureStepStartTime,
+                          a.institutionName, a.stationName]) { _ in
+            try run(db, "UPDATE study SET num_series = num_series + 1 WHERE id = ?", arguments: [studyPK])
+            try run(db, "UPDATE patient SET num_series = num_series + 1 WHERE id = ?", arguments: [patientPK])
+            try updateModalities(studyPK: studyPK, db: db)
+        }
+    }
+
+    /// The id of the row `find` selects by `key`, else of the row `insert` creates from `values`
+    /// (then `created` runs, to count it). An insert that loses a race with another writer of the
+    /// same key (another node, on a shared index) creates nothing and finds that writer's row.
+    private static func findOrCreate(_ db: Database, find: String, key: StatementArguments, insert: String,
+                                     values: StatementArguments, created: (Int64) throws -> Void = { _ in }) throws -> Int64 {
+        let select = try db.cachedStatement(sql: find)
+        if let pk = try Int64.fetchOne(select, arguments: key) { return pk }
+        if let pk = try Int64.fetchOne(db.cachedStatement(sql: insert + " ON CONFLICT DO NOTHING RETURNING id"), arguments: values) {
+            try created(pk)
+            return pk
+        }
+        return try insertedID(db, find, arguments: key)
+    }
+
+    /// The id a statement returns (an `INSERT … RETURNING id`, or a SELECT that must find its row).
+    private static func insertedID(_ db: Database, _ sql: String, arguments: StatementArguments) throws -> Int64 {
+        guard let pk = try Int64.fetchOne(db.cachedStatement(sql: sql), arguments: arguments) else {
+            throw DatabaseError(resultCode: .SQLITE_INTERNAL, message: "no row from: \(sql)")
+        }
         return pk
     }
 
@@ -139,7 +148,7 @@ enum IndexWriter {
     /// that become empty.
     /// Records, in the transaction that makes it obsolete, a file to remove once it commits.
     private static func markRemoved(_ path: String, kind: String, db: Database) throws {
-        try run(db, "INSERT OR IGNORE INTO removed_file (path, kind) VALUES (?, ?)", arguments: [path, kind])
+        try run(db, "INSERT INTO removed_file (path, kind) VALUES (?, ?) ON CONFLICT DO NOTHING", arguments: [path, kind])
     }
 
     static func removeInstance(id: Int64, db: Database) throws {

@@ -193,6 +193,39 @@ import Testing
         #expect(try archive.find(.keys(.image, [(.sopInstanceUID, "")])).count == 1)
     }
 
+    @Test func concurrentArrivalsOfANewStudyCreateItOnceAndCountEveryInstance() async throws {
+        let store = try TemporaryArchive()
+        let archive = store.archive
+        let first = Instance(patientID: "RACE")
+        // Sixteen instances in two series of one study, all new to the archive, arriving at once.
+        let instances = (0..<16).map { i in
+            var instance = first
+            instance.sopUID = UID.generate()
+            instance.instanceNumber = i + 1
+            if i % 2 == 1 { instance.seriesUID = first.studyUID + ".2" }
+            return instance
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (i, instance) in instances.enumerated() {
+                group.addTask {
+                    let staged = archive.stagingURL(prefix: "study-race\(i)")
+                    try Data(instance.bytes).write(to: staged)
+                    _ = try archive.ingest(staged: staged, source: IngestSource(origin: "T"))
+                }
+            }
+            try await group.waitForAll()
+        }
+        let patients = try archive.find(.keys(.patient, [(.patientID, "RACE"), (.numberOfPatientRelatedStudies, ""),
+                                                         (.numberOfPatientRelatedSeries, ""), (.numberOfPatientRelatedInstances, "")]))
+        #expect(patients.count == 1)
+        #expect(patients.first?.integer(.numberOfPatientRelatedStudies) == 1)
+        #expect(patients.first?.integer(.numberOfPatientRelatedSeries) == 2)
+        #expect(patients.first?.integer(.numberOfPatientRelatedInstances) == 16)
+        let series = try archive.find(.keys(.series, [(.studyInstanceUID, first.studyUID), (.seriesInstanceUID, ""),
+                                                      (.numberOfSeriesRelatedInstances, "")]))
+        #expect(series.compactMap { $0.integer(.numberOfSeriesRelatedInstances) } == [8, 8])
+    }
+
     @Test func storesTheMetadataDocumentWithBulkDataReferences() throws {
         let store = try TemporaryArchive()
         var ds = Instance().dataSet

@@ -9,7 +9,7 @@ extension Archive {
     public func addAccount(name: String, passwordHash: String, roles: [String], patients: [String]?,
                            audit: AuditRecord) throws(AccessRecordError) {
         try accessWrite { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM account WHERE name = ?", arguments: [name]) == true {
+            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM account WHERE name = ?)", arguments: [name]) == true {
                 throw AccessRecordError(.duplicate, "a user named \(name) exists already")
             }
             try db.execute(sql: "INSERT INTO account (name, password_hash, roles, patients) VALUES (?, ?, ?, ?)",
@@ -62,7 +62,7 @@ extension Archive {
 
     public func addToken(_ token: TokenRecord, audit: AuditRecord) throws(AccessRecordError) {
         try accessWrite { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM api_token WHERE name = ?", arguments: [token.name]) == true {
+            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM api_token WHERE name = ?)", arguments: [token.name]) == true {
                 throw AccessRecordError(.duplicate, "a token named \(token.name) exists already")
             }
             try db.execute(sql: """
@@ -159,10 +159,10 @@ extension Archive {
     /// there is no such event.
     public func acknowledgeAlert(sequence: Int64, note: String?, audit: AuditRecord) throws(AccessRecordError) -> Bool {
         try accessWrite { db in
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM event WHERE seq = ?", arguments: [sequence]) == true else {
+            guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM event WHERE seq = ?)", arguments: [sequence]) == true else {
                 throw AccessRecordError(.notFound, "no event \(sequence)")
             }
-            try db.execute(sql: "INSERT OR IGNORE INTO alert_acknowledgement (event_seq, actor, note) VALUES (?, ?, ?)",
+            try db.execute(sql: "INSERT INTO alert_acknowledgement (event_seq, actor, note) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                            arguments: [sequence, audit.actor, note])
             let inserted = db.changesCount == 1
             if inserted { try Self.insertAudit(audit, db: db) }

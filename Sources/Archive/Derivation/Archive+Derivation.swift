@@ -146,16 +146,20 @@ extension Archive {
         case .success(.embedded(let embedding)):
             try derivationWrite { db in
                 guard try Self.markDone(claim, processor, db: db) else { return }
-                // REPLACE deletes the old row: the new one gets a new `seq`.
-                try db.cachedStatement(sql: "INSERT OR REPLACE INTO embedding (instance_pk, model, vector) VALUES (?, ?, ?)")
+                // A new row, not an update: the new embedding gets a new `seq`, so similarity indexes that follow
+                // the sequence pick it up.
+                try db.cachedStatement(sql: "DELETE FROM embedding WHERE instance_pk = ?").execute(arguments: [claim.instancePK])
+                try db.cachedStatement(sql: "INSERT INTO embedding (instance_pk, model, vector) VALUES (?, ?, ?)")
                     .execute(arguments: [claim.instancePK, embedding.model, EmbeddingCoding.encode(embedding.vector)])
             }
         case .success(.found(let finding)):
             try derivationWrite(durable: finding.topic != nil) { db in
                 guard try Self.markDone(claim, processor, db: db) else { return }
                 try db.cachedStatement(sql: """
-                    INSERT OR REPLACE INTO finding (instance_pk, kind, label, probability, reason, model, details)
+                    INSERT INTO finding (instance_pk, kind, label, probability, reason, model, details)
                     VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (instance_pk, kind) DO UPDATE SET label = excluded.label, probability = excluded.probability,
+                        reason = excluded.reason, model = excluded.model, details = excluded.details, created_at = excluded.created_at
                     """).execute(arguments: [claim.instancePK, finding.kind, finding.label, finding.probability, finding.reason,
                                              finding.model, finding.details])
                 if let topic = finding.topic { try Self.publish(topic, finding, claim: claim, db: db) }
@@ -310,11 +314,12 @@ extension Archive {
     static func enqueueMissing(_ processors: [String], db: Database, instancePK: Int64? = nil) throws {
         for processor in processors {
             if let instancePK {
-                try db.cachedStatement(sql: "INSERT OR IGNORE INTO derivation_job (instance_pk, processor) VALUES (?, ?)")
+                try db.cachedStatement(sql: "INSERT INTO derivation_job (instance_pk, processor) VALUES (?, ?) ON CONFLICT DO NOTHING")
                     .execute(arguments: [instancePK, processor])
             } else {
                 try db.execute(sql: """
-                    INSERT OR IGNORE INTO derivation_job (instance_pk, processor) SELECT id, ? FROM instance
+                    INSERT INTO derivation_job (instance_pk, processor) SELECT id, ? FROM instance WHERE TRUE
+                    ON CONFLICT DO NOTHING
                     """, arguments: [processor])
             }
         }

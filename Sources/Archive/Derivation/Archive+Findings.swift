@@ -76,7 +76,7 @@ extension Archive {
     /// or everything found in a patient's images.
     public func findings(_ selection: FindingSelection) throws(DerivationError) -> FindingPage {
         try derivationRead { db in
-            var filter = "1"
+            var filter = "TRUE"
             var arguments: [DatabaseValueConvertible] = []
             for (column, value) in [("f.kind", selection.kind), ("f.label", selection.label), ("p.PatientID", selection.patientID)] {
                 if let value {
