@@ -15,6 +15,8 @@ public struct ArchiveInUse: Error, CustomStringConvertible {
 public final class Archive: Sendable {
     public let configuration: ArchiveConfiguration
     let database: DatabasePool
+    /// The SQL the index speaks (PostgreSQL's is rendered, not yet run: docs/design/postgres-index.md).
+    let dialect = SQLDialect.sqlite
     let indexWrites: GroupCommit
     let blobs: BlobStore
     let logger: Logger

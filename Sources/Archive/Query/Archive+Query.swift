@@ -34,17 +34,19 @@ extension Archive {
         // Keys the index cannot match are matched in memory, after SQL; paging must then follow them.
         let filtersInMemory = fileKeys.contains { !$0.constraint.isUniversal }
 
-        let predicate = try Self.predicate(of: query, catalogKeys: catalogKeys)
-        let columns = catalogKeys.map { QueryCatalog.attributes[$0.tag]!.column }
+        let predicate = try predicate(of: query, catalogKeys: catalogKeys)
+        let columns = catalogKeys.map { QueryCatalog.attributes[$0.tag]!.column(dialect) }
             + (fileKeys.isEmpty ? [] : [query.level.representativeFile])
         var sql = "SELECT \(columns.isEmpty ? "1" : columns.joined(separator: ", ")) FROM \(query.level.fromClause)"
-            + predicate.whereClause + " ORDER BY \(try Self.orderClause(of: query))"
+            + predicate.whereClause + " ORDER BY \(try orderClause(of: query))"
         if !filtersInMemory, query.limit != nil || query.offset > 0 {
-            sql += " LIMIT \(query.limit ?? -1) OFFSET \(query.offset)"
+            sql += dialect.paging(limit: query.limit, offset: query.offset)
         }
         let rows: [Row]
         do {
-            rows = try database.read { db in try Row.fetchAll(db, sql: sql, arguments: StatementArguments(predicate.arguments)) }
+            rows = try database.read { db in
+                try Row.fetchAll(db, sql: dialect.statement(sql), arguments: StatementArguments(predicate.arguments))
+            }
         } catch {
             throw QueryError(.database, "index query failed: \(error)")
         }
@@ -88,20 +90,22 @@ extension Archive {
             unpaged.offset = 0
             return try find(unpaged).count
         }
-        let predicate = try Self.predicate(of: query, catalogKeys: catalogKeys)
+        let predicate = try predicate(of: query, catalogKeys: catalogKeys)
         // Nothing constrains: count the level's own table, without the joins.
         let from = predicate.clauses.isEmpty ? query.level.tableOnly : query.level.fromClause
         let sql = "SELECT count(*) FROM \(from)" + predicate.whereClause
         do {
-            return try database.read { db in try Int.fetchOne(db, sql: sql, arguments: StatementArguments(predicate.arguments)) ?? 0 }
+            return try database.read { db in
+                try Int.fetchOne(db, sql: dialect.statement(sql), arguments: StatementArguments(predicate.arguments)) ?? 0
+            }
         } catch {
             throw QueryError(.database, "index query failed: \(error)")
         }
     }
 
     /// The WHERE clause of a query's index keys, findings and patient text.
-    private static func predicate(of query: ArchiveQuery, catalogKeys: [QueryKey]) throws(QueryError) -> SQLPredicate {
-        var predicate = SQLPredicate()
+    private func predicate(of query: ArchiveQuery, catalogKeys: [QueryKey]) throws(QueryError) -> SQLPredicate {
+        var predicate = SQLPredicate(dialect)
         for key in catalogKeys { predicate.add(key, QueryCatalog.attributes[key.tag]!, fuzzy: query.fuzzyPersonNames) }
         for finding in query.findings { predicate.add(finding, level: query.level) }
         if let text = query.patientText?.trimmingCharacters(in: .whitespaces), !text.isEmpty { predicate.addPatientText(text) }
@@ -109,18 +113,18 @@ extension Archive {
     }
 
     /// ORDER BY: the requested attribute's column (it must be indexed at the query's level or above), then arrival.
-    private static func orderClause(of query: ArchiveQuery) throws(QueryError) -> String {
+    private func orderClause(of query: ArchiveQuery) throws(QueryError) -> String {
         guard let order = query.order else { return query.level.orderClause }
         guard let attribute = QueryCatalog.attributes[order.tag], attribute.level <= query.level else {
             throw QueryError(.invalidQuery, "results can be ordered by an indexed attribute of the query's level or above, not \(order.tag)")
         }
-        let column = attribute.foldedColumn ?? attribute.column
+        let column = attribute.foldedColumn ?? attribute.column(dialect)
         return "\(column) IS NULL, \(column) \(order.descending ? "DESC" : "ASC"), \(query.level.orderClause)"
     }
 
     /// The instances a C-MOVE or C-GET identifier selects (keys of the level and above are matched).
     public func locate(_ query: ArchiveQuery) throws(QueryError) -> [StoredInstance] {
-        var predicate = SQLPredicate()
+        var predicate = SQLPredicate(dialect)
         for key in query.applicableKeys {
             guard let attribute = QueryCatalog.attributes[key.tag] else { continue }
             if attribute.vr == .UI, !key.constraint.isUIDValueOrList {
@@ -138,7 +142,7 @@ extension Archive {
             """ + predicate.whereClause + " ORDER BY \(QueryLevel.image.orderClause)"
         do {
             return try database.read { db in
-                try Row.fetchAll(db, sql: sql, arguments: StatementArguments(predicate.arguments)).map { row in
+                try Row.fetchAll(db, sql: dialect.statement(sql), arguments: StatementArguments(predicate.arguments)).map { row in
                     StoredInstance(studyInstanceUID: row[0], seriesInstanceUID: row[1], sopClassUID: row[2],
                                    sopInstanceUID: row[3], transferSyntaxUID: row[4], fileURL: fileURL(relativePath: row[5]),
                                    fileSize: row[6])

@@ -7,8 +7,8 @@ struct CatalogAttribute: Sendable {
     let tag: Tag
     let vr: VR
     let level: QueryLevel
-    /// SQL expression giving the stored value.
-    let column: String
+    /// Where the stored value comes from.
+    private let source: Source
     /// Case- and accent-folded column for PN matching.
     let foldedColumn: String?
     /// For multi-valued attributes derived from lower levels: an EXISTS template matching `{pred}` on `{col}`.
@@ -16,15 +16,33 @@ struct CatalogAttribute: Sendable {
     /// Integer column (count or number) rather than text.
     let isInteger: Bool
 
-    init(_ tag: Tag, _ vr: VR, _ level: QueryLevel, _ column: String, folded: String? = nil,
+    enum Source {
+        case column(String)
+        /// The distinct values of an expression over rows of lower levels, in order, backslash-joined.
+        case concatenation(String, from: String)
+    }
+
+    init(_ tag: Tag, _ vr: VR, _ level: QueryLevel, _ source: Source, folded: String? = nil,
          exists: (String, String)? = nil, integer: Bool = false) {
         self.tag = tag
         self.vr = vr
         self.level = level
-        self.column = column
+        self.source = source
         self.foldedColumn = folded
         self.existsTemplate = exists
         self.isInteger = integer
+    }
+
+    init(_ tag: Tag, _ vr: VR, _ level: QueryLevel, _ column: String, folded: String? = nil, integer: Bool = false) {
+        self.init(tag, vr, level, .column(column), folded: folded, integer: integer)
+    }
+
+    /// SQL expression giving the stored value.
+    func column(_ dialect: SQLDialect) -> String {
+        switch source {
+        case .column(let column): column
+        case .concatenation(let expression, let from): dialect.orderedConcatenation(expression, separator: "\\", from: from)
+        }
     }
 }
 
@@ -50,10 +68,10 @@ enum QueryCatalog {
             .init(.referringPhysicianName, .PN, .study, "st.ReferringPhysicianName", folded: "st.ReferringPhysicianName_folded"),
             .init(.studyDescription, .LO, .study, "st.StudyDescription"),
             .init(.patientAge, .AS, .study, "st.PatientAge"),
-            .init(.modalitiesInStudy, .CS, .study, "st.ModalitiesInStudy",
+            .init(.modalitiesInStudy, .CS, .study, .column("st.ModalitiesInStudy"),
                   exists: ("EXISTS (SELECT 1 FROM series m WHERE m.study_pk = st.id AND {pred})", "m.Modality")),
             .init(.sopClassesInStudy, .UI, .study,
-                  "(SELECT group_concat(c, '\\') FROM (SELECT DISTINCT x.SOPClassUID c FROM instance x JOIN series y ON y.id = x.series_pk WHERE y.study_pk = st.id ORDER BY c))",
+                  .concatenation("x.SOPClassUID", from: "instance x JOIN series y ON y.id = x.series_pk WHERE y.study_pk = st.id"),
                   exists: ("EXISTS (SELECT 1 FROM instance x JOIN series y ON y.id = x.series_pk WHERE y.study_pk = st.id AND {pred})", "x.SOPClassUID")),
             .init(.numberOfStudyRelatedSeries, .IS, .study, "st.num_series", integer: true),
             .init(.numberOfStudyRelatedInstances, .IS, .study, "st.num_instances", integer: true),

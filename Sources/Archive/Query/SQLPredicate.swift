@@ -4,13 +4,16 @@ import GRDB
 
 /// Translates match constraints on catalog attributes to SQL (PS3.4 C.2.2.2 semantics).
 struct SQLPredicate {
+    let dialect: SQLDialect
     var clauses: [String] = []
     var arguments: [DatabaseValueConvertible?] = []
+
+    init(_ dialect: SQLDialect) { self.dialect = dialect }
 
     mutating func add(_ key: QueryKey, _ attribute: CatalogAttribute, fuzzy: Bool) {
         guard !key.constraint.isUniversal else { return }
         if let (template, column) = attribute.existsTemplate {
-            var inner = SQLPredicate()
+            var inner = SQLPredicate(dialect)
             inner.addConstraint(key.constraint, column: column, vr: attribute.vr, folded: nil)
             guard let predicate = inner.clauses.first else { return }
             clauses.append(template.replacingOccurrences(of: "{pred}", with: predicate))
@@ -18,7 +21,7 @@ struct SQLPredicate {
             return
         }
         let folded = fuzzy && attribute.vr == .PN ? attribute.foldedColumn : nil
-        addConstraint(key.constraint, column: attribute.column, vr: attribute.vr, folded: folded, integer: attribute.isInteger)
+        addConstraint(key.constraint, column: attribute.column(dialect), vr: attribute.vr, folded: folded, integer: attribute.isInteger)
     }
 
     /// Entries of `level` with an instance that has the finding (through the finding table's primary
@@ -91,8 +94,8 @@ struct SQLPredicate {
             }
         case .wildcard(let pattern):
             let target = folded ?? column
-            arguments.append(Self.glob(folded != nil ? PersonNameFolding.fold(pattern) : pattern))
-            return "\(target) GLOB ?"
+            arguments.append(dialect.wildcardArgument(folded != nil ? PersonNameFolding.fold(pattern) : pattern))
+            return dialect.wildcardMatch(target)
         case .range(let lower, let upper):
             var parts: [String] = []
             let expression: String
@@ -127,32 +130,22 @@ struct SQLPredicate {
                 let json = (try? JSONSerialization.data(withJSONObject: values)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
                 arguments.append(json)
                 let target = folded ?? (vr == .PN ? "loupe_pn(\(column))" : column)
-                return "\(target) IN (SELECT value FROM json_each(?))"
+                return dialect.inJSONArray(target, integers: integer)
             }
             let parts = options.compactMap { sql($0, column: column, vr: vr, folded: folded, integer: integer) }
             return parts.isEmpty ? nil : "(" + parts.joined(separator: " OR ") + ")"
         }
     }
 
-    /// DICOM wildcards to a GLOB pattern: `*` and `?` carry over; a literal `[` is bracketed.
-    static func glob(_ pattern: String) -> String {
-        var out = ""
-        for ch in pattern {
-            if ch == "[" { out += "[[]" } else { out.append(ch) }
-        }
-        return out
-    }
-
     /// Patients whose folded name has a component starting with `text`, or whose ID starts with it.
     mutating func addPatientText(_ text: String) {
-        let escaped = { (s: String) in s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
-            .replacingOccurrences(of: "_", with: "\\_") }
-        let folded = escaped(PersonNameFolding.fold(text))
+        let folded = SQLDialect.likeArgument(PersonNameFolding.fold(text))
+        // Folded names are lower-case, as the folded text is: LIKE matches them alike in both databases.
         clauses.append("""
             (p.PatientName_folded LIKE ? ESCAPE '\\' OR p.PatientName_folded LIKE ? ESCAPE '\\' OR p.PatientName_folded LIKE ? ESCAPE '\\' \
-            OR p.PatientID LIKE ? ESCAPE '\\')
+            OR \(dialect.caseInsensitiveLike("p.PatientID")))
             """)
-        arguments += ["\(folded)%", "%^\(folded)%", "% \(folded)%", "\(escaped(text))%"]
+        arguments += ["\(folded)%", "%^\(folded)%", "% \(folded)%", "\(SQLDialect.likeArgument(text))%"]
     }
 
     var whereClause: String { clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ") }
