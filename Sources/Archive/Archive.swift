@@ -50,9 +50,6 @@ public final class Archive: Sendable {
             // Statement journals (each group-commit write runs in a savepoint) and sorts in memory:
             // as files, every commit created and deleted one in /var/tmp (an inode each).
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
-            db.add(function: SQLFunctions.normalizedTime)
-            db.add(function: SQLFunctions.normalizedPersonName)
-            db.add(function: SQLFunctions.normalizedDateTime)
         }
         config.busyMode = .timeout(30)
         database = try DatabasePool(path: configuration.indexPath.path, configuration: config)

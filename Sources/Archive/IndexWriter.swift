@@ -56,11 +56,11 @@ enum IndexWriter {
         let seriesPK = try series(a, studyPK: studyPK, patientPK: patientPK, db: db)
         let instancePK = try insertedID(db, """
             INSERT INTO instance (series_pk, SOPInstanceUID, SOPClassUID, InstanceNumber, ContentDate, ContentTime,
-                Rows, Columns, BitsAllocated, NumberOfFrames, TransferSyntaxUID, file_path, file_size,
+                ContentTime_norm, Rows, Columns, BitsAllocated, NumberOfFrames, TransferSyntaxUID, file_path, file_size,
                 dataset_offset, source_ae)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
             """, arguments: [seriesPK, a.sopInstanceUID, a.sopClassUID, a.instanceNumber, a.contentDate, a.contentTime,
-                             a.rows, a.columns, a.bitsAllocated, a.numberOfFrames, row.transferSyntaxUID,
+                             normalized(a.contentTime, .TM), a.rows, a.columns, a.bitsAllocated, a.numberOfFrames, row.transferSyntaxUID,
                              row.filePath, row.fileSize, row.datasetOffset, row.sourceAE])
         try run(db, "INSERT INTO instance_metadata (instance_pk, document) VALUES (?, ?)",
                 arguments: [instancePK, Data(row.metadata)])
@@ -73,44 +73,54 @@ enum IndexWriter {
     private static func patient(_ a: InstanceAttributes, db: Database) throws -> Int64 {
         try findOrCreate(db, find: "SELECT id FROM patient WHERE PatientID = ? AND IssuerOfPatientID = ?",
                          key: [a.patientID, a.issuerOfPatientID], insert: """
-            INSERT INTO patient (PatientID, IssuerOfPatientID, PatientName, PatientName_folded, PatientBirthDate,
-                PatientBirthTime, PatientSex, OtherPatientIDs)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO patient (PatientID, IssuerOfPatientID, PatientName, PatientName_folded, PatientName_norm, PatientBirthDate,
+                PatientBirthTime, PatientBirthTime_norm, PatientSex, OtherPatientIDs)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, values: [a.patientID, a.issuerOfPatientID, a.patientName, a.patientName.map(PersonNameFolding.fold),
-                          a.patientBirthDate, a.patientBirthTime, a.patientSex, a.otherPatientIDs])
+                          normalized(a.patientName, .PN), a.patientBirthDate, a.patientBirthTime, normalized(a.patientBirthTime, .TM),
+                          a.patientSex, a.otherPatientIDs])
     }
 
     private static func study(_ a: InstanceAttributes, patientPK: Int64, db: Database) throws -> Int64 {
         try findOrCreate(db, find: "SELECT id FROM study WHERE StudyInstanceUID = ?", key: [a.studyInstanceUID], insert: """
-            INSERT INTO study (patient_pk, StudyInstanceUID, StudyDate, StudyTime, AccessionNumber, StudyID,
-                ReferringPhysicianName, ReferringPhysicianName_folded, StudyDescription, PatientAge)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, values: [patientPK, a.studyInstanceUID, a.studyDate, a.studyTime, a.accessionNumber, a.studyID,
-                          a.referringPhysicianName, a.referringPhysicianName.map(PersonNameFolding.fold),
-                          a.studyDescription, a.patientAge]) { _ in
+            INSERT INTO study (patient_pk, StudyInstanceUID, StudyDate, StudyTime, StudyTime_norm, AccessionNumber, StudyID,
+                ReferringPhysicianName, ReferringPhysicianName_folded, ReferringPhysicianName_norm, StudyDescription, PatientAge)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, values: [patientPK, a.studyInstanceUID, a.studyDate, a.studyTime, normalized(a.studyTime, .TM), a.accessionNumber,
+                          a.studyID, a.referringPhysicianName, a.referringPhysicianName.map(PersonNameFolding.fold),
+                          normalized(a.referringPhysicianName, .PN), a.studyDescription, a.patientAge]) { _ in
             // A new study carries the newest patient demographics: corrections win over old values.
             try run(db, """
                 UPDATE patient SET num_studies = num_studies + 1,
                     PatientName = coalesce(?, PatientName), PatientName_folded = coalesce(?, PatientName_folded),
+                    PatientName_norm = coalesce(?, PatientName_norm),
                     PatientBirthDate = coalesce(?, PatientBirthDate), PatientSex = coalesce(?, PatientSex)
                 WHERE id = ?
-                """, arguments: [a.patientName, a.patientName.map(PersonNameFolding.fold), a.patientBirthDate, a.patientSex, patientPK])
+                """, arguments: [a.patientName, a.patientName.map(PersonNameFolding.fold), normalized(a.patientName, .PN),
+                                 a.patientBirthDate, a.patientSex, patientPK])
         }
     }
 
     private static func series(_ a: InstanceAttributes, studyPK: Int64, patientPK: Int64, db: Database) throws -> Int64 {
         try findOrCreate(db, find: "SELECT id FROM series WHERE SeriesInstanceUID = ?", key: [a.seriesInstanceUID], insert: """
             INSERT INTO series (study_pk, SeriesInstanceUID, Modality, SeriesNumber, SeriesDescription, BodyPartExamined,
-                SeriesDate, SeriesTime, PerformedProcedureStepStartDate, PerformedProcedureStepStartTime,
-                InstitutionName, StationName)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                SeriesDate, SeriesTime, SeriesTime_norm, PerformedProcedureStepStartDate, PerformedProcedureStepStartTime,
+                PerformedProcedureStepStartTime_norm, InstitutionName, StationName)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, values: [studyPK, a.seriesInstanceUID, a.modality, a.seriesNumber, a.seriesDescription, a.bodyPartExamined,
-                          a.seriesDate, a.seriesTime, a.performedProcedureStepStartDate, a.performedProcedureStepStartTime,
+                          a.seriesDate, a.seriesTime, normalized(a.seriesTime, .TM), a.performedProcedureStepStartDate,
+                          a.performedProcedureStepStartTime, normalized(a.performedProcedureStepStartTime, .TM),
                           a.institutionName, a.stationName]) { _ in
             try run(db, "UPDATE study SET num_series = num_series + 1 WHERE id = ?", arguments: [studyPK])
             try run(db, "UPDATE patient SET num_series = num_series + 1 WHERE id = ?", arguments: [patientPK])
             try updateModalities(studyPK: studyPK, db: db)
         }
+    }
+
+    /// The form matching compares (`Schema.normalizedColumns`): times to their earliest instant, person
+    /// names without trailing empty components.
+    static func normalized(_ value: String?, _ vr: VR) -> String? {
+        value.map { vr == .PN ? PersonNameFolding.normalized($0) : DateTimeNormalizer.lowerBound($0, vr: vr) }
     }
 
     /// The id of the row `find` selects by `key`, else of the row `insert` creates from `values`

@@ -1,3 +1,4 @@
+import DICOM
 import GRDB
 
 /// The index schema. DICOM attributes that queries match on are real columns named by their DICOM
@@ -278,6 +279,34 @@ enum Schema {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v9: normalized person names and times") { db in
+            // Matching compares normalized forms (`1230` is `123000.000000`, `DOE^JOHN^^` is
+            // `DOE^JOHN`). Columns filled at ingest, where SQL functions written in Swift normalized
+            // every row at every query: PostgreSQL has no such functions, and a column can be indexed.
+            for (table, column, vr) in normalizedColumns {
+                try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN \(column)_norm TEXT")
+                var after: Int64 = 0
+                while true {
+                    let rows = try Row.fetchAll(db, sql: """
+                        SELECT id, \(column) FROM \(table) WHERE id > ? AND \(column) IS NOT NULL ORDER BY id LIMIT 10000
+                        """, arguments: [after])
+                    guard let last = rows.last else { break }
+                    for row in rows {
+                        try db.execute(sql: "UPDATE \(table) SET \(column)_norm = ? WHERE id = ?",
+                                       arguments: [IndexWriter.normalized(row[1], vr), row[0]])
+                    }
+                    after = last[0]
+                }
+            }
+        }
         return migrator
     }
+
+    /// The attributes matched through a normalized twin column (`StudyTime_norm`), by table.
+    static let normalizedColumns: [(table: String, column: String, vr: VR)] = [
+        ("patient", "PatientName", .PN), ("patient", "PatientBirthTime", .TM),
+        ("study", "StudyTime", .TM), ("study", "ReferringPhysicianName", .PN),
+        ("series", "SeriesTime", .TM), ("series", "PerformedProcedureStepStartTime", .TM),
+        ("instance", "ContentTime", .TM),
+    ]
 }

@@ -170,7 +170,7 @@ import Testing
         #expect(try store.archive.appliedMigrations() == ["v1: patient, study, series, instance", "v2: derivation jobs and derived files",
                                                                "v3: registered derivation processors", "v4: embeddings", "v5: findings and events",
                                                                "v6: accounts, tokens, sessions, audit trail", "v7: finding reviews",
-                                                               "v8: files to remove"])
+                                                               "v8: files to remove", "v9: normalized person names and times"])
     }
 
     @Test func concurrentArrivalsOfOneInstanceIndexItOnce() async throws {

@@ -37,6 +37,13 @@ struct CatalogAttribute: Sendable {
         self.init(tag, vr, level, .column(column), folded: folded, integer: integer)
     }
 
+    /// The column of normalized values (`Schema.normalizedColumns`) that exact matching of a time or
+    /// a person name compares.
+    var normalizedColumn: String? {
+        guard vr == .TM || vr == .DT || vr == .PN, case .column(let column) = source else { return nil }
+        return column + "_norm"
+    }
+
     /// SQL expression giving the stored value.
     func column(_ dialect: SQLDialect) -> String {
         switch source {

@@ -14,14 +14,15 @@ struct SQLPredicate {
         guard !key.constraint.isUniversal else { return }
         if let (template, column) = attribute.existsTemplate {
             var inner = SQLPredicate(dialect)
-            inner.addConstraint(key.constraint, column: column, vr: attribute.vr, folded: nil)
+            inner.addConstraint(key.constraint, column: column, vr: attribute.vr, folded: nil, normalized: nil)
             guard let predicate = inner.clauses.first else { return }
             clauses.append(template.replacingOccurrences(of: "{pred}", with: predicate))
             arguments += inner.arguments
             return
         }
         let folded = fuzzy && attribute.vr == .PN ? attribute.foldedColumn : nil
-        addConstraint(key.constraint, column: attribute.column(dialect), vr: attribute.vr, folded: folded, integer: attribute.isInteger)
+        addConstraint(key.constraint, column: attribute.column(dialect), vr: attribute.vr, folded: folded,
+                      normalized: attribute.normalizedColumn, integer: attribute.isInteger)
     }
 
     /// Entries of `level` with an instance that has the finding (through the finding table's primary
@@ -57,13 +58,17 @@ struct SQLPredicate {
         arguments += [finding.kind, finding.label]
     }
 
-    private mutating func addConstraint(_ constraint: MatchConstraint, column: String, vr: VR, folded: String?, integer: Bool = false) {
-        if let sql = sql(constraint, column: column, vr: vr, folded: folded, integer: integer) {
+    /// `folded`: the case- and accent-folded column, for fuzzy person-name matching; `normalized`: the
+    /// column of normalized times or person names that exact matching compares.
+    private mutating func addConstraint(_ constraint: MatchConstraint, column: String, vr: VR, folded: String?, normalized: String?,
+                                        integer: Bool = false) {
+        if let sql = sql(constraint, column: column, vr: vr, folded: folded, normalized: normalized ?? column, integer: integer) {
             clauses.append(sql)
         }
     }
 
-    private mutating func sql(_ constraint: MatchConstraint, column: String, vr: VR, folded: String?, integer: Bool) -> String? {
+    private mutating func sql(_ constraint: MatchConstraint, column: String, vr: VR, folded: String?, normalized: String,
+                              integer: Bool) -> String? {
         switch constraint {
         case .universal:
             return nil
@@ -77,17 +82,16 @@ struct SQLPredicate {
                 arguments.append(DateTimeNormalizer.lowerBound(value, vr: .DA))
                 return "\(column) = ?"
             case .TM, .DT:
-                let fn = vr == .TM ? "loupe_tm" : "loupe_dt"
                 arguments.append(DateTimeNormalizer.lowerBound(value, vr: vr))
                 arguments.append(DateTimeNormalizer.upperBound(value, vr: vr))
-                return "\(fn)(\(column)) BETWEEN ? AND ?"
+                return "\(normalized) BETWEEN ? AND ?"
             case .PN:
                 if let folded {
                     arguments.append(PersonNameFolding.fold(value))
                     return "\(folded) = ?"
                 }
                 arguments.append(PersonNameFolding.normalized(value))
-                return "loupe_pn(\(column)) = ?"
+                return "\(normalized) = ?"
             default:
                 arguments.append(value)
                 return "\(column) = ?"
@@ -98,12 +102,7 @@ struct SQLPredicate {
             return dialect.wildcardMatch(target)
         case .range(let lower, let upper):
             var parts: [String] = []
-            let expression: String
-            switch vr {
-            case .TM: expression = "loupe_tm(\(column))"
-            case .DT: expression = "loupe_dt(\(column))"
-            default: expression = column
-            }
+            let expression = vr == .TM || vr == .DT ? normalized : column
             if let lower {
                 parts.append("\(expression) >= ?")
                 arguments.append(DateTimeNormalizer.lowerBound(lower, vr: vr))
@@ -129,10 +128,10 @@ struct SQLPredicate {
                     }
                 let json = (try? JSONSerialization.data(withJSONObject: values)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
                 arguments.append(json)
-                let target = folded ?? (vr == .PN ? "loupe_pn(\(column))" : column)
+                let target = folded ?? (vr == .PN ? normalized : column)
                 return dialect.inJSONArray(target, integers: integer)
             }
-            let parts = options.compactMap { sql($0, column: column, vr: vr, folded: folded, integer: integer) }
+            let parts = options.compactMap { sql($0, column: column, vr: vr, folded: folded, normalized: normalized, integer: integer) }
             return parts.isEmpty ? nil : "(" + parts.joined(separator: " OR ") + ")"
         }
     }
