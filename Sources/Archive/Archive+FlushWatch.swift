@@ -67,11 +67,11 @@ extension Archive {
                 let uids: [String] = series.map { $0[1] }
                 var alerts: [String: [FlushAlert]] = [:]
                 for row in try Row.fetchAll(db, sql: """
-                    SELECT e.seq, json_extract(e.payload, '$.SOPInstanceUID'), json_extract(e.payload, '$.label'),
-                           json_extract(e.payload, '$.details.score'), e.created_at, a.actor, a.at, a.note,
-                           json_extract(e.payload, '$.SeriesInstanceUID')
+                    SELECT e.seq, \(self.dialect.jsonValue("e.payload", "SOPInstanceUID")), \(self.dialect.jsonValue("e.payload", "label")),
+                           \(self.dialect.jsonValue("e.payload", "details", "score")), e.created_at, a.actor, a.at, a.note,
+                           \(self.dialect.jsonValue("e.payload", "SeriesInstanceUID"))
                     FROM event e LEFT JOIN alert_acknowledgement a ON a.event_seq = e.seq
-                    WHERE e.topic = 'flush' AND json_extract(e.payload, '$.SeriesInstanceUID') IN (\(uids.map { _ in "?" }.joined(separator: ", ")))
+                    WHERE e.topic = 'flush' AND \(self.dialect.jsonValue("e.payload", "SeriesInstanceUID")) IN (\(uids.map { _ in "?" }.joined(separator: ", ")))
                     ORDER BY e.seq
                     """, arguments: StatementArguments(uids)) {
                     alerts[row[8], default: []].append(FlushAlert(sequence: row[0], SOPInstanceUID: row[1], level: row[2], score: row[3],
@@ -80,7 +80,7 @@ extension Archive {
                 let episodes = try series.map { row in
                     let photos = try Row.fetchAll(db, sql: """
                         SELECT i.SOPInstanceUID, i.InstanceNumber, i.ContentDate || coalesce(substr(i.ContentTime, 1, 6), ''), i.received_at,
-                               f.label, json_extract(f.details, '$.score'), json_extract(f.details, '$.isBaseline')
+                               f.label, \(self.dialect.jsonValue("f.details", "score")), \(self.dialect.jsonValue("f.details", "isBaseline"))
                         FROM instance i LEFT JOIN finding f ON f.instance_pk = i.id AND f.kind = 'flush'
                         WHERE i.series_pk = ? ORDER BY i.ContentDate, i.ContentTime, i.InstanceNumber, i.id
                         """, arguments: [row[0] as Int64]).map { photo in

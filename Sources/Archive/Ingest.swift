@@ -118,7 +118,7 @@ extension Archive {
                 let outcome = try IndexWriter.store(row, policy: policy, processors: processors, db: db)
                 if var audit {
                     if case .keptExisting = outcome { audit.detail = "already archived: the stored copy was kept" }
-                    try Self.insertAudit(audit, db: db)
+                    try self.insertAudit(audit, db: db)
                 }
                 return outcome
             }

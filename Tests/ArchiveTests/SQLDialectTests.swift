@@ -63,4 +63,18 @@ import Testing
         #expect(SQLDialect.postgres.caseInsensitiveLike("p.PatientID") == #"p.PatientID ILIKE ? ESCAPE '\'"#)
         #expect(SQLDialect.likeArgument(#"5%_\"#) == #"5\%\_\\"#)
     }
+
+    @Test func timestampsJSONAndSequences() throws {
+        #expect(SQLDialect.postgres.jsonValue("e.payload", "details", "score") == "(e.payload::jsonb #>> '{details,score}')")
+        #expect(SQLDialect.sqlite.jsonValue("e.payload", "details", "score") == "json_extract(e.payload, '$.details.score')")
+        // The format's double quotes are inside a literal: no placeholder there, one after it.
+        #expect(SQLDialect.postgres.statement("UPDATE t SET at = \(SQLDialect.postgres.timestamp) WHERE id = ?")
+                == #"UPDATE t SET at = to_char(to_timestamp($1) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') WHERE id = $2"#)
+        // SQLite's renderings give the index's text for a known instant.
+        let database = try DatabaseQueue()
+        let text = try database.read { db in try String.fetchOne(db, sql: "SELECT \(SQLDialect.sqlite.timestamp)", arguments: [1_700_000_000.25]) }
+        #expect(text == "2023-11-14T22:13:20.250Z")
+        let now = try database.read { db in try String.fetchOne(db, sql: "SELECT \(SQLDialect.sqlite.now)") } ?? ""
+        #expect(now.count == text?.count && now.hasSuffix("Z"))
+    }
 }

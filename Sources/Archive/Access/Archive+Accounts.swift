@@ -14,7 +14,7 @@ extension Archive {
             }
             try db.execute(sql: "INSERT INTO account (name, password_hash, roles, patients) VALUES (?, ?, ?, ?)",
                            arguments: [name, passwordHash, Self.list(roles), Self.json(patients)])
-            try Self.insertAudit(audit, db: db)
+            try self.insertAudit(audit, db: db)
         }
     }
 
@@ -44,8 +44,8 @@ extension Archive {
                 try db.execute(sql: "DELETE FROM login_session WHERE account_id = ?", arguments: [id])
             }
             if let roles { try db.execute(sql: "UPDATE account SET roles = ? WHERE id = ?", arguments: [Self.list(roles), id]) }
-            try db.execute(sql: "UPDATE account SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", arguments: [id])
-            try Self.insertAudit(audit, db: db)
+            try db.execute(sql: "UPDATE account SET updated_at = \(self.dialect.now) WHERE id = ?", arguments: [id])
+            try self.insertAudit(audit, db: db)
         }
     }
 
@@ -54,7 +54,7 @@ extension Archive {
         try accessWrite { db in
             try db.execute(sql: "DELETE FROM account WHERE name = ?", arguments: [name])
             guard db.changesCount == 1 else { throw AccessRecordError(.notFound, "no user named \(name)") }
-            try Self.insertAudit(audit, db: db)
+            try self.insertAudit(audit, db: db)
         }
     }
 
@@ -69,7 +69,7 @@ extension Archive {
                 INSERT INTO api_token (name, secret_hash, roles, patients, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?)
                 """, arguments: [token.name, token.secretHash, Self.list(token.roles), Self.json(token.patients), token.createdBy,
                                  token.expiresAt?.timeIntervalSince1970])
-            try Self.insertAudit(audit, db: db)
+            try self.insertAudit(audit, db: db)
         }
     }
 
@@ -87,17 +87,17 @@ extension Archive {
     public func revokeToken(name: String, audit: AuditRecord) throws(AccessRecordError) {
         try accessWrite { db in
             try db.execute(sql: """
-                UPDATE api_token SET revoked_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE name = ? AND revoked_at IS NULL
+                UPDATE api_token SET revoked_at = \(self.dialect.now) WHERE name = ? AND revoked_at IS NULL
                 """, arguments: [name])
             guard db.changesCount == 1 else { throw AccessRecordError(.notFound, "no unrevoked token named \(name)") }
-            try Self.insertAudit(audit, db: db)
+            try self.insertAudit(audit, db: db)
         }
     }
 
     /// Records that a token was used (callers throttle this: it is a write).
     public func markTokenUsed(id: Int64, at time: Date) throws(AccessRecordError) {
         try accessWrite { db in
-            try db.execute(sql: "UPDATE api_token SET last_used_at = \(Self.timestamp) WHERE id = ?",
+            try db.execute(sql: "UPDATE api_token SET last_used_at = \(self.dialect.timestamp) WHERE id = ?",
                            arguments: [time.timeIntervalSince1970, id])
         }
     }
@@ -111,7 +111,7 @@ extension Archive {
             try db.execute(sql: """
                 INSERT INTO login_session (secret_hash, account_id, csrf_token, address, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?)
                 """, arguments: [secretHash, accountID, csrfToken, address, time.timeIntervalSince1970, time.timeIntervalSince1970])
-            try Self.insertAudit(audit, db: db)
+            try self.insertAudit(audit, db: db)
         }
     }
 
@@ -139,7 +139,7 @@ extension Archive {
     public func removeSession(secretHash: String, audit: AuditRecord?) throws(AccessRecordError) {
         try accessWrite { db in
             try db.execute(sql: "DELETE FROM login_session WHERE secret_hash = ?", arguments: [secretHash])
-            if let audit, db.changesCount == 1 { try Self.insertAudit(audit, db: db) }
+            if let audit, db.changesCount == 1 { try self.insertAudit(audit, db: db) }
         }
     }
 
@@ -165,7 +165,7 @@ extension Archive {
             try db.execute(sql: "INSERT INTO alert_acknowledgement (event_seq, actor, note) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                            arguments: [sequence, audit.actor, note])
             let inserted = db.changesCount == 1
-            if inserted { try Self.insertAudit(audit, db: db) }
+            if inserted { try self.insertAudit(audit, db: db) }
             return inserted
         }
     }

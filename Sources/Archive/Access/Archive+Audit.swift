@@ -6,7 +6,7 @@ extension Archive {
     public func appendAudit(_ records: [AuditRecord]) throws(AccessRecordError) {
         guard !records.isEmpty else { return }
         try accessWrite { db in
-            for record in records { try Self.insertAudit(record, db: db) }
+            for record in records { try self.insertAudit(record, db: db) }
         }
     }
 
@@ -17,8 +17,8 @@ extension Archive {
         if let actor = filter.actor { conditions.append("actor = ?"); arguments.append(actor) }
         if let patient = filter.patientID { conditions.append("patient_id = ?"); arguments.append(patient) }
         if let action = filter.action { conditions.append("action = ?"); arguments.append(action.rawValue) }
-        if let from = filter.from { conditions.append("at >= \(Self.timestamp)"); arguments.append(from.timeIntervalSince1970) }
-        if let to = filter.to { conditions.append("at <= \(Self.timestamp)"); arguments.append(to.timeIntervalSince1970) }
+        if let from = filter.from { conditions.append("at >= \(self.dialect.timestamp)"); arguments.append(from.timeIntervalSince1970) }
+        if let to = filter.to { conditions.append("at <= \(self.dialect.timestamp)"); arguments.append(to.timeIntervalSince1970) }
         if let after = filter.after { conditions.append("seq > ?"); arguments.append(after) }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         return try accessRead { db in
@@ -31,10 +31,10 @@ extension Archive {
 
     /// Writes one audit entry inside the caller's transaction. A missing Patient ID is taken from the
     /// study, else from the instance.
-    static func insertAudit(_ r: AuditRecord, db: Database) throws {
+    func insertAudit(_ r: AuditRecord, db: Database) throws {
         try db.cachedStatement(sql: """
             INSERT INTO audit (at, actor, actor_kind, address, action, outcome, patient_id, study_uid, series_uid, instance_uid, detail)
-            VALUES (\(timestamp), ?, ?, ?, ?, ?,
+            VALUES (\(dialect.timestamp), ?, ?, ?, ?, ?,
                     COALESCE(?, (SELECT p.PatientID FROM study st JOIN patient p ON p.id = st.patient_pk WHERE st.StudyInstanceUID = ?),
                              (SELECT p.PatientID FROM instance i JOIN series se ON se.id = i.series_pk JOIN study st ON st.id = se.study_pk
                               JOIN patient p ON p.id = st.patient_pk WHERE i.SOPInstanceUID = ?)),

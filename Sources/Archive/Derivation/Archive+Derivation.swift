@@ -76,7 +76,7 @@ extension Archive {
         let order = configuration.derivation.processors
         let abandoned = clock - configuration.derivation.abandonedAfter
         let pending = "SELECT instance_pk FROM derivation_job WHERE state = 'pending' AND not_before <= ?"
-        let stuck = "SELECT instance_pk FROM derivation_job WHERE state = 'running' AND updated_at < \(Self.timestamp)"
+        let stuck = "SELECT instance_pk FROM derivation_job WHERE state = 'running' AND updated_at < \(self.dialect.timestamp)"
         // Idle workers woken by ingest look on a reader first: no write lock taken for nothing.
         let due = try derivationRead { db in
             try Int64.fetchOne(db.cachedStatement(sql: pending + " LIMIT 1"), arguments: [clock])
@@ -90,8 +90,8 @@ extension Archive {
                                               arguments: [clock])
                 ?? Int64.fetchOne(db.cachedStatement(sql: stuck + " LIMIT 1"), arguments: [abandoned]) else { return nil }
             let rows = try Row.fetchAll(db.cachedStatement(sql: """
-                UPDATE derivation_job SET state = 'running', attempts = attempts + 1, claim_token = ?, updated_at = \(Self.now)
-                WHERE instance_pk = ? AND ((state = 'pending' AND not_before <= ?) OR (state = 'running' AND updated_at < \(Self.timestamp)))
+                UPDATE derivation_job SET state = 'running', attempts = attempts + 1, claim_token = ?, updated_at = \(self.dialect.now)
+                WHERE instance_pk = ? AND ((state = 'pending' AND not_before <= ?) OR (state = 'running' AND updated_at < \(self.dialect.timestamp)))
                 RETURNING processor, attempts
                 """), arguments: [token, pk, clock, abandoned])
             let instance = try Row.fetchOne(db.cachedStatement(sql: """
@@ -124,7 +124,7 @@ extension Archive {
                 written.append((file, try writeDerived(file, claim: claim)))
             }
             let replacedPaths = try derivationWrite { db -> [String]? in
-                guard try Self.markDone(claim, processor, db: db) else { return nil }
+                guard try self.markDone(claim, processor, db: db) else { return nil }
                 var replaced: [String] = []
                 for (file, path) in written {
                     replaced += try String.fetchAll(db.cachedStatement(sql: """
@@ -133,7 +133,7 @@ extension Archive {
                     try db.cachedStatement(sql: """
                         INSERT INTO derived_file (instance_pk, kind, name, path, parameters) VALUES (?, ?, ?, ?, ?)
                         ON CONFLICT (instance_pk, kind) DO UPDATE SET name = excluded.name, path = excluded.path,
-                            parameters = excluded.parameters, created_at = \(Self.now)
+                            parameters = excluded.parameters, created_at = \(self.dialect.now)
                         """).execute(arguments: [claim.instancePK, file.kind, file.name(sopInstanceUID: claim.input.sopInstanceUID),
                                                  path, file.parameters])
                 }
@@ -145,7 +145,7 @@ extension Archive {
             for path in obsolete { unlink(derivedURL(relativePath: path).path) }
         case .success(.embedded(let embedding)):
             try derivationWrite { db in
-                guard try Self.markDone(claim, processor, db: db) else { return }
+                guard try self.markDone(claim, processor, db: db) else { return }
                 // A new row, not an update: the new embedding gets a new `seq`, so similarity indexes that follow
                 // the sequence pick it up.
                 try db.cachedStatement(sql: "DELETE FROM embedding WHERE instance_pk = ?").execute(arguments: [claim.instancePK])
@@ -154,7 +154,7 @@ extension Archive {
             }
         case .success(.found(let finding)):
             try derivationWrite(durable: finding.topic != nil) { db in
-                guard try Self.markDone(claim, processor, db: db) else { return }
+                guard try self.markDone(claim, processor, db: db) else { return }
                 try db.cachedStatement(sql: """
                     INSERT INTO finding (instance_pk, kind, label, probability, reason, model, details)
                     VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -209,7 +209,7 @@ extension Archive {
             arguments += StatementArguments(names)
             try db.execute(sql: """
                 UPDATE derivation_job SET state = 'pending', attempts = 0, not_before = ?, last_error = NULL,
-                    updated_at = \(Self.now)
+                    updated_at = \(self.dialect.now)
                 WHERE \(states) AND processor IN (\(placeholders))\(instanceFilter)
                 """, arguments: arguments)
             return db.changesCount
@@ -292,10 +292,6 @@ extension Archive {
 
     func derivedURL(relativePath: String) -> URL { derivedDirectory.appendingPathComponent(relativePath) }
 
-    static let now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
-    /// The timestamp format of the index for a Unix time given as the statement's argument.
-    static let timestamp = "strftime('%Y-%m-%dT%H:%M:%fZ', ?, 'unixepoch')"
-
     private static let derivedFileQuery = """
         SELECT d.kind, d.name, d.path, d.parameters, d.created_at, p.PatientID, st.StudyInstanceUID, st.StudyDescription,
                se.SeriesInstanceUID, se.SeriesDescription, i.SOPInstanceUID, i.InstanceNumber
@@ -358,9 +354,9 @@ extension Archive {
 
     /// Marks a claimed job done; false when the claim went stale (the instance was removed or
     /// replaced while its job ran), and then nothing of it may be recorded.
-    private static func markDone(_ claim: DerivationClaim, _ processor: String, db: Database) throws -> Bool {
+    private func markDone(_ claim: DerivationClaim, _ processor: String, db: Database) throws -> Bool {
         try db.cachedStatement(sql: """
-            UPDATE derivation_job SET state = 'done', last_error = NULL, updated_at = \(now)
+            UPDATE derivation_job SET state = 'done', last_error = NULL, updated_at = \(dialect.now)
             WHERE instance_pk = ? AND processor = ? AND claim_token = ?
             """).execute(arguments: [claim.instancePK, processor, claim.token])
         return db.changesCount > 0
@@ -369,7 +365,7 @@ extension Archive {
     private func setJob(_ claim: DerivationClaim, _ processor: String, state: String, error: String?, notBefore: Double) throws(DerivationError) {
         try derivationWrite { db in
             try db.cachedStatement(sql: """
-                UPDATE derivation_job SET state = ?, last_error = ?, not_before = ?, updated_at = \(Self.now)
+                UPDATE derivation_job SET state = ?, last_error = ?, not_before = ?, updated_at = \(self.dialect.now)
                 WHERE instance_pk = ? AND processor = ? AND claim_token = ?
                 """).execute(arguments: [state, error, notBefore, claim.instancePK, processor, claim.token])
         }

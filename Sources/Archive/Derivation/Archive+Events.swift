@@ -36,7 +36,7 @@ extension Archive {
     /// Events after `sequence`, oldest first, at most `limit`; `topics` nil for all. One snapshot.
     public func events(after sequence: Int64, topics: Set<String>? = nil, limit: Int = 500) throws(DerivationError) -> EventPage {
         try derivationRead { db in
-            var sql = "SELECT \(Self.eventColumns) FROM event WHERE seq > ?"
+            var sql = "SELECT \(self.eventColumns) FROM event WHERE seq > ?"
             var arguments: [DatabaseValueConvertible] = [sequence]
             if let topics {
                 sql += " AND topic IN (\(topics.map { _ in "?" }.joined(separator: ", ")))"
@@ -53,11 +53,11 @@ extension Archive {
     /// One event; nil when there is none (or it was pruned).
     public func event(sequence: Int64) throws(DerivationError) -> StoredEvent? {
         try derivationRead { db in
-            try Row.fetchOne(db, sql: "SELECT \(Self.eventColumns) FROM event WHERE seq = ?", arguments: [sequence]).map(Self.storedEvent)
+            try Row.fetchOne(db, sql: "SELECT \(self.eventColumns) FROM event WHERE seq = ?", arguments: [sequence]).map(Self.storedEvent)
         }
     }
 
-    private static let eventColumns = "seq, topic, payload, created_at, json_extract(payload, '$.PatientID')"
+    private var eventColumns: String { "seq, topic, payload, created_at, \(dialect.jsonValue("payload", "PatientID"))" }
 
     private static func storedEvent(_ row: Row) -> StoredEvent {
         StoredEvent(sequence: row[0], topic: row[1], payload: row[2], createdAt: row[3], patientID: row[4])
@@ -66,14 +66,14 @@ extension Archive {
     /// The sequence of the newest event ever written, pruned or not (0 before the first):
     /// subscribing from here gets only new ones.
     public func lastEventSequence() throws(DerivationError) -> Int64 {
-        try derivationRead { db in try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'event'") ?? 0 }
+        try derivationRead { db in try Int64.fetchOne(db, sql: dialect.lastAssignedSequence(table: "event", column: "seq")) ?? 0 }
     }
 
     /// Deletes events written before `date`; returns how many. Sequence numbers are not reused.
     @discardableResult
     public func pruneEvents(before date: Date) throws(DerivationError) -> Int {
         try derivationWrite { db in
-            try db.execute(sql: "DELETE FROM event WHERE created_at < \(Self.timestamp)", arguments: [date.timeIntervalSince1970])
+            try db.execute(sql: "DELETE FROM event WHERE created_at < \(self.dialect.timestamp)", arguments: [date.timeIntervalSince1970])
             return db.changesCount
         }
     }

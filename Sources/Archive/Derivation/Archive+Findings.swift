@@ -99,7 +99,7 @@ extension Archive {
             case nil: break
             }
             let rows = try Row.fetchAll(db, sql: """
-                \(Self.findingColumns) \(Self.findingTables) WHERE \(listed) ORDER BY f.created_at DESC, i.id DESC LIMIT ? OFFSET ?
+                \(self.findingColumns) \(Self.findingTables) WHERE \(listed) ORDER BY f.created_at DESC, i.id DESC LIMIT ? OFFSET ?
                 """, arguments: StatementArguments(arguments + [selection.limit, selection.offset]))
             let total: Int = counts[0], remaining: Int = counts[1]
             return FindingPage(items: rows.map(Self.indexedFinding),
@@ -123,20 +123,22 @@ extension Archive {
             try db.execute(sql: """
                 INSERT INTO finding_review (instance_pk, kind, verdict, reviewer, note, model, label) VALUES (?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (instance_pk, kind) DO UPDATE SET verdict = excluded.verdict, reviewer = excluded.reviewer,
-                    note = excluded.note, model = excluded.model, label = excluded.label, at = \(Self.now)
+                    note = excluded.note, model = excluded.model, label = excluded.label, at = \(self.dialect.now)
                 """, arguments: [instance, kind, verdict.rawValue, audit.actor, note, row[1] as String, row[2] as String])
-            try Self.insertAudit(audit, db: db)
-            return try Row.fetchOne(db, sql: "\(Self.findingColumns) \(Self.findingTables) WHERE f.instance_pk = ? AND f.kind = ?",
+            try self.insertAudit(audit, db: db)
+            return try Row.fetchOne(db, sql: "\(self.findingColumns) \(Self.findingTables) WHERE f.instance_pk = ? AND f.kind = ?",
                                     arguments: [instance, kind]).map(Self.indexedFinding)
         }
     }
 
-    private static let findingColumns = """
+    private var findingColumns: String {
+        """
         SELECT i.SOPInstanceUID, se.SeriesInstanceUID, st.StudyInstanceUID, p.PatientID, p.PatientName, se.Modality, st.StudyDate,
                st.StudyDescription, f.kind, f.label, f.probability, f.reason, f.model, f.created_at,
-               coalesce(json_extract(f.details, '$.score'), json_extract(f.details, '$.totalDermoscopyScore')),
+               coalesce(\(dialect.jsonValue("f.details", "score")), \(dialect.jsonValue("f.details", "totalDermoscopyScore"))),
                r.verdict, r.reviewer, r.note, r.at, r.model, r.label
         """
+    }
     private static let findingTables = """
         FROM finding f JOIN instance i ON i.id = f.instance_pk JOIN series se ON se.id = i.series_pk
         JOIN study st ON st.id = se.study_pk JOIN patient p ON p.id = st.patient_pk

@@ -70,6 +70,39 @@ enum SQLDialect: Sendable, CaseIterable {
         }
     }
 
+    /// The index's timestamp text (ISO 8601 in UTC, milliseconds) of the statement's time.
+    var now: String {
+        switch self {
+        case .sqlite: "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+        case .postgres: #"to_char(statement_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"#
+        }
+    }
+
+    /// The same text for a Unix time bound next.
+    var timestamp: String {
+        switch self {
+        case .sqlite: "strftime('%Y-%m-%dT%H:%M:%fZ', ?, 'unixepoch')"
+        case .postgres: #"to_char(to_timestamp(?) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"#
+        }
+    }
+
+    /// The value at `path` (member names) in the JSON text of `column`. PostgreSQL gives it as text.
+    func jsonValue(_ column: String, _ path: String...) -> String {
+        switch self {
+        case .sqlite: "json_extract(\(column), '$.\(path.joined(separator: "."))')"
+        case .postgres: "(\(column)::jsonb #>> '{\(path.joined(separator: ","))}')"
+        }
+    }
+
+    /// A query of the sequence number last assigned to `table`'s `column` (its AUTOINCREMENT or identity),
+    /// rows deleted since or not; 0 before the first.
+    func lastAssignedSequence(table: String, column: String) -> String {
+        switch self {
+        case .sqlite: "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = '\(table)'), 0)"
+        case .postgres: "SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('\(table)', '\(column)')), 0)"
+        }
+    }
+
     /// A statement written with `?` placeholders in this database's syntax: PostgreSQL numbers them
     /// (`$1`, `$2`, …). A `?` inside a quoted literal or identifier is text, not a placeholder.
     func statement(_ sql: String) -> String {
