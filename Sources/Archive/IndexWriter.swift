@@ -154,13 +154,13 @@ enum IndexWriter {
                        arguments: [modalities.joined(separator: "\\"), studyPK])
     }
 
-    /// Deletes an instance row, keeps the counts right and removes series, study and patient rows
-    /// that become empty.
     /// Records, in the transaction that makes it obsolete, a file to remove once it commits.
     private static func markRemoved(_ path: String, kind: String, db: Database) throws {
         try run(db, "INSERT INTO removed_file (path, kind) VALUES (?, ?) ON CONFLICT DO NOTHING", arguments: [path, kind])
     }
 
+    /// Deletes an instance row, keeps the counts right and removes series, study and patient rows
+    /// that become empty.
     static func removeInstance(id: Int64, db: Database) throws {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT i.series_pk, se.study_pk, st.patient_pk FROM instance i

@@ -135,8 +135,7 @@ def sample(node, lags: list) -> dict:
     rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) >> 10
     threads = int(re.search(r"Threads:\s+(\d+)", status).group(1))
     fds = len(os.listdir(f"/proc/{pid}/fd"))
-    metrics = http_session().get(f"{node.http_url}/metrics", timeout=30).text
-    lag = max([float(v) for v in re.findall(r'^loupe_derivation_lag_seconds\{[^}]*\} (\S+)', metrics, re.M)] or [0.0])
+    lag = max([float(v) for v in re.findall(r'^loupe_derivation_lag_seconds\{[^}]*\} (\S+)', metrics(node), re.M)] or [0.0])
     lags.append(lag)
     return {"t": time.monotonic(), "rss_mb": rss, "threads": threads, "fds": fds, "lag_s": lag}
 
@@ -171,9 +170,16 @@ def main():
     print(report)
 
 
+def metrics(node) -> str:
+    response = http_session().get(f"{node.http_url}/metrics", timeout=30)
+    response.raise_for_status()
+    assert "loupe_derivation_jobs" in response.text, "no derivation metrics"
+    return response.text
+
+
 def pending_jobs(node) -> int:
-    metrics = http_session().get(f"{node.http_url}/metrics", timeout=30).text
-    return int(sum(float(v) for v in re.findall(r'^loupe_derivation_jobs\{[^}]*state="(?:pending|running)"[^}]*\} (\S+)', metrics, re.M)))
+    found = re.findall(r'^loupe_derivation_jobs\{[^}]*state="(?:pending|running)"[^}]*\} (\S+)', metrics(node), re.M)
+    return int(sum(float(v) for v in found))
 
 
 def soak(node, args) -> str:
