@@ -68,6 +68,13 @@ public struct DerivationError: Error, Sendable, CustomStringConvertible {
 }
 
 extension Archive {
+    /// The instances with a job due at the time bound next, through the partial index of pending jobs:
+    /// SQLite otherwise took the index on `state` and sorted every pending job for each claim (0.19 s
+    /// with 376,000 pending, so derivation crawled at 3.5 instances a second behind a large ingest).
+    var dueJobs: String {
+        "SELECT instance_pk FROM \(dialect.table("derivation_job", indexedBy: "derivation_job_due")) WHERE state = 'pending' AND not_before <= ?"
+    }
+
     /// Claims the due jobs of the instance that has waited longest (jobs enqueued at ingest before
     /// requeued and retried ones), marking them running; else abandoned ones (see
     /// `DerivationPolicy.abandonedAfter`). Nil when nothing is due.
@@ -75,7 +82,7 @@ extension Archive {
         let clock = now.timeIntervalSince1970
         let order = configuration.derivation.processors
         let abandoned = clock - configuration.derivation.abandonedAfter
-        let pending = "SELECT instance_pk FROM derivation_job WHERE state = 'pending' AND not_before <= ?"
+        let pending = dueJobs
         let stuck = "SELECT instance_pk FROM derivation_job WHERE state = 'running' AND updated_at < \(self.dialect.timestamp)"
         // Idle workers woken by ingest look on a reader first: no write lock taken for nothing.
         let due = try derivationRead { db in
@@ -249,7 +256,9 @@ extension Archive {
     /// When the earliest pending job becomes due (now or in the past if one is due); nil if none is pending.
     public func nextDerivationDue() throws(DerivationError) -> Date? {
         let next = try derivationRead { db in
-            try Double.fetchOne(db, sql: "SELECT min(not_before) FROM derivation_job WHERE state = 'pending'")
+            try Double.fetchOne(db, sql: """
+                SELECT min(not_before) FROM \(self.dialect.table("derivation_job", indexedBy: "derivation_job_due")) WHERE state = 'pending'
+                """)
         }
         return next.map(Date.init(timeIntervalSince1970:))
     }

@@ -103,6 +103,16 @@ enum SQLDialect: Sendable, CaseIterable {
         }
     }
 
+    /// `table` read through `index`. SQLite's planner, without statistics, prefers an index with an
+    /// equality (`state = ?`) even when it then sorts every row it found; PostgreSQL plans by statistics
+    /// and has no such hint.
+    func table(_ table: String, indexedBy index: String) -> String {
+        switch self {
+        case .sqlite: "\(table) INDEXED BY \(index)"
+        case .postgres: table
+        }
+    }
+
     /// A statement written with `?` placeholders in this database's syntax: PostgreSQL numbers them
     /// (`$1`, `$2`, …). A `?` inside a quoted literal or identifier is text, not a placeholder.
     func statement(_ sql: String) -> String {
