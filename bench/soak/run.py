@@ -14,12 +14,15 @@ beyond the connections in use, and derivation lag bounded (below --max-lag).
 
     python3 bench/soak/run.py                       # the issue's run: 16 × 64, 30 minutes, 100k instances
     python3 bench/soak/run.py --minutes 2 --preload 2000 --stores 4 --clients 8   # a short one
+    python3 bench/soak/run.py --from-data bench/.work/soak-100k/data               # from a stopped node's copy
 """
 
 import argparse
 import os
 import random
 import re
+import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -157,14 +160,27 @@ def main():
                         help="instances a second over all storing associations during the soak (0: as fast as they go)")
     parser.add_argument("--drain-minutes", type=float, default=60, help="longest wait for the preload's derivations")
     parser.add_argument("--max-lag", type=float, default=120, help="seconds; derivation lag must stay below it")
+    parser.add_argument("--from-data", type=Path,
+                        help="start from a copy of this data directory (a node's --data, stopped) instead of preloading")
     parser.add_argument("--loupe-bin", default=os.environ.get("LOUPE_BIN", str(REPO / ".build" / "release" / "loupe")))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="loupe-soak-") as work:
         config = Path(work) / "loupe.yaml"
         config.write_text(f"dimse:\n  max_associations: {args.stores + 4}\nhttp:\n  max_connections: {args.clients * 2 + 16}\n")
-        node = LoupeNode(args.loupe_bin, Path(work) / "node", config=config).start()
+        known = []
+        if args.from_data:
+            data = Path(work) / "node" / "data"
+            shutil.copytree(args.from_data, data)
+            with sqlite3.connect(f"file:{data / 'index.sqlite'}?mode=ro", uri=True) as index:
+                known = index.execute("""
+                    SELECT st.StudyInstanceUID, se.SeriesInstanceUID, i.SOPInstanceUID FROM instance i
+                    JOIN series se ON se.id = i.series_pk JOIN study st ON st.id = se.study_pk""").fetchall()
+        node = LoupeNode(args.loupe_bin, Path(work) / "node", config=config)
+        if known:  # the copy has the token of the run that made it; this run gets its own
+            node.token = node.create_token(f"soak-{os.getpid()}-{time.time_ns()}", "admin")
+        node.start()
         try:
-            report = soak(node, args)
+            report = soak(node, args, known)
         finally:
             node.stop()
     print(report)
@@ -182,11 +198,13 @@ def pending_jobs(node) -> int:
     return int(sum(float(v) for v in found))
 
 
-def soak(node, args) -> str:
-    recorder, known, stop = Recorder(), [], threading.Event()
+def soak(node, args, known: list) -> str:
+    """`known`: the instances of the archive the node started with (none, or a copy's)."""
+    recorder, stop = Recorder(), threading.Event()
     # Preload as fast as the associations go, derivations running alongside as a user runs them.
-    preload_started = time.monotonic()
-    threads = [threading.Thread(target=store_loop, args=(node, stop, recorder, known, 1000 + n)) for n in range(args.stores)]
+    preload_started, copied = time.monotonic(), len(known)
+    threads = [threading.Thread(target=store_loop, args=(node, stop, recorder, known, 1000 + n))
+               for n in range(args.stores if copied < args.preload else 0)]
     for thread in threads:
         thread.start()
     while len(known) < args.preload:
@@ -196,7 +214,7 @@ def soak(node, args) -> str:
     stop.set()
     for thread in threads:
         thread.join(120)
-    preload_seconds, preloaded = time.monotonic() - preload_started, len(known)
+    preload_seconds, preloaded = time.monotonic() - preload_started, len(known) - copied
     # Derivations cannot keep up with unpaced ingest on a small machine; the soak starts once they caught up.
     drain_started, backlog = time.monotonic(), pending_jobs(node)
     while (left := pending_jobs(node)) > 0:
@@ -230,7 +248,8 @@ def soak(node, args) -> str:
     last = samples[-1]
     stored = len(recorder.latencies["C-STORE"])
     rate = f"{args.store_rate:g}/s" if args.store_rate > 0 else "unpaced"
-    lines = [f"preloaded {preloaded} instances in {preload_seconds:.0f} s ({preloaded / preload_seconds:.0f}/s over {args.stores} "
+    lines = [f"started from {copied} instances copied; " * bool(copied) +
+             f"preloaded {preloaded} instances in {preload_seconds:.0f} s ({preloaded / max(preload_seconds, 1):.0f}/s over {args.stores} "
              f"associations, derivations running); the {backlog} derivation jobs then pending were done in {drain_seconds:.0f} s "
              f"({backlog / max(drain_seconds, 1):.0f}/s)",
              f"then {args.minutes:g} min with {args.stores} storing associations ({rate}: {stored / soak_seconds:.1f}/s stored) and "
