@@ -26,9 +26,8 @@ extension Archive {
         }
         // Only the records read, and those of paths in use again: another writer may be recording more.
         try database.write { db in
-            for (path, kind) in obsolete {
-                try db.execute(sql: "DELETE FROM removed_file WHERE path = ? AND kind = ?", arguments: [path, kind])
-            }
+            let delete = try db.makeStatement(sql: "DELETE FROM removed_file WHERE path = ? AND kind = ?")
+            for (path, kind) in obsolete { try delete.execute(arguments: [path, kind]) }
             try db.execute(sql: """
                 DELETE FROM removed_file
                 WHERE (kind = 'file' AND EXISTS (SELECT 1 FROM instance i WHERE i.file_path = removed_file.path))

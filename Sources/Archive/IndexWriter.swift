@@ -54,7 +54,7 @@ enum IndexWriter {
         let patientPK = try patient(a, db: db)
         let studyPK = try study(a, patientPK: patientPK, db: db)
         let seriesPK = try series(a, studyPK: studyPK, patientPK: patientPK, db: db)
-        let instancePK = try insertedID(db, """
+        let instancePK = try requiredID(db, """
             INSERT INTO instance (series_pk, SOPInstanceUID, SOPClassUID, InstanceNumber, ContentDate, ContentTime,
                 ContentTime_norm, Rows, Columns, BitsAllocated, NumberOfFrames, TransferSyntaxUID, file_path, file_size,
                 dataset_offset, source_ae)
@@ -134,11 +134,11 @@ enum IndexWriter {
             try created(pk)
             return pk
         }
-        return try insertedID(db, find, arguments: key)
+        return try requiredID(db, find, arguments: key)
     }
 
-    /// The id a statement returns (an `INSERT … RETURNING id`, or a SELECT that must find its row).
-    private static func insertedID(_ db: Database, _ sql: String, arguments: StatementArguments) throws -> Int64 {
+    /// The id a statement must return (an `INSERT … RETURNING id`, or a SELECT of a row known to exist).
+    private static func requiredID(_ db: Database, _ sql: String, arguments: StatementArguments) throws -> Int64 {
         guard let pk = try Int64.fetchOne(db.cachedStatement(sql: sql), arguments: arguments) else {
             throw DatabaseError(resultCode: .SQLITE_INTERNAL, message: "no row from: \(sql)")
         }

@@ -285,16 +285,14 @@ enum Schema {
             // every row at every query: PostgreSQL has no such functions, and a column can be indexed.
             for (table, column, vr) in normalizedColumns {
                 try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN \(column)_norm TEXT")
+                let update = try db.makeStatement(sql: "UPDATE \(table) SET \(column)_norm = ? WHERE id = ?")
                 var after: Int64 = 0
                 while true {
                     let rows = try Row.fetchAll(db, sql: """
                         SELECT id, \(column) FROM \(table) WHERE id > ? AND \(column) IS NOT NULL ORDER BY id LIMIT 10000
                         """, arguments: [after])
                     guard let last = rows.last else { break }
-                    for row in rows {
-                        try db.execute(sql: "UPDATE \(table) SET \(column)_norm = ? WHERE id = ?",
-                                       arguments: [IndexWriter.normalized(row[1], vr), row[0]])
-                    }
+                    for row in rows { try update.execute(arguments: [IndexWriter.normalized(row[1], vr), row[0]]) }
                     after = last[0]
                 }
             }

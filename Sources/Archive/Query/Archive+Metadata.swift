@@ -58,12 +58,12 @@ extension Archive {
         do {
             return try database.read { db in
                 var records: [String: MetadataRecord] = [:]
-                for row in try Row.fetchAll(db, sql: dialect.statement("""
+                for row in try Row.fetchAll(db, sql: """
                     SELECT st.StudyInstanceUID, se.SeriesInstanceUID, i.SOPInstanceUID, m.document
                     FROM instance i JOIN series se ON se.id = i.series_pk JOIN study st ON st.id = se.study_pk
                     JOIN instance_metadata m ON m.instance_pk = i.id
                     WHERE \(dialect.inJSONArray("i.SOPInstanceUID", integers: false))
-                    """), arguments: [list]) {
+                    """, arguments: [list]) {
                     let record = MetadataRecord(studyInstanceUID: row[0], seriesInstanceUID: row[1], sopInstanceUID: row[2],
                                                 compressedDocument: [UInt8](row[3] as Data))
                     records[record.sopInstanceUID] = record

@@ -45,7 +45,7 @@ extension Archive {
         let rows: [Row]
         do {
             rows = try database.read { db in
-                try Row.fetchAll(db, sql: dialect.statement(sql), arguments: StatementArguments(predicate.arguments))
+                try Row.fetchAll(db, sql: sql, arguments: StatementArguments(predicate.arguments))
             }
         } catch {
             throw QueryError(.database, "index query failed: \(error)")
@@ -96,7 +96,7 @@ extension Archive {
         let sql = "SELECT count(*) FROM \(from)" + predicate.whereClause
         do {
             return try database.read { db in
-                try Int.fetchOne(db, sql: dialect.statement(sql), arguments: StatementArguments(predicate.arguments)) ?? 0
+                try Int.fetchOne(db, sql: sql, arguments: StatementArguments(predicate.arguments)) ?? 0
             }
         } catch {
             throw QueryError(.database, "index query failed: \(error)")
@@ -142,7 +142,7 @@ extension Archive {
             """ + predicate.whereClause + " ORDER BY \(QueryLevel.image.orderClause)"
         do {
             return try database.read { db in
-                try Row.fetchAll(db, sql: dialect.statement(sql), arguments: StatementArguments(predicate.arguments)).map { row in
+                try Row.fetchAll(db, sql: sql, arguments: StatementArguments(predicate.arguments)).map { row in
                     StoredInstance(studyInstanceUID: row[0], seriesInstanceUID: row[1], sopClassUID: row[2],
                                    sopInstanceUID: row[3], transferSyntaxUID: row[4], fileURL: fileURL(relativePath: row[5]),
                                    fileSize: row[6])

@@ -114,7 +114,8 @@ enum SQLDialect: Sendable, CaseIterable {
     }
 
     /// A statement written with `?` placeholders in this database's syntax: PostgreSQL numbers them
-    /// (`$1`, `$2`, …). A `?` inside a quoted literal or identifier is text, not a placeholder.
+    /// (`$1`, `$2`, …). A `?` inside a quoted literal or identifier is text, not a placeholder. For the
+    /// index's execution interface to apply to every statement (design step 3), not for call sites.
     func statement(_ sql: String) -> String {
         guard self == .postgres else { return sql }
         var out = ""
